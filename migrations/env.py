@@ -1,0 +1,64 @@
+"""Alembic environment: the models' metadata, the URL from `moderation.schema`, batch mode on SQLite."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from moderation import models  # noqa: F401  (registers every table on Base.metadata)
+from moderation.db import Base, UTCDateTime, make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL without a database connection."""
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Apply migrations over a live connection, one transaction per migration."""
+    url = config.get_main_option("sqlalchemy.url")
+    assert url
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render our UTC type decorator as the plain DateTime column it is in the database."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
+def _run(connection) -> None:  # noqa: ANN001
+    context.configure(
+        render_item=_render_item,
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        compare_server_default=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

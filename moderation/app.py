@@ -1,0 +1,45 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from moderation.config import Settings
+from moderation.db import Database
+from moderation.logs import init_access_log
+from moderation.services import Context, build_context
+from moderation.web import register_web
+from moderation.web.client import parse_networks
+from moderation.web.guards import init_limiter
+
+
+def create_app(
+    settings: Settings, *, database: Database | None = None, context: Context | None = None
+) -> Flask:
+    """Build the app for `settings`. Tests may pass a `database` and a `context` of their own.
+
+    Nothing here touches the network or migrates the database: start-up works with Akismet, SMTP
+    and every linkback source unreachable.
+    """
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    keys = list(settings.server.secret_key)
+    app.config.update(
+        SECRET_KEY=keys[-1],
+        SECRET_KEY_FALLBACKS=keys[:-1],
+        MAX_CONTENT_LENGTH=settings.server.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["moderation.settings"] = settings
+    app.extensions["moderation.trusted_proxies"] = parse_networks(settings.guard.trusted_proxies)
+    database = database or Database(
+        settings.database.url,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+        pool_size=settings.database.pool_size,
+    )
+    database.init_app(app)
+    app.extensions["moderation.context"] = context or build_context(settings)
+    if settings.server.access_log:
+        init_access_log(app)
+    init_limiter(app, settings)
+    register_web(app)
+    return app

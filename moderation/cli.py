@@ -1,0 +1,193 @@
+"""The ``moderation`` command."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from moderation.config import ConfigError, Settings, config_path, load_settings
+from moderation.db import Database
+from moderation.models import ApiToken, Moderator, Role
+
+
+class State:
+    """Lazily loaded settings, so ``--help`` works without a config file."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = config_path(path)
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The checked settings; a bad config ends the command with its message."""
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.path)
+            except ConfigError as exc:
+                raise click.ClickException(f"config: {exc}") from None
+        return self._settings
+
+    def database(self) -> Database:
+        """A database handle for one command."""
+        return Database(self.settings.database.url)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group()
+@click.option("--config", "config", metavar="PATH", help="config file (else $MODERATION_CONFIG, "
+              "else ./config.toml)")  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """Comments and linkbacks, scored for spam, moderated, served fast."""
+    ctx.obj = State(config)
+
+
+@main.command()
+@click.option("--host", default=None, help="address to bind (default [server] host)")
+@click.option("--port", type=int, default=None, help="port (default [server] port)")
+@click.option("--workers", type=int, default=None, help="worker processes (default [server] workers)")
+@pass_state
+def serve(state: State, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the app with gunicorn (a production WSGI server)."""
+    from moderation.server import run
+
+    run(state.settings, host=host, port=port, workers=workers)
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_state
+def db_upgrade(state: State, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from moderation import schema
+
+    schema.upgrade(state.settings.database.url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_state
+def db_downgrade(state: State, revision: str) -> None:
+    """Revert migrations down to REVISION ("base" removes everything)."""
+    from moderation import schema
+
+    schema.downgrade(state.settings.database.url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("current")
+@pass_state
+def db_current(state: State) -> None:
+    """Print the database's revision."""
+    from moderation import schema
+
+    schema.current(state.settings.database.url)
+
+
+@main.group()
+def moderators() -> None:
+    """Moderator accounts."""
+
+
+@moderators.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="moderator")
+@click.option("--password-stdin", is_flag=True, help="read the password from one line of stdin")
+@pass_state
+def moderators_add(state: State, email: str, role: str, password_stdin: bool) -> None:
+    """Create a moderator who signs in with EMAIL."""
+    from moderation.passwords import hash_password
+
+    password = _read_password(password_stdin)
+    database = state.database()
+    with database.unit_of_work() as session:
+        if session.scalar(select(Moderator.id).where(Moderator.email == email.lower())):
+            raise click.ClickException(f"a moderator {email} exists already")
+        session.add(Moderator(email=email.lower(), password_hash=hash_password(password),
+                              role=Role(role)))  # fmt: skip
+    click.echo(f"moderator {email.lower()} added ({role})")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise click.ClickException("the passwords differ")
+    if len(password) < 10:
+        raise click.ClickException("a password needs at least 10 characters")
+    return password
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens for the moderation API."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@pass_state
+def tokens_create(state: State, name: str) -> None:
+    """Print a new API token called NAME (only its hash is stored: keep it now)."""
+    token = "mod_" + secrets.token_urlsafe(32)
+    with state.database().unit_of_work() as session:
+        if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
+            raise click.ClickException(f"a token named {name} exists already")
+        session.add(ApiToken(name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
+    click.echo(token)
+
+
+@main.command("init-config")
+@click.argument("path", default="config.toml")
+@click.option("--demo", is_flag=True, help="a local demo site on http://127.0.0.1:8000")
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def init_config(path: str, demo: bool, force: bool) -> None:
+    """Write a starting config file with a fresh secret key."""
+    target = Path(path)
+    if target.exists() and not force:
+        click.echo(f"{target} exists; leaving it alone")
+        return
+    target.write_text(_config_text(demo))
+    target.chmod(0o600)
+    click.echo(f"wrote {target}")
+
+
+def _config_text(demo: bool) -> str:
+    here = "http://127.0.0.1:8000"
+    site_url = here if demo else "https://blog.example.org"
+    lines: list[Any] = [
+        "[server]",
+        f'secret_key = "{secrets.token_urlsafe(32)}"',
+        f'public_url = "{here if demo else "https://comments.example.org"}"',
+        'demo_site = "demo"' if demo else "",
+        "",
+        "[database]",
+        'url = "sqlite:///var/moderation.db"',
+        "",
+        "[sites.demo]" if demo else "[sites.blog]",
+        f'url = "{site_url}"',
+        f'origins = ["{site_url}", "http://localhost:8000"]',
+        'moderation = "first-time"',
+        "",
+    ]
+    return "\n".join(str(line) for line in lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,320 @@
+"""Typed, complete, checked configuration.
+
+Settings are frozen dataclasses, one per TOML section. `load_settings` reads a TOML file, applies the
+environment overrides for secrets, and refuses unknown keys, wrong types and missing required keys with a
+message that names the key. This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+POLICIES = ("all", "first-time", "none")
+REQUIRED = {"required": True}
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``[server]``: how the service runs and presents itself."""
+
+    secret_key: tuple[str, ...] = field(default=(), metadata=REQUIRED)
+    public_url: str = field(default="", metadata=REQUIRED)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    threads: int = 4
+    data_dir: str = "var"
+    max_body_bytes: int = 131072
+    demo_site: str = ""
+    log_level: str = "info"
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]``: where comments live."""
+
+    url: str = "sqlite:///moderation.db"
+    busy_timeout_ms: int = 5000
+    pool_size: int = 5
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """``[sites.<id>]``: one site that embeds the widget."""
+
+    url: str = field(default="", metadata=REQUIRED)
+    origins: tuple[str, ...] = field(default=(), metadata=REQUIRED)
+    title: str = ""
+    moderation: str = "first-time"
+    close_after_days: int = 0
+    require_author: bool = False
+    require_email: bool = False
+    gravatar: bool = False
+    language: str = "en"
+
+    def owns(self, url: str) -> bool:
+        """True when ``url`` is a page of this site (same scheme, host and port, path below its base)."""
+        base, other = urlsplit(self.url), urlsplit(url)
+        if (base.scheme, base.netloc.lower()) != (other.scheme, other.netloc.lower()):
+            return False
+        return other.path.startswith(base.path.rstrip("/") + "/") or other.path == base.path
+
+    def uri_of(self, url: str) -> str:
+        """The thread uri (path below the site's base) of one of this site's page URLs."""
+        base_path = urlsplit(self.url).path.rstrip("/")
+        path = urlsplit(url).path
+        return path[len(base_path) :] or "/"
+
+    def page_url(self, uri: str) -> str:
+        """The absolute URL of the page a thread belongs to."""
+        return self.url.rstrip("/") + "/" + uri.lstrip("/")
+
+
+@dataclass(frozen=True)
+class CommentSettings:
+    """``[comments]``: limits on what readers may post and change."""
+
+    edit_window_seconds: int = 900
+    max_text_bytes: int = 65525
+    max_author_bytes: int = 245
+    max_email_bytes: int = 100
+    max_website_bytes: int = 200
+    max_title_chars: int = 512
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """``[guard]``: rate and flood limits."""
+
+    rate_limit: str = "10 per minute"
+    flood_seconds: int = 15
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AkismetSettings:
+    """``[akismet]``: the optional third-party scorer."""
+
+    key: str = ""
+    endpoint: str = "https://rest.akismet.com/1.1/"
+    timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """``[fetch]``: the one hardened outbound fetcher."""
+
+    allow_private: bool = False
+    timeout: float = 5.0
+    max_bytes: int = 1048576
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """``[mail]``: moderator notifications."""
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    sender: str = "comments@example.org"
+    moderators: tuple[str, ...] = ()
+    notify: str = "held"
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    """``[jobs]``: the background queue."""
+
+    backend: str = "sqlite"
+    immediate: bool = False
+    embedded_consumer: bool = True
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """``[redis]``: shared rate limits, cache and jobs across nodes."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration."""
+
+    server: ServerSettings
+    database: DatabaseSettings = DatabaseSettings()
+    sites: Mapping[str, SiteSettings] = field(default_factory=dict)
+    comments: CommentSettings = CommentSettings()
+    guard: GuardSettings = GuardSettings()
+    akismet: AkismetSettings = AkismetSettings()
+    fetch: FetchSettings = FetchSettings()
+    mail: MailSettings = MailSettings()
+    jobs: JobsSettings = JobsSettings()
+    redis: RedisSettings = RedisSettings()
+
+    @property
+    def data_path(self) -> Path:
+        """The folder for local state files (rate-limit counters, the embedded job queue)."""
+        return Path(self.server.data_dir)
+
+
+SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "comments": CommentSettings,
+    "guard": GuardSettings,
+    "akismet": AkismetSettings,
+    "fetch": FetchSettings,
+    "mail": MailSettings,
+    "jobs": JobsSettings,
+    "redis": RedisSettings,
+}
+
+# Environment variables that may carry secrets (and the database URL, for containers).
+ENVIRONMENT = {
+    "MODERATION_SECRET_KEY": ("server", "secret_key"),
+    "MODERATION_DATABASE_URL": ("database", "url"),
+    "PYTHON_AKISMET_API_KEY": ("akismet", "key"),
+    "MODERATION_AKISMET_KEY": ("akismet", "key"),
+    "MODERATION_SMTP_PASSWORD": ("mail", "password"),
+    "MODERATION_REDIS_URL": ("redis", "url"),
+}
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The config file: ``--config``, else ``MODERATION_CONFIG``, else ``./config.toml``."""
+    environ = os.environ if environ is None else environ
+    return Path(explicit or environ.get("MODERATION_CONFIG") or "config.toml")
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check a TOML config file; raise `ConfigError` naming the bad key."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_mapping(raw, os.environ if environ is None else environ)
+
+
+def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] = {}) -> Settings:  # noqa: B006
+    """Build `Settings` from parsed TOML (tests pass dicts straight in)."""
+    raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for var, (section, key) in ENVIRONMENT.items():
+        if environ.get(var):
+            raw.setdefault(section, {})[key] = environ[var]
+    unknown = set(raw) - set(SECTIONS) - {"sites"}
+    if unknown:
+        raise ConfigError(f"unknown section [{sorted(unknown)[0]}]")
+    values: dict[str, Any] = {
+        name: _build(cls, raw.get(name, {}), f"[{name}]") for name, cls in SECTIONS.items()
+    }
+    values["sites"] = _build_sites(raw.get("sites", {}))
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _build_sites(raw: Any) -> dict[str, SiteSettings]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[sites] must be a table of [sites.<id>] tables")
+    sites = {}
+    for site_id, table in raw.items():
+        if not site_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"[sites.{site_id}]: a site id is letters, digits, '-' and '_'")
+        sites[site_id] = _build(SiteSettings, table, f"[sites.{site_id}]")
+    return sites
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {where} {key}")
+    kwargs = {}
+    for name, fld in known.items():
+        if name in table:
+            kwargs[name] = _coerce(table[name], hints[name], f"{where} {name}")
+        elif fld.metadata.get("required"):
+            raise ConfigError(f"missing required key {where} {name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:  # tuple[str, ...]; a single string is accepted as a one-item list
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, str) and value.isdigit():
+        return int(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {hint.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _check(settings: Settings) -> None:
+    server = settings.server
+    if not all(server.secret_key) or any(len(k) < 16 for k in server.secret_key):
+        raise ConfigError("[server] secret_key: every key must be at least 16 characters")
+    _check_url(server.public_url, "[server] public_url")
+    if not settings.sites:
+        raise ConfigError("missing required table [sites.<id>]: configure at least one site")
+    for site_id, site in settings.sites.items():
+        _check_url(site.url, f"[sites.{site_id}] url")
+        for origin in site.origins:
+            _check_url(origin, f"[sites.{site_id}] origins")
+        if site.moderation not in POLICIES:
+            raise ConfigError(f"[sites.{site_id}] moderation must be one of {', '.join(POLICIES)}")
+    if server.demo_site and server.demo_site not in settings.sites:
+        raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
+    if settings.mail.notify not in ("held", "all", "none"):
+        raise ConfigError("[mail] notify must be one of held, all, none")
+    if settings.jobs.backend not in ("sqlite", "redis"):
+        raise ConfigError("[jobs] backend must be sqlite or redis")
+    if settings.jobs.backend == "redis" and not settings.redis.url:
+        raise ConfigError("[jobs] backend = 'redis' needs [redis] url")
+    _check_rate(settings.guard.rate_limit)
+
+
+def _check_url(url: str, where: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where} must be an absolute http(s) URL, not {url!r}")
+
+
+def _check_rate(rate: str) -> None:
+    from limits import parse_many  # local: keeps `config` importable without the web stack
+
+    try:
+        parse_many(rate)
+    except ValueError:
+        raise ConfigError(f"[guard] rate_limit is not a rate like '10 per minute': {rate!r}") from None

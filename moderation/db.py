@@ -1,0 +1,204 @@
+"""The engine, the session lifetime and the one place that commits.
+
+Transaction policy: a web request, a CLI command or a job is one unit of work. Services add and flush;
+only this module calls ``commit()``: at the end of a request whose response is below 400, or at the end
+of a ``with unit_of_work(...)`` block. Side effects (mail, Akismet feedback, job enqueues) are registered
+with `after_commit` and run only once the commit has succeeded, so a rolled-back approval never told
+anyone anything.
+
+SQLite: WAL journal, foreign keys on, a busy timeout. pysqlite's own transaction handling is turned off
+and we emit BEGIN ourselves, as SQLAlchemy's docs recommend, so that SAVEPOINTs work (the tests rely on
+them) and so that a unit of work that will write can take the write lock up front (BEGIN IMMEDIATE).
+A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when another process
+wrote in between, and no busy timeout helps with that; taking the lock first makes writers queue instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Whether the current unit of work intends to write (SQLite: BEGIN IMMEDIATE rather than BEGIN).
+_WRITE_INTENT: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
+_AFTER_COMMIT = "moderation.after_commit"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC on every engine and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware in, naive UTC stored."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use moderation.db.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Naive UTC stored, aware out."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base: deterministic constraint names, UTC timestamps."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def is_sqlite(url: str) -> bool:
+    """True for a SQLite database URL."""
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) -> Engine:
+    """An engine for `url`, with SQLite opened the way the whole service expects."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, see the module docstring
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Owns the engine and the session factory; tests swap `session_factory` for a savepoint one."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        self.session_factory: Callable[[], Session] = sessionmaker(
+            bind=self.engine, expire_on_commit=False
+        )
+
+    def init_app(self, app: Flask) -> None:
+        """Give every request its own session, committed once at the end when the response is < 400."""
+        app.extensions["moderation.db"] = self
+        app.before_request(_begin_request)
+        app.after_request(_finish_request)
+        app.teardown_appcontext(_close_request_session)
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back when it raises."""
+        token = _WRITE_INTENT.set(write)
+        session = self.session_factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            _WRITE_INTENT.reset(token)
+        run_after_commit(session)
+
+
+def after_commit(session: Session, hook: Callable[[], object]) -> None:
+    """Run `hook` once the unit of work that owns `session` has committed; drop it on rollback."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def run_after_commit(session: Session) -> None:
+    """Run and forget the hooks registered on `session`. A failing hook is logged, never raised:
+    the data is already committed, and each hook is responsible for its own retries."""
+    hooks = session.info.pop(_AFTER_COMMIT, [])
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook %r failed", hook)
+
+
+def get_session() -> Session:
+    """The current request's session, created on first use."""
+    session = g.get("db_session")
+    if session is None:
+        from flask import current_app
+
+        database: Database = current_app.extensions["moderation.db"]
+        session = g.db_session = database.session_factory()
+    return session
+
+
+def _begin_request() -> None:
+    from flask import request
+
+    g.db_write_token = _WRITE_INTENT.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def _finish_request(response: Response) -> Response:
+    session: Session | None = g.pop("db_session", None)
+    if session is None:
+        return response
+    committed = False
+    try:
+        if response.status_code < 400:
+            session.commit()
+            committed = True
+        else:
+            session.rollback()
+    finally:
+        session.close()
+    if committed:
+        run_after_commit(session)
+    else:
+        session.info.pop(_AFTER_COMMIT, None)
+    return response
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:  # the request raised before after_request: nothing is kept
+        session.rollback()
+        session.close()
+        session.info.pop(_AFTER_COMMIT, None)
+    token = g.pop("db_write_token", None)
+    if token is not None:
+        _WRITE_INTENT.reset(token)

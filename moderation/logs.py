@@ -1,0 +1,67 @@
+"""Structured logs: one JSON object per line, and one access line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from flask import Flask, Response, g, request
+
+ACCESS = logging.getLogger("moderation.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as JSON lines; extra fields given as ``extra={"fields": {...}}`` are merged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One JSON object."""
+        data = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info") -> None:
+    """Send every log record to stderr as JSON."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def init_access_log(app: Flask) -> None:
+    """Log method, path, status, duration and client for every request."""
+
+    @app.before_request
+    def _start() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        started = g.get("request_started")
+        if started is not None:
+            from moderation.web.client import client_ip
+
+            ACCESS.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={"fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "ip": client_ip(),
+                }},
+            )  # fmt: skip
+        return response

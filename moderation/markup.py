@@ -1,0 +1,39 @@
+"""Markdown to safe HTML, once, at write time."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = {
+    "p", "br", "em", "strong", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+LINK_REL = "nofollow ugc noopener"
+
+# Raw HTML in the text is shown as text (html=False), and what Markdown produces is still cleaned by
+# nh3, so a bug in either layer alone cannot let markup through.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+_md.enable(["linkify", "strikethrough"])
+_md.disable(["image", "heading", "lheading", "html_block", "html_inline"])
+
+
+def render(text: str) -> str:
+    """Render a reader's Markdown to sanitized HTML; links get ``rel="nofollow ugc noopener"``."""
+    return clean(_md.render(text))
+
+
+def clean(html: str) -> str:
+    """Sanitize HTML from anywhere (Markdown output, a linkback excerpt) to the allowed subset."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=LINK_REL,
+    ).strip()
+
+
+def count_links(html: str) -> int:
+    """How many links rendered HTML carries (what WordPress's max-links rule counts)."""
+    return html.count("<a ")

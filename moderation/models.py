@@ -1,0 +1,188 @@
+"""Tables: columns, relationships and the invariants the database itself enforces. No workflows here;
+state changes go through `moderation.services.moderation`, which applies `domain.states`."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text as sql_text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from moderation.db import Base, utcnow
+from moderation.domain.scoring import Verdict
+from moderation.domain.states import CommentKind, CommentStatus
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column stored by value, with a CHECK constraint listing the values."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Role(enum.StrEnum):
+    """What a moderator may do: admins also manage moderators, lists and sites."""
+
+    admin = "admin"
+    moderator = "moderator"
+
+
+class Thread(Base):
+    """The comments of one page, named by (site, uri)."""
+
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("site", "uri"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), comment="site id from the config")
+    uri: Mapped[str] = mapped_column(String(1024), comment="page path below the site's url")
+    title: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    approved_count: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", comment="maintained count of approved comments"
+    )
+    version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", comment="bumped whenever the public thread changes"
+    )
+
+    comments: Mapped[list[Comment]] = relationship(back_populates="thread", passive_deletes=True)
+
+
+class Comment(Base):
+    """Anything received for a thread: a reader's comment or a linkback."""
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        CheckConstraint(
+            "(status = 'approved') = (approved_at IS NOT NULL)", name="approved_at_iff_approved"
+        ),
+        CheckConstraint(
+            "(status = 'deleted') = (deleted_at IS NOT NULL)", name="deleted_at_iff_deleted"
+        ),
+        CheckConstraint("NOT discarded OR status IN ('spam', 'deleted')", name="discard_is_spam"),
+        Index("ix_comments_thread_status_created", "thread_id", "status", "created_at"),
+        Index("ix_comments_status_id", "status", "id"),
+        Index("ix_comments_ip_created", "ip", "created_at"),
+        Index("ix_comments_email_created", "email", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[CommentKind] = mapped_column(_enum(CommentKind, "kind"))
+    status: Mapped[CommentStatus] = mapped_column(_enum(CommentStatus, "status"))
+    author: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    website: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    referrer: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    text: Mapped[str] = mapped_column(Text, comment="raw Markdown as written")
+    html: Mapped[str] = mapped_column(Text, comment="rendered and sanitized once, at write time")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    modified_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    source: Mapped[str | None] = mapped_column(String(2048), comment="linkbacks: the citing page")
+    verified: Mapped[bool | None] = mapped_column(Boolean, comment="linkbacks: source links here")
+    discarded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    recheck_reason: Mapped[str | None] = mapped_column(
+        String(512), comment="why the spam check must run again (a scorer was unavailable)"
+    )
+
+    thread: Mapped[Thread] = relationship(back_populates="comments")
+    checks: Mapped[list[SpamCheck]] = relationship(
+        back_populates="comment", order_by="SpamCheck.id", passive_deletes=True
+    )
+
+
+class SpamCheck(Base):
+    """One run of the scoring pipeline over a comment, with every signal and what scorers were sent."""
+
+    __tablename__ = "spam_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict, "verdict"))
+    score: Mapped[float] = mapped_column(Float)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    submitted: Mapped[dict[str, Any]] = mapped_column(
+        JSON, comment="the submission as scored, for later feedback"
+    )
+    recheck_reason: Mapped[str | None] = mapped_column(String(512))
+
+    comment: Mapped[Comment] = relationship(back_populates="checks")
+
+
+class ModerationEvent(Base):
+    """The audit trail: every status change, who made it, from what, to what, and why."""
+
+    __tablename__ = "moderation_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    moderator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("moderators.id", ondelete="SET NULL"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(255), comment="system, author, moderator:<e-mail>, …")
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[CommentStatus | None] = mapped_column(_enum(CommentStatus, "from_status"))
+    to_status: Mapped[CommentStatus] = mapped_column(_enum(CommentStatus, "to_status"))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Moderator(Base):
+    """A person who signs into the dashboard."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255), comment="argon2")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.moderator)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token for the moderation API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Adapters that implement `moderation.domain.scoring.Scorer`."""

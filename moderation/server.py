@@ -1,0 +1,58 @@
+"""``moderation serve``: the app under gunicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from moderation.config import Settings
+from moderation.logs import configure_logging
+
+
+class Server(BaseApplication):
+    """Gunicorn with its options from our settings, no config file of its own.
+
+    The app is built in each worker after the fork (no preload), so no database connection or
+    SQLite handle crosses a fork.
+    """
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Apply our options to gunicorn's config."""
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """Build the app (called in each worker)."""
+        from moderation.app import create_app
+
+        configure_logging(self.settings.server.log_level)
+        return create_app(self.settings)
+
+
+def run(
+    settings: Settings, *, host: str | None = None, port: int | None = None,
+    workers: int | None = None,
+) -> None:  # fmt: skip
+    """Serve until stopped."""
+    configure_logging(settings.server.log_level)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    options = {
+        "bind": f"{host or settings.server.host}:{port or settings.server.port}",
+        "workers": workers or settings.server.workers,
+        "worker_class": "gthread",
+        "threads": settings.server.threads,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.server.log_level,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+    }
+    Server(settings, options).run()

@@ -1,0 +1,346 @@
+"""Readers' comments: submit, edit and delete their own, read threads and counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from moderation import markup
+from moderation.config import SiteSettings
+from moderation.domain.policy import Policy, decide
+from moderation.domain.scoring import Assessment, Submission, run_pipeline
+from moderation.domain.states import Action, CommentKind, CommentStatus
+from moderation.errors import (
+    Duplicate,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ThreadClosed,
+    TokenExpired,
+    TokenInvalid,
+)
+from moderation.models import Comment, SpamCheck, Thread
+from moderation.services import Context
+from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, record_event
+from moderation.services.tokens import AUTHOR_EDIT
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a submission came from."""
+
+    ip: str = ""
+    user_agent: str = ""
+    referrer: str = ""
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """A reader's comment, already checked for shape and length by the web layer."""
+
+    site: str
+    uri: str
+    text: str
+    title: str = ""
+    parent: int | None = None
+    author: str = ""
+    email: str = ""
+    website: str = ""
+    honeypot: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The outcome of a submission: the stored comment and the author's edit token."""
+
+    comment: Comment
+    edit_token: str
+
+    @property
+    def published(self) -> bool:
+        """Whether readers see it now (201) or it waits (202, also for spam)."""
+        return self.comment.status is CommentStatus.approved
+
+
+def site_settings(ctx: Context, site: str) -> SiteSettings:
+    """The configured site `site`; raise `InvalidInput` for an unknown one."""
+    try:
+        return ctx.settings.sites[site]
+    except KeyError:
+        raise InvalidInput("unknown site", fields={"site": "no such site"}) from None
+
+
+def find_thread(session: Session, site: str, uri: str) -> Thread | None:
+    """The thread of page `uri` on `site`, if it has one."""
+    return session.scalars(select(Thread).where(Thread.site == site, Thread.uri == uri)).first()
+
+
+def get_or_create_thread(session: Session, ctx: Context, site: str, uri: str, title: str) -> Thread:
+    """The page's thread, created with its first submission.
+
+    Two first comments racing on PostgreSQL both try the INSERT; the loser's savepoint rolls back on
+    the unique constraint and it reads the winner's row. (SQLite writers are already serialized.)
+    """
+    thread = find_thread(session, site, uri)
+    if thread is None:
+        try:
+            with session.begin_nested():
+                thread = Thread(site=site, uri=uri, title=title, created_at=ctx.clock())
+                session.add(thread)
+        except IntegrityError:
+            thread = find_thread(session, site, uri)
+            assert thread is not None
+    if title and not thread.title:
+        thread.title = title
+    return thread
+
+
+def check_open(ctx: Context, site: SiteSettings, thread: Thread) -> None:
+    """Raise `ThreadClosed` when the thread no longer takes comments."""
+    too_old = site.close_after_days and ctx.clock() - thread.created_at > timedelta(
+        days=site.close_after_days
+    )
+    if thread.closed or too_old:
+        raise ThreadClosed("comments are closed for this page")
+
+
+def submit_comment(
+    session: Session, ctx: Context, new: NewComment, client: ClientInfo
+) -> Submitted:
+    """Receive a reader's comment: guard, score, decide its first status, store it.
+
+    Raises `InvalidInput` (unknown site or parent), `ThreadClosed`, `Duplicate`, `RateLimited`.
+    Whatever the verdict, the caller learns only "published" or "waiting".
+    """
+    site = site_settings(ctx, new.site)
+    thread = get_or_create_thread(session, ctx, new.site, new.uri, new.title)
+    check_open(ctx, site, thread)
+    parent = _check_parent(session, thread, new.parent)
+    _check_duplicate(session, thread, new)
+    _check_flood(session, ctx, client.ip, new.email)
+    trusted = author_trusted(session, new.author, new.email)
+    submission = _submission(ctx, site, new, client, trusted)
+    assessment = run_pipeline(submission, ctx.scorers, ctx.thresholds)
+    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
+    comment = Comment(
+        thread=thread,
+        parent_id=parent.id if parent else None,
+        kind=CommentKind.comment,
+        status=CommentStatus.pending,
+        author=new.author,
+        email=new.email,
+        website=new.website,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        referrer=client.referrer,
+        text=new.text,
+        html=markup.render(new.text),
+        created_at=ctx.clock(),
+    )
+    store_submission(session, ctx, comment, submission, assessment, status, reason)
+    token = ctx.tokens.sign(AUTHOR_EDIT, {"id": comment.id})
+    return Submitted(comment, token)
+
+
+def store_submission(
+    session: Session,
+    ctx: Context,
+    comment: Comment,
+    submission: Submission,
+    assessment: Assessment,
+    status: CommentStatus,
+    reason: str,
+) -> SpamCheck:
+    """Insert a new comment in `status`, its spam check and its first audit row.
+
+    Shared by every channel (widget comments and linkbacks), so all of them land the same way.
+    """
+    comment.status = status
+    comment.approved_at = comment.created_at if status is CommentStatus.approved else None
+    comment.discarded = assessment.verdict.value == "discard"
+    comment.recheck_reason = assessment.recheck_reason
+    session.add(comment)
+    session.flush()
+    check = SpamCheck(
+        comment_id=comment.id,
+        created_at=ctx.clock(),
+        verdict=assessment.verdict,
+        score=assessment.score,
+        signals=[s.as_dict() for s in assessment.signals],
+        submitted=submission_record(submission),
+        recheck_reason=assessment.recheck_reason,
+    )
+    session.add(check)
+    comment.thread.version += 1
+    if status is CommentStatus.approved:
+        comment.thread.approved_count += 1
+    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
+    for hook in ctx.submission_hooks:
+        hook(session, comment, check)
+    return check
+
+
+def submission_record(submission: Submission) -> dict[str, object]:
+    """The submission as scored, JSON-ready, kept for later feedback and re-checks."""
+    return {
+        "kind": submission.kind.value,
+        "site": submission.site,
+        "site_url": submission.site_url,
+        "permalink": submission.permalink,
+        "text": submission.text,
+        "author": submission.author,
+        "email": submission.email,
+        "website": submission.website,
+        "ip": submission.ip,
+        "user_agent": submission.user_agent,
+        "referrer": submission.referrer,
+        "created": submission.created.isoformat() if submission.created else None,
+        "language": submission.language,
+        "honeypot": submission.honeypot,
+        "source": submission.source,
+        "author_trusted": submission.author_trusted,
+    }
+
+
+def author_trusted(session: Session, author: str, email: str) -> bool:
+    """WordPress's "previously approved": an approved comment with the same name and e-mail."""
+    if not author or not email:
+        return False
+    query = select(Comment.id).where(
+        Comment.author == author,
+        func.lower(Comment.email) == email.lower(),
+        Comment.status == CommentStatus.approved,
+    )
+    return bool(session.scalar(select(exists(query))))
+
+
+def edit_own_comment(
+    session: Session, ctx: Context, comment_id: int, token: str, text: str
+) -> Comment:
+    """Change the text of one's own comment within the edit window; the window never slides.
+
+    Raises `TokenInvalid`/`TokenExpired` (403) and `NotFound`. The new text is scored again; an
+    approved comment whose new text is not ham goes back to the queue.
+    """
+    comment = _own_comment(session, ctx, comment_id, token)
+    site = site_settings(ctx, comment.thread.site)
+    comment.text = text
+    comment.html = markup.render(text)
+    comment.modified_at = ctx.clock()
+    submission = _submission(
+        ctx,
+        site,
+        NewComment(site=comment.thread.site, uri=comment.thread.uri, text=text,
+                   author=comment.author, email=comment.email, website=comment.website),
+        ClientInfo(comment.ip, comment.user_agent, comment.referrer),
+        author_trusted(session, comment.author, comment.email),
+    )  # fmt: skip
+    assessment = run_pipeline(submission, ctx.scorers, ctx.thresholds)
+    session.add(
+        SpamCheck(
+            comment_id=comment.id,
+            created_at=ctx.clock(),
+            verdict=assessment.verdict,
+            score=assessment.score,
+            signals=[s.as_dict() for s in assessment.signals],
+            submitted=submission_record(submission),
+            recheck_reason=assessment.recheck_reason,
+        )
+    )
+    comment.thread.version += 1
+    if comment.status is CommentStatus.approved and assessment.verdict.value != "ham":
+        apply_action(session, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")
+    session.flush()
+    return comment
+
+
+def delete_own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> None:
+    """Delete one's own comment within the edit window (replies keep a placeholder)."""
+    comment = _own_comment(session, ctx, comment_id, token)
+    apply_action(session, ctx, comment, Action.delete, AUTHOR, "deleted by its author")
+
+
+def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> Comment:
+    payload = ctx.tokens.load(AUTHOR_EDIT, token)
+    if not isinstance(payload, dict) or payload.get("id") != comment_id:
+        raise TokenInvalid("this token is for another comment")
+    comment = session.get(Comment, comment_id)
+    if comment is None or comment.status is CommentStatus.deleted:
+        raise NotFound(f"no comment {comment_id}")
+    window = timedelta(seconds=ctx.settings.comments.edit_window_seconds)
+    if ctx.clock() - comment.created_at > window:
+        # The token's own max_age says the same; this also holds if clocks or keys disagree.
+        raise TokenExpired("the time to edit this comment is over")
+    return comment
+
+
+def _check_parent(session: Session, thread: Thread, parent_id: int | None) -> Comment | None:
+    if parent_id is None:
+        return None
+    parent = session.get(Comment, parent_id)
+    if parent is None or parent.thread_id != thread.id or parent.status is not CommentStatus.approved:
+        raise InvalidInput("cannot reply to that comment", fields={"parent": "no such comment"})
+    return parent
+
+
+def _check_duplicate(session: Session, thread: Thread, new: NewComment) -> None:
+    """WordPress's ``comment_duplicate``: same thread, parent, author (and e-mail), and text."""
+    query = select(Comment.id).where(
+        Comment.thread_id == thread.id,
+        Comment.parent_id.is_(None) if new.parent is None else Comment.parent_id == new.parent,
+        Comment.author == new.author,
+        Comment.text == new.text,
+        Comment.status != CommentStatus.deleted,
+    )
+    if new.email:
+        query = query.where(func.lower(Comment.email) == new.email.lower())
+    if session.scalar(select(exists(query))):
+        raise Duplicate("duplicate comment: it looks as though you have already said that")
+
+
+def _check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
+    """WordPress's flood check: a minimum gap between two posts from one IP or one e-mail."""
+    gap = ctx.settings.guard.flood_seconds
+    if gap <= 0:
+        return
+    now = ctx.clock()
+    who = [Comment.ip == ip] if ip else []
+    if email:
+        who.append(func.lower(Comment.email) == email.lower())
+    if not who:
+        return
+    last: datetime | None = session.scalar(
+        select(func.max(Comment.created_at)).where(
+            or_(*who), Comment.created_at > now - timedelta(seconds=gap)
+        )
+    )
+    if last is not None:
+        last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
+        wait = gap - (now - last).total_seconds()
+        raise RateLimited("you are posting comments too quickly", retry_after=int(wait + 0.999))
+
+
+def _submission(
+    ctx: Context, site: SiteSettings, new: NewComment, client: ClientInfo, trusted: bool
+) -> Submission:
+    return Submission(
+        kind=CommentKind.comment,
+        site=new.site,
+        site_url=site.url,
+        permalink=site.page_url(new.uri),
+        text=new.text,
+        author=new.author,
+        email=new.email,
+        website=new.website,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        referrer=client.referrer,
+        created=ctx.clock(),
+        language=site.language,
+        honeypot=new.honeypot,
+        author_trusted=trusted,
+    )

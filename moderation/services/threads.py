@@ -1,0 +1,141 @@
+"""What pages show: approved threads as trees, and comment counts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, load_only
+
+from moderation.domain.states import CommentStatus
+from moderation.models import Comment, Thread
+from moderation.services import Context
+from moderation.errors import ThreadClosed
+from moderation.services.comments import check_open, find_thread, site_settings
+
+PublicComment = dict[str, Any]
+
+
+def iso(when: datetime | None) -> str | None:
+    """RFC 3339 UTC with a ``Z``, as the API and feeds print times."""
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def avatar_url(ctx: Context, comment: Comment) -> str:
+    """An avatar that reveals nothing: an identicon keyed by a salted hash, or Gravatar if the site
+    turned it on (Gravatar needs the plain MD5 of the e-mail, so it is opt-in)."""
+    site = ctx.settings.sites.get(comment.thread.site)
+    email = comment.email.strip().lower()
+    if site is not None and site.gravatar and email:
+        digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()
+        return f"https://www.gravatar.com/avatar/{digest}?d=identicon&s=96"
+    seed = email or comment.author or comment.ip or str(comment.id)
+    key = ctx.settings.server.secret_key[-1].encode()
+    digest = hmac.new(key, b"avatar:" + seed.encode(), hashlib.sha256).hexdigest()[:20]
+    return f"{ctx.settings.server.public_url.rstrip('/')}/avatar/{digest}.svg"
+
+
+def public_comment(ctx: Context, comment: Comment) -> PublicComment:
+    """C, the public view of a comment: never e-mail, IP, user agent or spam data."""
+    return {
+        "id": comment.id,
+        "parent": comment.parent_id,
+        "kind": comment.kind.value,
+        "author": comment.author,
+        "website": comment.website or None,
+        "avatar": avatar_url(ctx, comment),
+        "html": comment.html,
+        "created": iso(comment.created_at),
+        "modified": iso(comment.modified_at),
+        "replies": [],
+    }
+
+
+def placeholder(comment_id: int, parent_id: int | None) -> PublicComment:
+    """What stands in for a comment that is gone but has visible replies."""
+    return {
+        "id": comment_id,
+        "parent": parent_id,
+        "kind": "comment",
+        "author": None,
+        "website": None,
+        "avatar": None,
+        "html": "",
+        "created": None,
+        "modified": None,
+        "deleted": True,
+        "replies": [],
+    }
+
+
+def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[str, Any]:
+    """The thread JSON for a page: its approved comments as a tree, oldest first."""
+    site_settings(ctx, site)
+    thread = find_thread(session, site, uri)
+    info = {
+        "uri": uri,
+        "title": thread.title if thread else "",
+        "count": thread.approved_count if thread else 0,
+        "open": thread_open(ctx, site, thread),
+        "version": thread.version if thread else 0,
+    }
+    comments = _approved(session, thread) if thread else []
+    return {"thread": info, "comments": build_tree(ctx, session, comments)}
+
+
+def thread_open(ctx: Context, site: str, thread: Thread | None) -> bool:
+    """Whether the page takes comments now."""
+    if thread is None:
+        return True
+    try:
+        check_open(ctx, ctx.settings.sites[site], thread)
+    except ThreadClosed:
+        return False
+    return True
+
+
+def _approved(session: Session, thread: Thread) -> list[Comment]:
+    query = (
+        select(Comment)
+        .where(Comment.thread_id == thread.id, Comment.status == CommentStatus.approved)
+        .order_by(Comment.created_at, Comment.id)
+    )
+    comments = list(session.scalars(query))
+    for comment in comments:  # spare one query per comment in avatar_url
+        comment.thread = thread
+    return comments
+
+
+def build_tree(ctx: Context, session: Session, comments: list[Comment]) -> list[PublicComment]:
+    """Nest replies under their parents; a hidden ancestor of a visible reply becomes a placeholder."""
+    nodes = {c.id: public_comment(ctx, c) for c in comments}
+    missing = {c.parent_id for c in comments if c.parent_id and c.parent_id not in nodes}
+    while missing:  # walk up through hidden ancestors (deleted, or no longer approved)
+        rows = session.scalars(
+            select(Comment).options(load_only(Comment.id, Comment.parent_id))
+            .where(Comment.id.in_(missing))
+        ).all()  # fmt: skip
+        for row in rows:
+            nodes[row.id] = placeholder(row.id, row.parent_id)
+        missing = {r.parent_id for r in rows if r.parent_id and r.parent_id not in nodes}
+    roots: list[PublicComment] = []
+    # Ids grow with time, and placeholders have no time of their own: order by id, oldest first.
+    for node in sorted(nodes.values(), key=lambda n: n["id"]):
+        parent = nodes.get(node["parent"]) if node["parent"] else None
+        (parent["replies"] if parent else roots).append(node)
+    return roots
+
+
+def counts(session: Session, ctx: Context, site: str, uris: Iterable[str]) -> dict[str, int]:
+    """Approved-comment counts for many pages in one query (unknown pages count 0)."""
+    site_settings(ctx, site)
+    uris = list(dict.fromkeys(uris))
+    rows = session.execute(
+        select(Thread.uri, Thread.approved_count).where(Thread.site == site, Thread.uri.in_(uris))
+    ).all()
+    found = dict(rows)
+    return {uri: found.get(uri, 0) for uri in uris}

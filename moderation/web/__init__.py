@@ -1,0 +1,15 @@
+"""Flask glue only: parse, call a service, shape the response. One blueprint per audience."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from moderation.web import public, widget
+from moderation.web.errors import register_error_handlers
+
+
+def register_web(app: Flask) -> None:
+    """Register the blueprints and the error handlers."""
+    app.register_blueprint(public.bp)
+    app.register_blueprint(widget.bp)
+    register_error_handlers(app)

@@ -1,0 +1,64 @@
+"""Blueprint ``public``: health, avatars, the demo page and the API's self-description."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template
+from sqlalchemy import text
+
+from moderation.db import get_session
+from moderation.web.openapi import openapi_document
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """200 when the database answers."""
+    get_session().execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/avatar/<string:key>.svg")
+def avatar(key: str) -> Response:
+    """A 5×5 mirrored identicon for an opaque key (a salted hash: it reveals no e-mail)."""
+    if not (4 <= len(key) <= 64) or not key.isalnum():
+        abort(404)
+    digest = hashlib.sha256(key.encode()).digest()
+    hue = digest[0] * 360 // 256
+    cells = []
+    for i in range(15):
+        if digest[1 + i] % 2:
+            x, y = i // 5, i % 5
+            for col in {x, 4 - x}:
+                cells.append(f'<rect x="{col + 1}" y="{y + 1}" width="1" height="1"/>')
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 7 7" width="48" height="48">'
+        f'<rect width="7" height="7" fill="hsl({hue},45%,92%)"/>'
+        f'<g fill="hsl({hue},55%,45%)">{"".join(cells)}</g></svg>'
+    )
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=604800, immutable"
+    return response
+
+
+@bp.get("/demo/")
+def demo() -> str:
+    """A demo page embedding the widget for ``[server] demo_site`` (404 when none is set)."""
+    settings = current_app.extensions["moderation.settings"]
+    if not settings.server.demo_site:
+        abort(404)
+    return render_template(
+        "demo.html",
+        site=settings.server.demo_site,
+        uri="/demo/",
+        public_url=settings.server.public_url.rstrip("/"),
+    )
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of the widget API."""
+    settings = current_app.extensions["moderation.settings"]
+    return jsonify(openapi_document(settings.server.public_url))

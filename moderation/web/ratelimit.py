@@ -1,0 +1,117 @@
+"""Rate-limit counters that every worker process on one machine shares.
+
+Flask-Limiter keeps counters in a `limits` storage. Its memory storage is per process, so with several
+gunicorn workers a client would get N times its limit. When no Redis is configured we keep the counters
+in a small SQLite file instead: each increment is one ``BEGIN IMMEDIATE`` transaction, so increments
+from different processes serialize and a limit holds exactly. Redis (``[redis] url``) replaces this for
+several machines.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from limits.storage import Storage
+
+SCHEME = "moderation-sqlite"
+
+
+def storage_uri(path: Path) -> str:
+    """The Flask-Limiter ``storage_uri`` for a counter file at `path`."""
+    return f"{SCHEME}://{path.resolve()}"
+
+
+class SQLiteStorage(Storage):
+    """A fixed-window counter store in one SQLite file, safe across processes and threads."""
+
+    STORAGE_SCHEME = [SCHEME]
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.path = uri.split("://", 1)[1]
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                     check_same_thread=False)  # fmt: skip
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER, expires REAL)"
+        )
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        """What this storage raises when it fails."""
+        return sqlite3.Error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """Add `amount` to the counter, starting a new window of `expiry` seconds if none is open."""
+        now = time.time()
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
+            if row is None or row[1] <= now:
+                value, expires = amount, now + expiry
+            else:
+                value, expires = row[0] + amount, row[1]
+            conn.execute(
+                "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+                (key, value, expires),
+            )
+        return value
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        """Take `amount` off the counter (never below zero)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE counters SET value = MAX(value - ?, 0) WHERE key = ?", (amount, key)
+            )
+        return self.get(key)
+
+    def get(self, key: str) -> int:
+        """The counter's value in its current window (0 when none is open)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM counters WHERE key = ? AND expires > ?", (key, time.time())
+            ).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        """When the counter's window ends (now when none is open)."""
+        with self._lock:
+            row = self._conn.execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else time.time()
+
+    def check(self) -> bool:
+        """Whether the file answers."""
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        """Forget every counter."""
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM counters").rowcount
+
+    def clear(self, key: str) -> None:
+        """Forget one counter."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM counters WHERE key = ?", (key,))

@@ -1,0 +1,168 @@
+"""Blueprint ``widget`` (``/api/v1``): the JSON API the embedded widget talks to.
+
+CORS is per site: a request carrying an ``Origin`` must come from one of that site's configured
+origins (or from this service itself, whose demo page embeds the widget). Writes accept only
+``application/json``, which a plain HTML form cannot send, so a cross-site form cannot post.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from moderation.config import Settings
+from moderation.db import get_session
+from moderation.errors import Forbidden, TokenInvalid
+from moderation.services import Context
+from moderation.services import comments as comment_service
+from moderation.services import threads as thread_service
+from moderation.services.moderation import get_comment
+from moderation.web import schemas
+from moderation.web.client import client_ip
+from moderation.web.guards import limiter, post_rate
+
+bp = Blueprint("widget", __name__, url_prefix="/api/v1")
+
+CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
+EXPOSED_HEADERS = "ETag, Retry-After, Location"
+
+
+def _settings() -> Settings:
+    return current_app.extensions["moderation.settings"]
+
+
+def _ctx() -> Context:
+    return current_app.extensions["moderation.context"]
+
+
+def _own_origin() -> str:
+    url = _settings().server.public_url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def check_origin(site: str) -> None:
+    """Refuse a browser request from an origin that `site` did not allow."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    allowed = _settings().sites[site].origins
+    if origin.rstrip("/") not in {o.rstrip("/") for o in allowed} | {_own_origin()}:
+        raise Forbidden("this origin may not use the comments of this site")
+    g.cors_origin = origin
+
+
+@bp.before_request
+def _preflight() -> Response | None:
+    """Answer CORS preflights for any origin that some site allows; the real request is checked
+    against its own site."""
+    if request.method != "OPTIONS":
+        return None
+    origin = request.headers.get("Origin", "").rstrip("/")
+    known = {o.rstrip("/") for s in _settings().sites.values() for o in s.origins}
+    if origin not in known | {_own_origin()}:
+        raise Forbidden("this origin may not use this service")
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+    response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+    response.headers["Access-Control-Max-Age"] = "86400"
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    origin = g.get("cors_origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    response.vary.add("Origin")
+    return response
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; only ``application/json`` is accepted for writes."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the comment as application/json")
+    return schemas.require_object(request.get_json(silent=True))
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """Compact JSON bytes."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+@bp.get("/threads/comments")
+def thread() -> Response:
+    """The approved comments of a page, as a tree; ETag and 304."""
+    site, uri = schemas.parse_thread_query(request.args, _settings().sites)
+    check_origin(site)
+    data = thread_service.public_thread(get_session(), _ctx(), site, uri)
+    response = json_response(data)
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
+
+
+@bp.get("/counts")
+def counts() -> Response:
+    """Approved-comment counts for many pages at once."""
+    site, uris = schemas.parse_counts_query(request.args, _settings().sites)
+    check_origin(site)
+    return json_response({"counts": thread_service.counts(get_session(), _ctx(), site, uris)})
+
+
+@bp.post("/comments")
+@limiter.limit(post_rate, methods=["POST"])
+def post_comment() -> Response:
+    """A reader's new comment: 201 when published at once, 202 when it waits (or is spam)."""
+    new = schemas.parse_new_comment(json_body(), dict(_settings().sites), _settings().comments)
+    check_origin(new.site)
+    client = comment_service.ClientInfo(
+        ip=client_ip(),
+        user_agent=request.headers.get("User-Agent", "")[:512],
+        referrer=request.headers.get("Referer", "")[:1024],
+    )
+    result = comment_service.submit_comment(get_session(), _ctx(), new, client)
+    body = {
+        "comment": thread_service.public_comment(_ctx(), result.comment),
+        "edit_token": result.edit_token,
+    }
+    return json_response(body, 201 if result.published else 202)
+
+
+def _edit_token() -> str:
+    token = request.headers.get("X-Edit-Token", "")
+    if not token:
+        raise TokenInvalid("send the comment's edit token in X-Edit-Token")
+    return token
+
+
+def _check_comment_origin(comment_id: int) -> None:
+    check_origin(get_comment(get_session(), comment_id).thread.site)
+
+
+@bp.patch("/comments/<int:comment_id>")
+def edit_comment(comment_id: int) -> Response:
+    """Change the text of one's own comment within the edit window."""
+    token = _edit_token()
+    text = schemas.parse_edit(json_body(), _settings().comments)
+    _check_comment_origin(comment_id)
+    comment = comment_service.edit_own_comment(get_session(), _ctx(), comment_id, token, text)
+    return json_response(thread_service.public_comment(_ctx(), comment))
+
+
+@bp.delete("/comments/<int:comment_id>")
+def delete_comment(comment_id: int) -> Response:
+    """Delete one's own comment within the edit window."""
+    token = _edit_token()
+    _check_comment_origin(comment_id)
+    comment_service.delete_own_comment(get_session(), _ctx(), comment_id, token)
+    return Response(status=204)
+

@@ -1,0 +1,238 @@
+"""Fixtures: real SQLite and real PostgreSQL, migrated once per run; one savepoint per test.
+
+Every test that touches the database runs once per engine (``[sqlite]`` and ``[postgresql]``).
+PostgreSQL is used when reachable; ``MODERATION_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) turns an
+unreachable server into a failure instead of a clearly reported skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from moderation import schema
+from moderation.app import create_app
+from moderation.config import Settings, settings_from_mapping
+from moderation.db import Database, make_engine
+from moderation.services import Context
+from moderation.services.tokens import Tokens
+
+PG_ADMIN_URL = os.environ.get(
+    "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("MODERATION_REQUIRE_POSTGRES") == "1"
+ENGINES = [e for e in os.environ.get("MODERATION_TEST_DATABASES", "sqlite,postgresql").split(",") if e]
+
+
+def pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return str(exc).splitlines()[0]
+    return None
+
+
+_PG_PROBLEM = pg_reachable() if "postgresql" in ENGINES else "not selected"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say up front which engines this run covers."""
+    if "postgresql" not in ENGINES:
+        return "databases: sqlite only (MODERATION_TEST_DATABASES)"
+    if _PG_PROBLEM:
+        return f"databases: sqlite; PostgreSQL SKIPPED, unreachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"
+    return f"databases: sqlite and PostgreSQL ({PG_ADMIN_URL})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With PostgreSQL required, an unreachable server stops the run at once."""
+    if REQUIRE_PG and _PG_PROBLEM:
+        pytest.exit(f"PostgreSQL is required but unreachable: {_PG_PROBLEM}", returncode=3)
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def fresh_database_url(kind: str, tmp: Path) -> tuple[str, Any]:
+    """A new, empty database of `kind` and a function that drops it."""
+    if kind == "sqlite":
+        path = tmp / f"db-{secrets.token_hex(4)}.sqlite3"
+        return f"sqlite:///{path}", lambda: None
+    if _PG_PROBLEM:
+        pytest.skip(f"PostgreSQL unreachable: {_PG_PROBLEM}")
+    name = f"moderation_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False), drop
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One migrated database per engine for the whole run, created on first use."""
+    made: dict[str, Any] = {}
+    drops = []
+
+    def get(kind: str) -> Any:
+        if kind not in made:
+            url, drop = fresh_database_url(kind, tmp_path_factory.mktemp("db"))
+            drops.append(drop)
+            schema.upgrade(url)
+            made[kind] = make_engine(url)
+        return made[kind]
+
+    yield {"get": get}
+    for engine in made.values():
+        engine.dispose()
+    for drop in drops:
+        drop()
+
+
+@pytest.fixture(params=ENGINES)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The engine under test."""
+    if request.param == "postgresql" and _PG_PROBLEM:
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {_PG_PROBLEM}")
+    return request.param
+
+
+@pytest.fixture
+def connection(migrated: dict[str, Any], db_kind: str) -> Iterator[sa.Connection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    engine = migrated["get"](db_kind)
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def database(connection: sa.Connection) -> Database:
+    """A `Database` whose sessions are savepoints inside the test's transaction."""
+    db = Database.__new__(Database)
+    db.url = str(connection.engine.url)
+    db.engine = connection.engine
+    db.session_factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    return db
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A session for service tests; commits only release a savepoint."""
+    s = database.session_factory()
+    yield s
+    s.close()
+
+
+SITE_URL = "https://blog.example.org"
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Settings:
+    """Test settings: one site, roomy limits; `overrides` maps "section.key" to values."""
+    raw: dict[str, Any] = {
+        "server": {
+            "secret_key": ["an-older-key-for-rotation-tests", "test-secret-key-0123456789"],
+            "public_url": "https://comments.example.org",
+            "data_dir": str(tmp / "var"),
+            "access_log": False,
+        },
+        "database": {"url": "sqlite:///unused.db"},
+        "sites": {
+            "blog": {"url": SITE_URL, "origins": [SITE_URL], "moderation": "none"},
+            "other": {"url": "https://other.example.net", "origins": ["https://other.example.net"]},
+        },
+        "guard": {"rate_limit": "1000 per minute", "flood_seconds": 15},
+    }
+    for dotted, value in overrides.items():
+        *path, key = dotted.split(".")
+        table = raw
+        for part in path:
+            table = table.setdefault(part, {})
+        table[key] = value
+    return settings_from_mapping(raw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The time services see."""
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default test settings."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def ctx(settings: Settings, clock: Clock) -> Context:
+    """A service context with the test clock and the null scorer."""
+    return Context(settings=settings, tokens=Tokens.from_settings(settings), clock=clock)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database, ctx: Context) -> Any:
+    """The app over the test's transaction."""
+    application = create_app(settings, database=database, context=ctx)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """Flask's test client."""
+    return app.test_client()
+
+
+class _ErrorCatcher(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No test may leave an error or a traceback in the log, unless it says it expects one."""
+    catcher = _ErrorCatcher()
+    logging.getLogger().addHandler(catcher)
+    yield
+    logging.getLogger().removeHandler(catcher)
+    if request.node.get_closest_marker("expect_errors"):
+        return
+    messages = [f"{r.name}: {r.getMessage()}" for r in catcher.records]
+    assert not messages, f"errors were logged: {messages}"
