@@ -1,4 +1,4 @@
-"""Alembic environment: the models' metadata, the URL from `moderation.schema`, batch mode on SQLite."""
+"""Alembic environment: the models' metadata, the URL from `moderation.schema`, SQLite batch mode."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from alembic import context
 
 from moderation import models  # noqa: F401  (registers every table on Base.metadata)
 from moderation.db import Base, UTCDateTime, make_engine
+from moderation.schema import compare_server_default
 
 config = context.config
 target_metadata = Base.metadata
@@ -51,7 +52,7 @@ def _run(connection) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        compare_server_default=True,
+        compare_server_default=compare_server_default,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -54,7 +54,9 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command()
 @click.option("--host", default=None, help="address to bind (default [server] host)")
 @click.option("--port", type=int, default=None, help="port (default [server] port)")
-@click.option("--workers", type=int, default=None, help="worker processes (default [server] workers)")
+@click.option(
+    "--workers", type=int, default=None, help="worker processes (default [server] workers)"
+)
 @pass_state
 def serve(state: State, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the app with gunicorn (a production WSGI server)."""

@@ -37,7 +37,7 @@ class ServerSettings:
     workers: int = 2
     threads: int = 4
     data_dir: str = "var"
-    max_body_bytes: int = 131072
+    max_body_bytes: int = 524288
     demo_site: str = ""
     log_level: str = "info"
     access_log: bool = True
@@ -216,7 +216,7 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
     return settings_from_mapping(raw, os.environ if environ is None else environ)
 
 
-def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] = {}) -> Settings:  # noqa: B006
+def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] = {}) -> Settings:
     """Build `Settings` from parsed TOML (tests pass dicts straight in)."""
     raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
     for var, (section, key) in ENVIRONMENT.items():
@@ -317,4 +317,6 @@ def _check_rate(rate: str) -> None:
     try:
         parse_many(rate)
     except ValueError:
-        raise ConfigError(f"[guard] rate_limit is not a rate like '10 per minute': {rate!r}") from None
+        raise ConfigError(
+            f"[guard] rate_limit is not a rate like '10 per minute': {rate!r}"
+        ) from None

@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+)
+from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -109,7 +111,9 @@ class Comment(Base):
     deleted_at: Mapped[datetime | None]
     source: Mapped[str | None] = mapped_column(String(2048), comment="linkbacks: the citing page")
     verified: Mapped[bool | None] = mapped_column(Boolean, comment="linkbacks: source links here")
-    discarded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    discarded: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
     recheck_reason: Mapped[str | None] = mapped_column(
         String(512), comment="why the spam check must run again (a scorer was unavailable)"
     )

@@ -19,6 +19,31 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def _bare(default: str | None) -> str:
+    text = (default or "").strip()
+    while len(text) >= 2 and text[0] + text[-1] in ("()", "''", '""'):
+        text = text[1:-1].strip()
+    return text.lower()
+
+
+def compare_server_default(
+    _context: object,
+    _inspected_column: object,
+    _metadata_column: object,
+    inspected_default: str | None,
+    _metadata_default: object,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Alembic hook: treat defaults equal when they differ only in quoting or parentheses.
+
+    SQLite reflects ``DEFAULT ''`` in a way Alembic's own comparison takes for "no default", which
+    would make every empty-string default look changed. Anything else is left to Alembic (None).
+    """
+    if _bare(inspected_default) == _bare(rendered_metadata_default):
+        return False
+    return None
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
     command.upgrade(alembic_config(url), revision)

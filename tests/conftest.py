@@ -30,7 +30,9 @@ PG_ADMIN_URL = os.environ.get(
     "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_PG = os.environ.get("MODERATION_REQUIRE_POSTGRES") == "1"
-ENGINES = [e for e in os.environ.get("MODERATION_TEST_DATABASES", "sqlite,postgresql").split(",") if e]
+ENGINES = [
+    e for e in os.environ.get("MODERATION_TEST_DATABASES", "sqlite,postgresql").split(",") if e
+]
 
 
 def pg_reachable() -> str | None:
@@ -53,7 +55,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     if "postgresql" not in ENGINES:
         return "databases: sqlite only (MODERATION_TEST_DATABASES)"
     if _PG_PROBLEM:
-        return f"databases: sqlite; PostgreSQL SKIPPED, unreachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"
+        return (
+            f"databases: sqlite; PostgreSQL SKIPPED, unreachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"
+        )
     return f"databases: sqlite and PostgreSQL ({PG_ADMIN_URL})"
 
 

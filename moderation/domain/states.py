@@ -60,7 +60,9 @@ def transition(current: CommentStatus, action: Action) -> CommentStatus:
     try:
         return TRANSITIONS[(current, action)]
     except KeyError:
-        raise InvalidTransition(f"cannot {action.value} a comment that is {current.value}") from None
+        raise InvalidTransition(
+            f"cannot {action.value} a comment that is {current.value}"
+        ) from None
 
 
 def allowed_actions(current: CommentStatus) -> list[Action]:

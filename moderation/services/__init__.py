@@ -23,7 +23,7 @@ class Context:
     settings: Settings
     tokens: Tokens
     scorers: Sequence[Scorer] = (NullScorer(),)
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds = field(default_factory=Thresholds)
     clock: Callable[[], datetime] = utcnow
     # Called inside the unit of work after every status change: (session, comment, event).
     transition_hooks: list[Callable[..., None]] = field(default_factory=list)

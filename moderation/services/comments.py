@@ -264,10 +264,15 @@ def delete_own_comment(session: Session, ctx: Context, comment_id: int, token: s
     apply_action(session, ctx, comment, Action.delete, AUTHOR, "deleted by its author")
 
 
-def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> Comment:
+def check_edit_token(ctx: Context, comment_id: int, token: str) -> None:
+    """Raise `TokenInvalid`/`TokenExpired` unless `token` lets its bearer change `comment_id`."""
     payload = ctx.tokens.load(AUTHOR_EDIT, token)
     if not isinstance(payload, dict) or payload.get("id") != comment_id:
         raise TokenInvalid("this token is for another comment")
+
+
+def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> Comment:
+    check_edit_token(ctx, comment_id, token)
     comment = session.get(Comment, comment_id)
     if comment is None or comment.status is CommentStatus.deleted:
         raise NotFound(f"no comment {comment_id}")
@@ -282,7 +287,11 @@ def _check_parent(session: Session, thread: Thread, parent_id: int | None) -> Co
     if parent_id is None:
         return None
     parent = session.get(Comment, parent_id)
-    if parent is None or parent.thread_id != thread.id or parent.status is not CommentStatus.approved:
+    if (
+        parent is None
+        or parent.thread_id != thread.id
+        or parent.status is not CommentStatus.approved
+    ):
         raise InvalidInput("cannot reply to that comment", fields={"parent": "no such comment"})
     return parent
 

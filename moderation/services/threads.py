@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from moderation.domain.states import CommentStatus
+from moderation.errors import ThreadClosed
 from moderation.models import Comment, Thread
 from moderation.services import Context
-from moderation.errors import ThreadClosed
 from moderation.services.comments import check_open, find_thread, site_settings
 
 PublicComment = dict[str, Any]

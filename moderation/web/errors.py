@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from moderation.errors import (
@@ -17,6 +18,7 @@ from moderation.errors import (
     NotFound,
     RateLimited,
 )
+from moderation.web.guards import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ def status_of(exc: ModerationError) -> int:
     return 400
 
 
-def json_error(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Response:
+def json_error(
+    status: int, code: str, message: str, fields: dict[str, str] | None = None
+) -> Response:
     """``{"error": {"code", "message", "fields"?}}`` with `status`."""
     body: dict[str, object] = {"code": code, "message": message}
     if fields:
@@ -69,9 +73,8 @@ def handle_http_error(exc: HTTPException) -> Response | HTTPException:
     response = json_error(exc.code or 500, code, exc.description or exc.name)
     if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-    for name, value in exc.get_headers():
-        if name.lower() == "retry-after":
-            response.headers[name] = value
+    if isinstance(exc, RateLimitExceeded):
+        response.headers["Retry-After"] = str(retry_after_seconds())
     return response
 
 

@@ -43,6 +43,15 @@ def avatar(key: str) -> Response:
     return response
 
 
+@bp.get("/embed.js")
+def embed_js() -> Response:
+    """The widget script (with its CSS inside), cacheable and revalidated by ETag."""
+    response = current_app.send_static_file("embed.js")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 @bp.get("/demo/")
 def demo() -> str:
     """A demo page embedding the widget for ``[server] demo_site`` (404 when none is set)."""

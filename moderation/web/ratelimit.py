@@ -63,7 +63,9 @@ class SQLiteStorage(Storage):
         """Add `amount` to the counter, starting a new window of `expiry` seconds if none is open."""
         now = time.time()
         with self._transaction() as conn:
-            row = conn.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
+            row = conn.execute(
+                "SELECT value, expires FROM counters WHERE key = ?", (key,)
+            ).fetchone()
             if row is None or row[1] <= now:
                 value, expires = amount, now + expiry
             else:
@@ -94,7 +96,9 @@ class SQLiteStorage(Storage):
     def get_expiry(self, key: str) -> float:
         """When the counter's window ends (now when none is open)."""
         with self._lock:
-            row = self._conn.execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT expires FROM counters WHERE key = ?", (key,)
+            ).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:

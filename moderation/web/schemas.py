@@ -10,9 +10,20 @@ from moderation.config import CommentSettings, SiteSettings
 from moderation.errors import InvalidInput
 from moderation.services.comments import NewComment
 
-COMMENT_FIELDS = {"site", "uri", "title", "parent", "author", "email", "website", "text", "honeypot"}
+COMMENT_FIELDS = {
+    "site",
+    "uri",
+    "title",
+    "parent",
+    "author",
+    "email",
+    "website",
+    "text",
+    "honeypot",
+}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_URIS = 100
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")  # a scheme, not a host followed by :port
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -39,7 +50,9 @@ def parse_new_comment(
         else:
             values[name] = value.strip() if name != "text" else value
     parent = data.get("parent")
-    if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool) or parent < 1):
+    if parent is not None and (
+        not isinstance(parent, int) or isinstance(parent, bool) or parent < 1
+    ):
         errors["parent"] = "must be a comment id"
     if not errors:
         errors.update(_check_values(values, sites, limits))
@@ -113,6 +126,8 @@ def normalize_website(website: str) -> str:
 
 
 def _website_ok(website: str) -> bool:
+    if "://" not in website and SCHEME.match(website):  # javascript:…, mailto:…, data:…
+        return False
     parts = urlsplit(normalize_website(website))
     return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in website
 

@@ -137,10 +137,12 @@ def post_comment() -> Response:
     return json_response(body, 201 if result.published else 202)
 
 
-def _edit_token() -> str:
+def _edit_token(comment_id: int) -> str:
+    """The X-Edit-Token header, checked before anything reveals whether the comment exists."""
     token = request.headers.get("X-Edit-Token", "")
     if not token:
         raise TokenInvalid("send the comment's edit token in X-Edit-Token")
+    comment_service.check_edit_token(_ctx(), comment_id, token)
     return token
 
 
@@ -151,7 +153,7 @@ def _check_comment_origin(comment_id: int) -> None:
 @bp.patch("/comments/<int:comment_id>")
 def edit_comment(comment_id: int) -> Response:
     """Change the text of one's own comment within the edit window."""
-    token = _edit_token()
+    token = _edit_token(comment_id)
     text = schemas.parse_edit(json_body(), _settings().comments)
     _check_comment_origin(comment_id)
     comment = comment_service.edit_own_comment(get_session(), _ctx(), comment_id, token, text)
@@ -161,8 +163,7 @@ def edit_comment(comment_id: int) -> Response:
 @bp.delete("/comments/<int:comment_id>")
 def delete_comment(comment_id: int) -> Response:
     """Delete one's own comment within the edit window."""
-    token = _edit_token()
+    token = _edit_token(comment_id)
     _check_comment_origin(comment_id)
     comment_service.delete_own_comment(get_session(), _ctx(), comment_id, token)
     return Response(status=204)
-

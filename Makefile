@@ -1,0 +1,44 @@
+# Two commands: `make run` (set up and serve a demo) and `make test` (lint and the whole suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint browser clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+config.toml: | $(STAMP)
+	$(BIN)/moderation init-config --demo
+
+run: install config.toml
+	$(BIN)/moderation db upgrade
+	@echo "moderation: demo page at http://127.0.0.1:8000/demo/ (Ctrl-C stops)"
+	$(BIN)/moderation serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Browser tests drive Debian's chromium; install it when missing and we may (root, apt-get present).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: browser tests will be reported as skipped"; fi; \
+	fi
+
+# The suite runs on SQLite and, when reachable, on PostgreSQL (the header line of pytest's
+# output says which; MODERATION_REQUIRE_POSTGRES=1 makes an unreachable server an error).
+test: lint browser
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

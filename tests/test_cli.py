@@ -1,0 +1,100 @@
+import hashlib
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from moderation.passwords import verify_password
+
+
+def run(args, cwd, stdin=None, check=True):
+    out = subprocess.run([sys.executable, "-m", "moderation.cli", *args], cwd=cwd, input=stdin,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    run(["init-config", "--demo"], tmp_path)
+    run(["db", "upgrade"], tmp_path)
+    return tmp_path
+
+
+def query(workdir, sql):
+    engine = sa.create_engine(f"sqlite:///{workdir / 'var' / 'moderation.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql)).all()
+    engine.dispose()
+    return rows
+
+
+def test_init_config_writes_a_valid_private_config_once(tmp_path):
+    first = run(["init-config", "--demo"], tmp_path)
+    assert "wrote" in first.stdout
+    text = (tmp_path / "config.toml").read_text()
+    assert 'demo_site = "demo"' in text
+    assert oct((tmp_path / "config.toml").stat().st_mode & 0o777) == "0o600"
+    again = run(["init-config", "--demo"], tmp_path)
+    assert "leaving it alone" in again.stdout
+    assert (tmp_path / "config.toml").read_text() == text
+
+
+def test_db_upgrade_creates_the_schema(workdir):
+    names = {r[0] for r in query(workdir, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"threads", "comments", "moderation_events", "alembic_version"} <= names
+
+
+def test_moderators_add_reads_password_from_stdin_and_hashes_it(workdir):
+    out = run(["moderators", "add", "Mod@Example.org", "--role", "admin", "--password-stdin"],
+              workdir, stdin="correct horse battery\n")  # fmt: skip
+    assert "moderator mod@example.org added (admin)" in out.stdout
+    ((email, role, password_hash),) = query(
+        workdir, "SELECT email, role, password_hash FROM moderators"
+    )
+    assert (email, role) == ("mod@example.org", "admin")
+    assert password_hash.startswith("$argon2id$")
+    assert verify_password(password_hash, "correct horse battery")
+    dup = run(["moderators", "add", "mod@example.org", "--password-stdin"], workdir,
+              stdin="another password\n", check=False)  # fmt: skip
+    assert dup.returncode != 0
+    assert "exists already" in dup.stderr
+
+
+def test_moderators_add_refuses_a_short_password(workdir):
+    out = run(["moderators", "add", "a@example.org", "--password-stdin"], workdir, stdin="short\n",
+              check=False)  # fmt: skip
+    assert out.returncode != 0
+    assert "at least 10 characters" in out.stderr
+
+
+def test_tokens_create_prints_token_and_stores_only_its_hash(workdir):
+    token = run(["tokens", "create", "ci-bot"], workdir).stdout.strip()
+    assert token.startswith("mod_")
+    assert len(token) > 40
+    ((name, stored),) = query(workdir, "SELECT name, token_hash FROM api_tokens")
+    assert name == "ci-bot"
+    assert stored == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in stored
+
+
+def test_bad_config_stops_with_the_key_named(tmp_path):
+    (tmp_path / "config.toml").write_text(
+        '[server]\nsecret_key = "0123456789abcdef0"\ncolour = 1\n'
+    )
+    out = run(["db", "upgrade"], tmp_path, check=False)
+    assert out.returncode != 0
+    assert "unknown key [server] colour" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_flag_and_environment_choose_the_file(tmp_path):
+    run(["init-config", "--demo", str(tmp_path / "elsewhere.toml")], tmp_path)
+    out = run(["--config", str(tmp_path / "elsewhere.toml"), "db", "upgrade"], tmp_path)
+    assert "database at head" in out.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = run(["db", "upgrade"], empty, check=False)
+    assert "config file not found" in missing.stderr
