@@ -25,10 +25,10 @@ def iso(when: datetime | None) -> str | None:
     return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def avatar_url(ctx: Context, comment: Comment) -> str:
+def avatar_url(ctx: Context, comment: Comment, site_id: str) -> str:
     """An avatar that reveals nothing: an identicon keyed by a salted hash, or Gravatar if the site
     turned it on (Gravatar needs the plain MD5 of the e-mail, so it is opt-in)."""
-    site = ctx.settings.sites.get(comment.thread.site)
+    site = ctx.settings.sites.get(site_id)
     email = comment.email.strip().lower()
     if site is not None and site.gravatar and email:
         digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()
@@ -39,7 +39,7 @@ def avatar_url(ctx: Context, comment: Comment) -> str:
     return f"{ctx.settings.server.public_url.rstrip('/')}/avatar/{digest}.svg"
 
 
-def public_comment(ctx: Context, comment: Comment) -> PublicComment:
+def public_comment(ctx: Context, comment: Comment, site_id: str | None = None) -> PublicComment:
     """C, the public view of a comment: never e-mail, IP, user agent or spam data."""
     return {
         "id": comment.id,
@@ -47,7 +47,7 @@ def public_comment(ctx: Context, comment: Comment) -> PublicComment:
         "kind": comment.kind.value,
         "author": comment.author,
         "website": comment.website or None,
-        "avatar": avatar_url(ctx, comment),
+        "avatar": avatar_url(ctx, comment, site_id or comment.thread.site),
         "html": comment.html,
         "created": iso(comment.created_at),
         "modified": iso(comment.modified_at),
@@ -84,7 +84,7 @@ def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[s
         "version": thread.version if thread else 0,
     }
     comments = _approved(session, thread) if thread else []
-    return {"thread": info, "comments": build_tree(ctx, session, comments)}
+    return {"thread": info, "comments": build_tree(ctx, session, comments, site)}
 
 
 def thread_open(ctx: Context, site: str, thread: Thread | None) -> bool:
@@ -104,15 +104,14 @@ def _approved(session: Session, thread: Thread) -> list[Comment]:
         .where(Comment.thread_id == thread.id, Comment.status == CommentStatus.approved)
         .order_by(Comment.created_at, Comment.id)
     )
-    comments = list(session.scalars(query))
-    for comment in comments:  # spare one query per comment in avatar_url
-        comment.thread = thread
-    return comments
+    return list(session.scalars(query))
 
 
-def build_tree(ctx: Context, session: Session, comments: list[Comment]) -> list[PublicComment]:
+def build_tree(
+    ctx: Context, session: Session, comments: list[Comment], site_id: str
+) -> list[PublicComment]:
     """Nest replies under their parents; a hidden ancestor of a visible reply becomes a placeholder."""
-    nodes = {c.id: public_comment(ctx, c) for c in comments}
+    nodes = {c.id: public_comment(ctx, c, site_id) for c in comments}
     missing = {c.parent_id for c in comments if c.parent_id and c.parent_id not in nodes}
     while missing:  # walk up through hidden ancestors (deleted, or no longer approved)
         rows = session.scalars(

@@ -30,7 +30,8 @@ def client_ip(req: Request | None = None, networks: Sequence[Network] | None = N
     req = req or request
     if networks is None:
         networks = current_app.extensions["moderation.trusted_proxies"]
-    peer = req.remote_addr or ""
+    # No peer address (a unix socket, a bare WSGI call) must still be limited: one shared key.
+    peer = req.remote_addr or "unknown"
     if not networks or not _trusted(peer, networks):
         return peer
     hops = [h.strip() for h in req.headers.get("X-Forwarded-For", "").split(",") if h.strip()]

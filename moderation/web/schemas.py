@@ -128,8 +128,11 @@ def normalize_website(website: str) -> str:
 def _website_ok(website: str) -> bool:
     if "://" not in website and SCHEME.match(website):  # javascript:…, mailto:…, data:…
         return False
-    parts = urlsplit(normalize_website(website))
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in website
+    try:
+        parts = urlsplit(normalize_website(website))
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in website
+    except ValueError:  # e.g. an unbalanced "[" taken for an IPv6 literal
+        return False
 
 
 def parse_edit(data: dict[str, Any], limits: CommentSettings) -> str:
