@@ -6,6 +6,7 @@ from flask import Flask
 
 from moderation.config import Settings
 from moderation.db import Database
+from moderation.jobs import Jobs
 from moderation.logs import init_access_log
 from moderation.services import Context, build_context
 from moderation.web import register_web
@@ -37,7 +38,9 @@ def create_app(
         pool_size=settings.database.pool_size,
     )
     database.init_app(app)
-    app.extensions["moderation.context"] = context or build_context(settings)
+    ctx = context or build_context(settings)
+    app.extensions["moderation.context"] = ctx
+    app.extensions["moderation.jobs"] = Jobs(settings, database, ctx)
     if settings.server.access_log:
         init_access_log(app)
     init_limiter(app, settings)

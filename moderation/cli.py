@@ -62,7 +62,7 @@ def serve(state: State, host: str | None, port: int | None, workers: int | None)
     """Serve the app with gunicorn (a production WSGI server)."""
     from moderation.server import run
 
-    run(state.settings, host=host, port=port, workers=workers)
+    run(state.settings, host=host, port=port, workers=workers, config_path=state.path)
 
 
 @main.group()
@@ -153,6 +153,97 @@ def tokens_create(state: State, name: str) -> None:
             raise click.ClickException(f"a token named {name} exists already")
         session.add(ApiToken(name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
     click.echo(token)
+
+
+@main.command()
+@click.option("--threads", type=int, default=2, help="job threads")
+@pass_state
+def worker(state: State, threads: int) -> None:
+    """Run the background-job consumer (Akismet re-checks and feedback, mail, purges)."""
+    from moderation.jobs import Jobs
+    from moderation.logs import configure_logging
+    from moderation.services import build_context
+
+    configure_logging(state.settings.server.log_level)
+    jobs = Jobs(state.settings, state.database(), build_context(state.settings))
+    jobs.consumer(workers=threads).run()  # type: ignore[attr-defined]
+
+
+@main.group()
+def spam() -> None:
+    """The local spam scorer: teach it, measure it."""
+
+
+@spam.command("train")
+@click.argument("csv_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@pass_state
+def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
+    """Teach the shared classifier labelled rows (author,email,url,content,label,source)."""
+    from moderation.services.spam import learn
+    from moderation.spam_eval import read_rows
+
+    total = {"spam": 0, "ham": 0}
+    with state.database().unit_of_work() as session:
+        for path in csv_files:
+            for row in read_rows(path):
+                learn(session, evaluation_submission(row), row.is_spam)
+                total["spam" if row.is_spam else "ham"] += 1
+    click.echo(f"learned {total['spam']} spam and {total['ham']} ham rows")
+
+
+@spam.command("evaluate")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--online", is_flag=True, help="learn each row's label right after scoring it")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@pass_state
+def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool) -> None:
+    """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
+    import json
+
+    from moderation.spam_eval import evaluate, read_rows
+
+    score_row, learn_row = local_scorer(state.settings)
+    result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) and key != "rows_per_s" else value
+        click.echo(f"{key:>11}: {shown}")
+
+
+def evaluation_submission(row: Any) -> Any:
+    """A CSV row as the widget would send it. The open sets carry no user agent or IP, so a
+    browser's user agent stands in (else the missing-user-agent rule would fire on every row)."""
+    import dataclasses
+
+    return dataclasses.replace(row.submission(), user_agent="Mozilla/5.0 (evaluation)")
+
+
+def local_scorer(settings: Settings) -> tuple[Any, Any]:
+    """score_row/learn_row over the rules and an in-memory copy of the base classifier."""
+    from moderation.domain.scoring import Thresholds, combine
+    from moderation.scorers.classifier import ClassifierScorer
+    from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+    from moderation.services.spam import base_model
+
+    spam = settings.spam
+    rules = RuleScorer(RuleSettings(max_links=spam.max_links), RuleLists(
+        moderation_keys=spam.moderation_keys, disallowed_keys=spam.disallowed_keys,
+        blocked_ips=spam.blocked_ips, blocked_emails=spam.blocked_emails,
+        blocked_domains=spam.blocked_domains))  # fmt: skip
+    classifier = ClassifierScorer(base_model().copy())
+    thresholds = Thresholds(spam.unsure_threshold, spam.spam_threshold)
+
+    def score_row(row: Any) -> tuple[Any, float]:
+        submission = evaluation_submission(row)
+        signal, prob = classifier.assess(submission)
+        return combine([*rules.score(submission), signal], thresholds).verdict, prob
+
+    def learn_row(row: Any) -> None:
+        classifier.learn(evaluation_submission(row), row.is_spam)
+
+    return score_row, learn_row
 
 
 @main.command("init-config")

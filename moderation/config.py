@@ -106,6 +106,26 @@ class GuardSettings:
 
 
 @dataclass(frozen=True)
+class SpamSettings:
+    """``[spam]``: the local scorer, its starting lists, and how long rejected comments are kept."""
+
+    unsure_threshold: float = 1.0
+    spam_threshold: float = 5.0
+    classifier: bool = True
+    max_links: int = 2
+    moderation_keys: tuple[str, ...] = ()
+    disallowed_keys: tuple[str, ...] = ()
+    blocked_ips: tuple[str, ...] = ()
+    blocked_emails: tuple[str, ...] = ()
+    blocked_domains: tuple[str, ...] = ()
+    purge_spam_days: int = 30
+    purge_discarded_days: int = 1
+    purge_deleted_days: int = 30
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 21600
+
+
+@dataclass(frozen=True)
 class AkismetSettings:
     """``[akismet]``: the optional third-party scorer."""
 
@@ -162,6 +182,7 @@ class Settings:
     sites: Mapping[str, SiteSettings] = field(default_factory=dict)
     comments: CommentSettings = CommentSettings()
     guard: GuardSettings = GuardSettings()
+    spam: SpamSettings = SpamSettings()
     akismet: AkismetSettings = AkismetSettings()
     fetch: FetchSettings = FetchSettings()
     mail: MailSettings = MailSettings()
@@ -179,6 +200,7 @@ SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "comments": CommentSettings,
     "guard": GuardSettings,
+    "spam": SpamSettings,
     "akismet": AkismetSettings,
     "fetch": FetchSettings,
     "mail": MailSettings,
@@ -303,6 +325,8 @@ def _check(settings: Settings) -> None:
     if settings.jobs.backend == "redis" and not settings.redis.url:
         raise ConfigError("[jobs] backend = 'redis' needs [redis] url")
     _check_rate(settings.guard.rate_limit)
+    if not 0 < settings.spam.unsure_threshold <= settings.spam.spam_threshold:
+        raise ConfigError("[spam] needs 0 < unsure_threshold <= spam_threshold")
 
 
 def _check_url(url: str, where: str) -> None:

@@ -117,6 +117,9 @@ class Comment(Base):
     recheck_reason: Mapped[str | None] = mapped_column(
         String(512), comment="why the spam check must run again (a scorer was unavailable)"
     )
+    learned: Mapped[str | None] = mapped_column(
+        String(8), comment="what the classifier was taught from this comment: spam, ham or null"
+    )
 
     thread: Mapped[Thread] = relationship(back_populates="comments")
     checks: Mapped[list[SpamCheck]] = relationship(
@@ -190,3 +193,62 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class ListKind(enum.StrEnum):
+    """The moderation lists admins edit (WordPress's settings, plus blocks)."""
+
+    moderation_key = "moderation_key"
+    disallowed_key = "disallowed_key"
+    blocked_ip = "blocked_ip"
+    blocked_email = "blocked_email"
+    blocked_domain = "blocked_domain"
+
+
+class ListEntry(Base):
+    """One entry of a moderation list; `site` NULL means every site."""
+
+    __tablename__ = "list_entries"
+    __table_args__ = (UniqueConstraint("kind", "value", "site"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ListKind] = mapped_column(_enum(ListKind, "list_kind"))
+    value: Mapped[str] = mapped_column(String(255))
+    site: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+
+
+class ClassifierCount(Base):
+    """What this installation's moderators taught the classifier, on top of the shipped base model.
+
+    One row per feature (spam and ham counts); the row with the empty feature holds the totals.
+    Every worker and node reads the same rows, so a decision teaches all of them at once.
+    """
+
+    __tablename__ = "classifier_counts"
+
+    feature: Mapped[str] = mapped_column(String(255), primary_key=True)
+    spam: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    ham: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class OutboxEntry(Base):
+    """A side effect to carry out after the commit (Akismet feedback, a re-check, a mail).
+
+    Written in the same transaction as the change that calls for it, so it is never lost: the job
+    queue is only the fast path, and a periodic sweep picks up whatever the queue dropped.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "done_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -178,6 +178,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
             "other": {"url": "https://other.example.net", "origins": ["https://other.example.net"]},
         },
         "guard": {"rate_limit": "1000 per minute", "flood_seconds": 15},
+        "jobs": {"immediate": True},
     }
     for dotted, value in overrides.items():
         *path, key = dotted.split(".")

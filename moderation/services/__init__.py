@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from moderation.config import Settings
 from moderation.db import utcnow
@@ -25,12 +26,30 @@ class Context:
     scorers: Sequence[Scorer] = (NullScorer(),)
     thresholds: Thresholds = field(default_factory=Thresholds)
     clock: Callable[[], datetime] = utcnow
-    # Called inside the unit of work after every status change: (session, comment, event).
+    # Builds the scorers for one submission: (session, site id) -> scorers. None: use `scorers`.
+    scorer_factory: Callable[..., Sequence[Scorer]] | None = None
+    # Called inside the unit of work after every status change: (session, ctx, comment, event).
     transition_hooks: list[Callable[..., None]] = field(default_factory=list)
-    # Called inside the unit of work after a new submission is stored: (session, comment, check).
+    # Called inside the unit of work after a new submission is stored: (session, ctx, comment,
+    # check, assessment).
     submission_hooks: list[Callable[..., None]] = field(default_factory=list)
+    # Hands an outbox entry id to the job queue after the commit: (entry id, delay seconds or None).
+    dispatch: Callable[[int, float | None], None] | None = None
+    # Process-wide collaborators built once (the Akismet scorer), by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def scorers_for(self, session: object, site: str) -> Sequence[Scorer]:
+        """The scorers that judge a submission to `site`."""
+        if self.scorer_factory is None:
+            return self.scorers
+        return self.scorer_factory(session, site)
 
 
 def build_context(settings: Settings) -> Context:
-    """The default context for `settings`."""
-    return Context(settings=settings, tokens=Tokens.from_settings(settings))
+    """The production context for `settings`: rules, the learned classifier and (with a key)
+    Akismet; moderators' decisions teach the classifier and go back to Akismet."""
+    from moderation.services import spam
+
+    ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
+    spam.install(ctx)
+    return ctx

@@ -124,7 +124,7 @@ def submit_comment(
     _check_flood(session, ctx, client.ip, new.email)
     trusted = author_trusted(session, new.author, new.email)
     submission = _submission(ctx, site, new, client, trusted)
-    assessment = run_pipeline(submission, ctx.scorers, ctx.thresholds)
+    assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
         thread=thread,
@@ -165,6 +165,20 @@ def store_submission(
     comment.recheck_reason = assessment.recheck_reason
     session.add(comment)
     session.flush()
+    check = record_check(session, ctx, comment, submission, assessment)
+    comment.thread.version += 1
+    if status is CommentStatus.approved:
+        comment.thread.approved_count += 1
+    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
+    for hook in ctx.submission_hooks:
+        hook(session, ctx, comment, check, assessment)
+    return check
+
+
+def record_check(
+    session: Session, ctx: Context, comment: Comment, submission: Submission, assessment: Assessment
+) -> SpamCheck:
+    """Keep one run of the pipeline: verdict, every signal, and the submission as it was scored."""
     check = SpamCheck(
         comment_id=comment.id,
         created_at=ctx.clock(),
@@ -175,12 +189,6 @@ def store_submission(
         recheck_reason=assessment.recheck_reason,
     )
     session.add(check)
-    comment.thread.version += 1
-    if status is CommentStatus.approved:
-        comment.thread.approved_count += 1
-    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
-    for hook in ctx.submission_hooks:
-        hook(session, comment, check)
     return check
 
 
@@ -239,18 +247,10 @@ def edit_own_comment(
         ClientInfo(comment.ip, comment.user_agent, comment.referrer),
         author_trusted(session, comment.author, comment.email),
     )  # fmt: skip
-    assessment = run_pipeline(submission, ctx.scorers, ctx.thresholds)
-    session.add(
-        SpamCheck(
-            comment_id=comment.id,
-            created_at=ctx.clock(),
-            verdict=assessment.verdict,
-            score=assessment.score,
-            signals=[s.as_dict() for s in assessment.signals],
-            submitted=submission_record(submission),
-            recheck_reason=assessment.recheck_reason,
-        )
+    assessment = run_pipeline(
+        submission, ctx.scorers_for(session, comment.thread.site), ctx.thresholds
     )
+    record_check(session, ctx, comment, submission, assessment)
     comment.thread.version += 1
     if comment.status is CommentStatus.approved and assessment.verdict.value != "ham":
         apply_action(session, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")

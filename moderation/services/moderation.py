@@ -70,7 +70,7 @@ def apply_action(
     _touch_thread(session, comment.thread_id, old, new)
     event = record_event(session, ctx, comment, action.value, old, actor, reason, now)
     for hook in ctx.transition_hooks:
-        hook(session, comment, event)
+        hook(session, ctx, comment, event)
     return event
 
 

@@ -90,3 +90,20 @@ def test_schema_comparison_notices_a_drift(empty_url):
         conn.execute(sa.text("ALTER TABLE threads ADD COLUMN stray INTEGER"))
     engine.dispose()
     assert any(change[0] == "remove_column" for change in diff(empty_url))
+
+
+def test_check_constraints_survive_a_round_trip(empty_url):
+    """SQLite batch rebuilds can silently drop CHECK constraints; ours must still hold at head."""
+    schema.upgrade(empty_url)
+    schema.downgrade(empty_url, "base")
+    schema.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO threads (id, site, uri, title, created_at, closed, "
+                             "approved_count, version) VALUES (1, 'b', '/p/', '', "
+                             "'2026-01-01 00:00:00', false, 0, 0)"))  # fmt: skip
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO comments (thread_id, kind, status, text, html, created_at, "
+                             "discarded) VALUES (1, 'comment', 'approved', 't', 't', "
+                             "'2026-01-01 00:00:00', false)"))  # fmt: skip
+    engine.dispose()

@@ -1,0 +1,325 @@
+"""The spam pipeline as the service runs it: which scorers judge a submission, what moderators'
+decisions teach them, and the background work (re-checks, Akismet feedback, purges)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from moderation.config import Settings
+from moderation.db import Database
+from moderation.domain.policy import Policy, decide
+from moderation.domain.scoring import Scorer, Submission, Thresholds, Verdict, run_pipeline
+from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
+from moderation.errors import InvalidTransition, ScorerUnavailable
+from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, ModerationEvent
+from moderation.scorers.classifier import ClassifierScorer, SpamModel, features, load_base_model
+from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+from moderation.services import Context, outbox
+from moderation.services.comments import record_check
+from moderation.services.moderation import SYSTEM, apply_action
+
+log = logging.getLogger(__name__)
+
+TOTALS = ""  # the classifier_counts row that holds the totals
+LEARNING_ACTIONS = {Action.approve: False, Action.ham: False, Action.spam: True}
+
+
+def install(ctx: Context) -> None:
+    """Wire the production scorers and the learning and feedback hooks into `ctx`."""
+    ctx.thresholds = Thresholds(
+        ctx.settings.spam.unsure_threshold, ctx.settings.spam.spam_threshold
+    )
+    akismet = build_akismet(ctx.settings)
+    ctx.scorer_factory = functools.partial(scorers_for, ctx.settings, akismet)
+    ctx.transition_hooks.append(learn_from_decision)
+    ctx.transition_hooks.append(queue_akismet_feedback)
+    ctx.submission_hooks.append(queue_recheck)
+    ctx.extras["akismet"] = akismet
+
+
+def build_akismet(settings: Settings) -> Any:
+    """The one Akismet scorer of this process, or None without a key (no network call here)."""
+    if not settings.akismet.key:
+        return None
+    from moderation.scorers.akismet import AkismetScorer
+
+    return AkismetScorer.from_settings(settings.akismet)
+
+
+# --- scorers -----------------------------------------------------------------------------------
+
+
+def scorers_for(settings: Settings, akismet: Any, session: Session, site: str) -> Sequence[Scorer]:
+    """Rules with this site's lists, the shared learned classifier, then Akismet when configured."""
+    rules = RuleScorer(
+        RuleSettings(max_links=settings.spam.max_links), rule_lists(session, settings, site)
+    )
+    scorers: list[Scorer] = [rules]
+    if settings.spam.classifier:
+        scorers.append(SharedClassifier(session))
+    if akismet is not None:
+        scorers.append(akismet)
+    return scorers
+
+
+def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
+    """The config's starting lists merged with the entries admins added (for all sites or `site`)."""
+    spam = settings.spam
+    lists: dict[ListKind, list[str]] = {
+        ListKind.moderation_key: list(spam.moderation_keys),
+        ListKind.disallowed_key: list(spam.disallowed_keys),
+        ListKind.blocked_ip: list(spam.blocked_ips),
+        ListKind.blocked_email: list(spam.blocked_emails),
+        ListKind.blocked_domain: list(spam.blocked_domains),
+    }
+    rows = session.execute(
+        select(ListEntry.kind, ListEntry.value).where(
+            or_(ListEntry.site.is_(None), ListEntry.site == site)
+        )
+    )
+    for kind, value in rows:
+        lists[kind].append(value)
+    return RuleLists(
+        moderation_keys=tuple(lists[ListKind.moderation_key]),
+        disallowed_keys=tuple(lists[ListKind.disallowed_key]),
+        blocked_ips=tuple(lists[ListKind.blocked_ip]),
+        blocked_emails=tuple(lists[ListKind.blocked_email]),
+        blocked_domains=tuple(lists[ListKind.blocked_domain]),
+    )
+
+
+@functools.cache
+def base_model() -> SpamModel:
+    """The shipped base model, loaded once per process."""
+    return load_base_model()
+
+
+class SharedClassifier:
+    """The classifier as every worker sees it: the shipped base model plus what this installation's
+    moderators taught it (`classifier_counts`), read per submission for just its features."""
+
+    name = "classifier"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def score(self, submission: Submission) -> list[Any]:
+        """Score with a model made of exactly the rows this submission's features need."""
+        feats = features(submission)
+        return ClassifierScorer(model_for(self.session, feats)).score(submission)
+
+
+def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
+    """Base counts plus learned counts, for `feats` and the totals only."""
+    base = base_model()
+    wanted = list(dict.fromkeys([TOTALS, *feats]))
+    learned = {
+        row.feature: (row.spam, row.ham)
+        for row in session.scalars(
+            select(ClassifierCount).where(ClassifierCount.feature.in_(wanted))
+        )
+    }
+    totals = learned.get(TOTALS, (0.0, 0.0))
+    counts = {}
+    for feat in wanted[1:]:
+        b = base.counts.get(feat, (0.0, 0.0))
+        extra = learned.get(feat, (0.0, 0.0))
+        if b != (0.0, 0.0) or extra != (0.0, 0.0):
+            counts[feat] = (b[0] + extra[0], b[1] + extra[1])
+    return SpamModel(
+        counts,
+        base.spam_total + totals[0],
+        base.ham_total + totals[1],
+        base.params,
+        base.cutoffs,
+        base.meta,
+    )
+
+
+def learn(session: Session, submission: Submission, is_spam: bool, weight: float = 1.0) -> None:
+    """Add one labelled example to the shared counts (a negative weight takes one back).
+
+    Increments are done in SQL (``spam = spam + w``), so concurrent decisions on several workers
+    or nodes all count.
+    """
+    column = "spam" if is_spam else "ham"
+    feats = [TOTALS, *dict.fromkeys(features(submission))]
+    rows = [{"feature": f, "spam": weight if is_spam else 0.0, "ham": 0.0 if is_spam else weight}
+            for f in feats]  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(ClassifierCount)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[ClassifierCount.feature],
+        set_={column: getattr(ClassifierCount, column) + getattr(insert.excluded, column)},
+    )
+    session.execute(stmt, rows)
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+
+def submission_from_record(record: dict[str, Any]) -> Submission:
+    """A `Submission` back from `SpamCheck.submitted`."""
+    created = record.get("created")
+    return Submission(
+        kind=CommentKind(record["kind"]),
+        site=record["site"],
+        site_url=record["site_url"],
+        permalink=record["permalink"],
+        text=record["text"],
+        author=record.get("author", ""),
+        email=record.get("email", ""),
+        website=record.get("website", ""),
+        ip=record.get("ip", ""),
+        user_agent=record.get("user_agent", ""),
+        referrer=record.get("referrer", ""),
+        created=datetime.fromisoformat(created) if created else None,
+        language=record.get("language", "en"),
+        honeypot=record.get("honeypot", ""),
+        source=record.get("source", ""),
+        author_trusted=bool(record.get("author_trusted")),
+    )
+
+
+def learn_from_decision(
+    session: Session, ctx: Context, comment: Comment, event: ModerationEvent
+) -> None:
+    """A moderator's approve / spam / not-spam teaches the classifier at once, replacing whatever
+    an earlier decision on the same comment taught it."""
+    if event.moderator_id is None and not event.actor.startswith(("moderator:", "token:")):
+        return
+    try:
+        action = Action(event.action)
+    except ValueError:
+        return
+    if action not in LEARNING_ACTIONS or not comment.checks:
+        return
+    is_spam = LEARNING_ACTIONS[action]
+    label = "spam" if is_spam else "ham"
+    if comment.learned == label:
+        return
+    submission = submission_from_record(comment.checks[-1].submitted)
+    if comment.learned is not None:
+        learn(session, submission, comment.learned == "spam", weight=-1.0)
+    learn(session, submission, is_spam)
+    comment.learned = label
+
+
+def queue_akismet_feedback(
+    session: Session, ctx: Context, comment: Comment, event: ModerationEvent
+) -> None:
+    """When a moderator overrules a verdict, tell Akismet after the commit (submit-spam/-ham)."""
+    if ctx.extras.get("akismet") is None or event.from_status is None:
+        return
+    try:
+        correction = is_correction(event.from_status, Action(event.action))
+    except ValueError:  # "create" and other non-actions
+        return
+    if correction is None or event.actor == SYSTEM.label or not comment.checks:
+        return
+    verdict = "ham" if correction else "spam"
+    outbox.enqueue(session, ctx, "akismet_feedback", {"comment_id": comment.id, "verdict": verdict})
+
+
+def queue_recheck(
+    session: Session, ctx: Context, comment: Comment, check: Any, assessment: Any
+) -> None:
+    """A submission scored while a scorer was unavailable is checked again later."""
+    if assessment.recheck_reason:
+        outbox.enqueue(session, ctx, "recheck", {"comment_id": comment.id})
+
+
+# --- background work ----------------------------------------------------------------------------
+
+
+@outbox.handler("akismet_feedback")
+def send_akismet_feedback(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """submit-spam / submit-ham with the data stored when the comment was checked."""
+    akismet = ctx.extras.get("akismet")
+    if akismet is None:
+        return
+    with database.unit_of_work(write=False) as session:
+        comment = session.get(Comment, payload["comment_id"])
+        if comment is None or not comment.checks:
+            return
+        params = akismet.params_for(submission_from_record(comment.checks[0].submitted))
+    if payload["verdict"] == "spam":
+        akismet.submit_spam(params)
+    else:
+        akismet.submit_ham(params)
+
+
+@outbox.handler("recheck")
+def recheck(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """Score a held comment again; raise (so it is retried) while a scorer is still unavailable.
+
+    Only a comment still pending is moved, and only as its site's policy says; a moderator's
+    decision in the meantime always wins.
+    """
+    with database.unit_of_work() as session:
+        comment = session.get(Comment, payload["comment_id"])
+        if comment is None or comment.recheck_reason is None:
+            return
+        submission = submission_from_record(comment.checks[-1].submitted)
+        assessment = run_pipeline(
+            submission, ctx.scorers_for(session, submission.site), ctx.thresholds
+        )
+        record_check(session, ctx, comment, submission, assessment)
+        if assessment.recheck_reason:
+            comment.recheck_reason = assessment.recheck_reason
+        else:
+            comment.recheck_reason = None
+            _settle(session, ctx, comment, submission, assessment.verdict)
+    if assessment.recheck_reason:
+        raise ScorerUnavailable(assessment.recheck_reason)
+
+
+def _settle(
+    session: Session, ctx: Context, comment: Comment, submission: Submission, verdict: Verdict
+) -> None:
+    if comment.status is not CommentStatus.pending:
+        return
+    site = ctx.settings.sites.get(submission.site)
+    policy = Policy(site.moderation) if site else Policy.all
+    status, reason = decide(verdict, policy, author_trusted=submission.author_trusted)
+    if verdict is Verdict.discard:
+        comment.discarded = True
+    action = {CommentStatus.spam: Action.spam, CommentStatus.approved: Action.approve}.get(status)
+    if action is not None:
+        with contextlib.suppress(InvalidTransition):  # a moderator got there first
+            apply_action(session, ctx, comment, action, SYSTEM, f"re-checked: {reason}")
+
+
+def purge(database: Database, ctx: Context) -> int:
+    """Delete for good: spam after `purge_spam_days`, Akismet's discards after
+    `purge_discarded_days`, deleted comments after `purge_deleted_days`. A comment with replies is
+    kept (its replies need it as their placeholder). Returns how many were removed."""
+    spam = ctx.settings.spam
+    now = ctx.clock()
+    child = aliased(Comment)
+    old = or_(
+        (Comment.status == CommentStatus.spam) & Comment.discarded
+        & (Comment.created_at < now - timedelta(days=spam.purge_discarded_days)),
+        (Comment.status == CommentStatus.spam)
+        & (Comment.created_at < now - timedelta(days=spam.purge_spam_days)),
+        (Comment.status == CommentStatus.deleted)
+        & (Comment.deleted_at < now - timedelta(days=spam.purge_deleted_days)),
+    )  # fmt: skip
+    with database.unit_of_work() as session:
+        ids = list(session.scalars(
+            select(Comment.id).where(old, ~exists().where(child.parent_id == Comment.id)).limit(5000)
+        ))  # fmt: skip
+        if ids:  # spam checks go with them (CASCADE); audit rows stay (SET NULL)
+            session.execute(delete(Comment).where(Comment.id.in_(ids)))
+    if ids:
+        log.info("purged %d comments", len(ids))
+    return len(ids)

@@ -1,0 +1,246 @@
+"""The production pipeline: rules, lists, the shared classifier, Akismet, learning and feedback."""
+
+import pytest
+from sqlalchemy import func, select
+
+from moderation.domain.scoring import Verdict
+from moderation.domain.states import Action, CommentStatus
+from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, OutboxEntry, SpamCheck
+from moderation.services import build_context, comments, outbox, spam
+from moderation.services.moderation import Actor, apply_action
+from tests.conftest import make_settings
+from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
+
+BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
+MODERATOR = Actor("moderator:mod@example.org")
+HAM_TEXT = "Thanks, this explanation of the migration finally made sense to me."
+SPAM_TEXT = "CHECK OUT MY CHANNEL!!! subscribe http://bit.ly/x free money http://bit.ly/y"
+
+
+@pytest.fixture
+def live_ctx(tmp_path, clock, database):
+    """The production context (rules + shared classifier), on the test clock and database."""
+
+    def make(**overrides):
+        settings = make_settings(tmp_path, **overrides)
+        ctx = build_context(settings)
+        ctx.clock = clock
+        from moderation.jobs import Jobs
+
+        Jobs(settings, database, ctx)
+        ctx.extras["database"] = database
+        return ctx
+
+    return make
+
+
+def submit(session, ctx, clock, client=BROWSER, **kw):
+    clock.advance(60)
+    data = {"site": "blog", "uri": "/post/", "text": HAM_TEXT, "author": "Ann",
+            "email": "ann@example.org"}  # fmt: skip
+    data.update(kw)
+    return comments.submit_comment(session, ctx, comments.NewComment(**data), client).comment
+
+
+def signals(session, comment):
+    check = session.scalars(select(SpamCheck).where(SpamCheck.comment_id == comment.id)).all()[-1]
+    return {s["name"]: s for s in check.signals}
+
+
+def test_pipeline_ordinary_comment_is_published_with_every_signal_stored(session, live_ctx, clock):
+    ctx = live_ctx()
+    comment = submit(session, ctx, clock)
+    assert comment.status is CommentStatus.approved
+    found = signals(session, comment)
+    assert "classifier" in found
+    assert found["classifier"]["reason"].startswith("classifier: ")
+
+
+def test_pipeline_honeypot_is_discarded_as_spam(session, live_ctx, clock):
+    comment = submit(session, live_ctx(), clock, honeypot="http://spam.example")
+    assert comment.status is CommentStatus.spam
+    assert comment.discarded
+
+
+def test_pipeline_obvious_spam_is_never_published(session, live_ctx, clock):
+    comment = submit(session, live_ctx(), clock, text=SPAM_TEXT, author="Free Money")
+    assert comment.status in (CommentStatus.spam, CommentStatus.pending)
+    assert comment.status is not CommentStatus.approved
+
+
+def test_pipeline_disallowed_key_from_the_database_is_spam(session, live_ctx, clock):
+    session.add(ListEntry(kind=ListKind.disallowed_key, value="198.51.100."))
+    session.flush()
+    client = comments.ClientInfo(ip="198.51.100.7", user_agent="Mozilla/5.0")
+    comment = submit(session, live_ctx(), clock, client=client)
+    assert comment.status is CommentStatus.spam
+    assert "rules.disallowed" in " ".join(signals(session, comment))
+
+
+def test_pipeline_moderation_key_from_config_holds(session, live_ctx, clock):
+    ctx = live_ctx(**{"spam.moderation_keys": ["casino"]})
+    comment = submit(session, ctx, clock, website="https://megacasinos.example")
+    assert comment.status is CommentStatus.pending
+
+
+def test_pipeline_site_specific_list_entry_applies_to_that_site_only(session, live_ctx, clock):
+    session.add(ListEntry(kind=ListKind.blocked_email, value="ann@example.org", site="other"))
+    session.flush()
+    ctx = live_ctx()
+    assert submit(session, ctx, clock).status is CommentStatus.approved
+    other = submit(session, ctx, clock, site="other", uri="/x/", text="Hello there friends.")
+    assert other.status is CommentStatus.spam
+
+
+def probability(session, comment):
+    feats = spam.features(spam.submission_from_record(comment.checks[-1].submitted))
+    return spam.model_for(session, feats).score(feats)
+
+
+def test_learning_moderator_spam_teaches_the_shared_classifier(session, live_ctx, clock):
+    ctx = live_ctx()
+    comment = submit(session, ctx, clock, text="Great deals on cheap watches at shop dot example")
+    before = probability(session, comment)
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    totals = session.get(ClassifierCount, spam.TOTALS)
+    assert (totals.spam, totals.ham) == (1.0, 0.0)
+    assert comment.learned == "spam"
+    assert probability(session, comment) > before
+
+
+def test_learning_reversal_replaces_the_earlier_lesson(session, live_ctx, clock):
+    ctx = live_ctx()
+    comment = submit(session, ctx, clock)
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    apply_action(session, ctx, comment, Action.ham, MODERATOR)
+    totals = session.get(ClassifierCount, spam.TOTALS)
+    assert (totals.spam, totals.ham) == (0.0, 1.0)
+    assert comment.learned == "ham"
+
+
+def test_learning_ignores_system_transitions(session, live_ctx, clock):
+    ctx = live_ctx()
+    comment = submit(session, ctx, clock)
+    apply_action(session, ctx, comment, Action.spam, Actor("system"))
+    assert session.scalar(select(func.count()).select_from(ClassifierCount)) == 0
+
+
+def test_learning_repeated_spam_moves_a_lookalike_towards_spam(session, live_ctx, clock):
+    ctx = live_ctx(**{"sites.blog.moderation": "none"})
+    first = None
+    for i in range(6):
+        c = submit(session, ctx, clock, text=f"Visit quickloans{i} dot example for instant payday cash",
+                   author=f"Loans {i}", email=f"l{i}@loans.example")  # fmt: skip
+        first = first or signals(session, c)["classifier"]["score"]
+        if c.status is not CommentStatus.spam:
+            apply_action(session, ctx, c, Action.spam, MODERATOR)
+    later = submit(session, ctx, clock, text="Visit quickloans9 dot example for instant payday cash",
+                   author="Loans 9", email="l9@loans.example")  # fmt: skip
+    assert signals(session, later)["classifier"]["score"] > first
+
+
+@pytest.fixture
+def akismet():
+    with FakeAkismet() as fake:
+        yield fake
+
+
+def akismet_ctx(live_ctx, fake, **more):
+    return live_ctx(**{"akismet.key": FAKE_KEY, "akismet.endpoint": fake.url,
+                       "akismet.timeout": 0.5, **more})  # fmt: skip
+
+
+def test_akismet_spam_verdict_is_spam_with_its_signal(session, live_ctx, clock, akismet):
+    ctx = akismet_ctx(live_ctx, akismet)
+    comment = submit(session, ctx, clock, author="viagra-test-123")
+    assert comment.status is CommentStatus.spam
+    assert signals(session, comment)["akismet"]["reason"] == "Akismet: spam"
+    (check,) = akismet.requests_to("comment-check")
+    assert check.form["user_ip"] == "203.0.113.5"
+    assert check.form["comment_type"] == "comment"
+    assert check.form["permalink"] == "https://blog.example.org/post/"
+
+
+def test_akismet_discard_is_stored_as_discarded_spam(session, live_ctx, clock, akismet):
+    akismet.mode = "discard"
+    comment = submit(session, akismet_ctx(live_ctx, akismet), clock, author="viagra-test-123")
+    assert (comment.status, comment.discarded) == (CommentStatus.spam, True)
+
+
+@pytest.mark.parametrize("mode", ["error500", "nonsense", "hang"])
+def test_akismet_down_holds_then_recheck_settles(session, live_ctx, clock, akismet, mode):
+    akismet.mode = mode
+    ctx = akismet_ctx(live_ctx, akismet, **{"jobs.immediate": False})
+    comment = submit(session, ctx, clock)
+    assert comment.status is CommentStatus.pending
+    assert comment.recheck_reason.startswith("akismet: ")
+    (entry,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == "recheck")).all()
+    database = ctx.extras["database"]
+    assert outbox.run_entry(database, ctx, entry.id) == 60.0  # still down: retried in a minute
+    akismet.mode = "normal"
+    clock.advance(61)
+    assert outbox.run_entry(database, ctx, entry.id) is None
+    session.expire_all()
+    assert comment.status is CommentStatus.approved
+    assert comment.recheck_reason is None
+    assert session.get(OutboxEntry, entry.id).done_at is not None
+
+
+def test_akismet_unreachable_port_still_accepts_the_comment(session, live_ctx, clock):
+    ctx = live_ctx(**{"akismet.key": FAKE_KEY, "akismet.endpoint": "http://127.0.0.1:9/1.1/",
+                      "akismet.timeout": 0.5})  # fmt: skip
+    assert submit(session, ctx, clock).status is CommentStatus.pending
+
+
+def test_akismet_feedback_only_after_commit(database, live_ctx, clock, akismet):
+    ctx = akismet_ctx(live_ctx, akismet)
+    with database.unit_of_work() as session:
+        comment_id = submit(session, ctx, clock).id
+
+    def fail_after_the_action():
+        with database.unit_of_work() as session:
+            apply_action(session, ctx, session.get(Comment, comment_id), Action.spam, MODERATOR)
+            raise RuntimeError("the request failed after the action")
+
+    with pytest.raises(RuntimeError):
+        fail_after_the_action()
+    assert akismet.requests_to("submit-spam") == []
+    with database.unit_of_work() as session:
+        apply_action(session, ctx, session.get(Comment, comment_id), Action.spam, MODERATOR)
+    (sent,) = akismet.requests_to("submit-spam")
+    assert sent.form["comment_author"] == "Ann"
+    assert sent.form["user_ip"] == "203.0.113.5"
+    with database.unit_of_work() as session:
+        apply_action(session, ctx, session.get(Comment, comment_id), Action.ham, MODERATOR)
+    assert len(akismet.requests_to("submit-ham")) == 1
+
+
+def test_outbox_backoff_doubles_up_to_the_cap(live_ctx):
+    ctx = live_ctx(**{"spam.retry_base_seconds": 10, "spam.retry_max_seconds": 35})
+    assert [outbox.backoff(ctx, n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
+
+
+def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, clock, database):
+    ctx = live_ctx()
+    old_spam = submit(session, ctx, clock, text="old spam", honeypot="x")
+    parent = submit(session, ctx, clock, text="parent")
+    submit(session, ctx, clock, text="reply", parent=parent.id, author="Bob", email="b@e.org")
+    apply_action(session, ctx, parent, Action.delete, MODERATOR)
+    clock.advance(31 * 86400)
+    gone = submit(session, ctx, clock, text="deleted alone", author="Cy", email="c@e.org")
+    apply_action(session, ctx, gone, Action.delete, MODERATOR)
+    recent = submit(
+        session, ctx, clock, text="recent spam", honeypot="x", author="Di", email="d@e.org"
+    )
+    session.commit()
+    assert spam.purge(database, ctx) == 1  # only the old discarded spam
+    remaining = set(session.scalars(select(Comment.id)))
+    assert old_spam.id not in remaining
+    assert {parent.id, gone.id, recent.id} <= remaining
+    assert session.scalars(select(SpamCheck).where(SpamCheck.comment_id == old_spam.id)).all() == []
+
+
+def test_verdict_enum_round_trips_through_storage(session, live_ctx, clock):
+    comment = submit(session, live_ctx(), clock, honeypot="bot")
+    check = session.scalars(select(SpamCheck).where(SpamCheck.comment_id == comment.id)).one()
+    assert check.verdict is Verdict.discard
