@@ -29,6 +29,13 @@ def create_app(
         SECRET_KEY_FALLBACKS=keys[:-1],
         MAX_CONTENT_LENGTH=settings.server.max_body_bytes,
         JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.server.public_url.startswith("https://"),
+        SESSION_COOKIE_NAME="moderation_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.server.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions["moderation.settings"] = settings
     app.extensions["moderation.trusted_proxies"] = parse_networks(settings.guard.trusted_proxies)

@@ -166,6 +166,8 @@ def worker(state: State, threads: int) -> None:
 
     configure_logging(state.settings.server.log_level)
     jobs = Jobs(state.settings, state.database(), build_context(state.settings))
+    # Whatever was due when the last worker stopped (or was never queued) is queued again now.
+    jobs.sweep()
     jobs.consumer(workers=threads).run()  # type: ignore[attr-defined]
 
 

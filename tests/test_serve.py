@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -59,14 +60,14 @@ def server(tmp_path_factory):
     else:
         proc.terminate()
         pytest.fail("server did not start: " + (tmp / "server.log").read_text())
-    yield base, tmp / "server.log"
+    yield base, tmp / "server.log", proc.pid
     proc.terminate()
     proc.wait(15)
     log.close()
 
 
 def test_serve_answers_health_posts_and_threads(server):
-    base, _ = server
+    base, *_ = server
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     r = httpx.post(f"{base}/api/v1/comments", json={"site": "demo", "uri": "/demo/",
                    "text": "Over real HTTP", "author": "Ann", "email": "ann@example.org"})  # fmt: skip
@@ -78,7 +79,7 @@ def test_serve_answers_health_posts_and_threads(server):
 
 
 def test_serve_rate_limit_holds_exactly_across_two_workers(server):
-    base, _ = server
+    base, *_ = server
     codes = []
     for i in range(9):  # fresh connections, spread over both worker processes
         with httpx.Client() as c:
@@ -91,7 +92,7 @@ def test_serve_rate_limit_holds_exactly_across_two_workers(server):
 
 
 def test_serve_garbage_gets_json_errors_and_no_traceback(server):
-    base, log = server
+    base, log, _ = server
     for payload in (b"\xff\xfe", b"{", b"[]", b"null", b'{"site": {"$gt": 1}}'):
         r = httpx.post(f"{base}/api/v1/comments", content=payload,
                        headers={"Content-Type": "application/json"})  # fmt: skip
@@ -101,3 +102,22 @@ def test_serve_garbage_gets_json_errors_and_no_traceback(server):
     text = log.read_text()
     assert "Traceback" not in text
     assert '"path": "/api/v1/comments"' in text  # structured access log lines
+
+
+def children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(cmdline)
+    return found
+
+
+def test_serve_runs_the_job_consumer_beside_the_workers(server):
+    *_, pid = server
+    commands = children(pid)
+    assert any(c.rstrip().endswith(" worker") for c in commands), commands

@@ -1,13 +1,13 @@
 """Akismet as a `Scorer`: the one place that builds the `akismet` client and wraps its errors.
 
-The `akismet` package (25.10.x) is used for everything it does well: argument checking, answer parsing,
-its exception tree. Three things it cannot do are done by our own HTTP transport underneath it:
+The `akismet` package (25.10.x) does what it does well: argument checking, answer parsing, its
+exception tree. Three things it cannot do are done by our own HTTP transport underneath it:
 
 * send requests to a configurable endpoint (the package hard-codes ``https://rest.akismet.com``),
 * cap the size of an answer (our rule for every outbound call),
-* send form fields that are not in `akismet.AkismetArguments` (the honeypot field's value) and read the
-  ``X-akismet-*`` headers the package drops. Both travel through a context variable, so they belong to
-  the one call in progress on this thread and never leak between concurrent requests.
+* send form fields that are not in `akismet.AkismetArguments` (the honeypot field's value) and
+  read the ``X-akismet-*`` headers the package drops. Both travel through a context variable, so
+  they belong to the one call in progress on this thread and never leak between concurrent calls.
 
 Every failure becomes `ScorerUnavailable`, so the pipeline holds the submission for review and a job
 checks it again later (PROTOCOLS §4.5). Nothing here imports Flask or SQLAlchemy.
@@ -55,7 +55,7 @@ _PACKAGE_ARGS = frozenset(akismet.AkismetArguments.__optional_keys__)
 
 
 class ResponseTooLarge(httpx.TransportError):
-    """Akismet's answer was longer than `MAX_RESPONSE_BYTES`; nothing that large is a real answer."""
+    """Akismet's answer was longer than `MAX_RESPONSE_BYTES`; no real answer is that large."""
 
 
 @dataclass
@@ -70,12 +70,13 @@ _EXCHANGE: ContextVar[_Exchange | None] = ContextVar("akismet_exchange", default
 
 
 def rewrite_url(url: httpx.URL, endpoint: str) -> httpx.URL:
-    """Move a URL built by the package from `PACKAGE_BASE` onto ``endpoint``, keeping path and query.
+    """Move a URL the package built on `PACKAGE_BASE` onto ``endpoint``, keeping path and query.
 
-    Why: the package has no base-URL option and passes absolute URLs, so ``httpx.Client(base_url=...)``
-    is ignored. Rewriting in the transport is the only way to reach an Akismet-compatible service or a
-    local fake through the public API. A 1.2 URL (usage-limit) maps onto the endpoint's sibling
-    ``1.2/`` when the endpoint ends in ``1.1/``; raises `ValueError` when there is no such mapping.
+    Why: the package has no base-URL option and passes absolute URLs, so
+    ``httpx.Client(base_url=...)`` is ignored. Rewriting in the transport is the only way to reach
+    an Akismet-compatible service or a local fake through the package's public API. A 1.2 URL
+    (usage-limit) maps onto the endpoint's sibling ``1.2/`` when the endpoint ends in ``1.1/``;
+    raises `ValueError` when there is no such mapping.
     """
     base = endpoint if endpoint.endswith("/") else endpoint + "/"
     version, _, operation = url.path.lstrip("/").partition("/")
@@ -90,14 +91,16 @@ def rewrite_url(url: httpx.URL, endpoint: str) -> httpx.URL:
 class EndpointTransport(httpx.BaseTransport):
     """An httpx transport that sends the package's requests to our configured endpoint.
 
-    It also appends the current call's extra form fields, records the answer's headers for the current
-    call, and refuses answers over `MAX_RESPONSE_BYTES`.
+    It also appends the current call's extra form fields, records the answer's headers for the
+    current call, and refuses answers over `MAX_RESPONSE_BYTES`.
     """
 
     def __init__(self, endpoint: str, inner: httpx.BaseTransport | None = None) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"[akismet] endpoint must be an absolute http(s) URL, not {endpoint!r}")
+            raise ConfigError(
+                f"[akismet] endpoint must be an absolute http(s) URL, not {endpoint!r}"
+            )
         self.endpoint = endpoint
         self.inner = inner or httpx.HTTPTransport()
 
@@ -118,10 +121,12 @@ class EndpointTransport(httpx.BaseTransport):
     def _rewrite(self, request: httpx.Request, exchange: _Exchange | None) -> httpx.Request:
         body = request.read()
         if exchange is not None and exchange.extra_form and request.method == "POST":
-            body += b"&" + urlencode(exchange.extra_form).encode()
-        # Host and Content-Length describe the old URL and body; httpx recomputes both. The extensions
-        # carry the client's timeout: dropping them would make every call wait forever.
-        headers = [(k, v) for k, v in request.headers.items() if k not in ("host", "content-length")]
+            body += (b"&" if body else b"") + urlencode(exchange.extra_form).encode()
+        # Host and Content-Length describe the old URL and body; httpx recomputes both. The
+        # extensions carry the client's timeout: dropping them would make every call wait forever.
+        headers = [
+            (k, v) for k, v in request.headers.items() if k not in ("host", "content-length")
+        ]
         return httpx.Request(
             request.method,
             rewrite_url(request.url, self.endpoint),
@@ -155,8 +160,8 @@ def build_akismet_client(settings: AkismetSettings, blog_url: str) -> akismet.Sy
     No network call happens here: `SyncClient()` only stores its config and HTTP client, whereas
     `validated_client()` and ``with SyncClient()`` call verify-key, so the service could not start
     while Akismet is down. Check the key with `verify_key` instead. The explicit `akismet.Config`
-    keeps the package from reading ``PYTHON_AKISMET_*`` itself. Raises `ConfigError` for a blog URL or
-    endpoint that is not an absolute http(s) URL (the package does not check an explicit config).
+    keeps the package from reading ``PYTHON_AKISMET_*`` itself. Raises `ConfigError` for a blog URL
+    or endpoint that is not an absolute http(s) URL (the package does not check an explicit config).
     """
     parts = urlsplit(blog_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -169,7 +174,9 @@ def build_akismet_client(settings: AkismetSettings, blog_url: str) -> akismet.Sy
         # Proxy variables would route https://rest.akismet.com around our transport; keep them out.
         trust_env=False,
     )
-    return akismet.SyncClient(config=akismet.Config(key=settings.key, url=blog_url), http_client=http_client)
+    return akismet.SyncClient(
+        config=akismet.Config(key=settings.key, url=blog_url), http_client=http_client
+    )
 
 
 def close_akismet_client(client: akismet.SyncClient) -> None:
@@ -183,8 +190,8 @@ def close_akismet_client(client: akismet.SyncClient) -> None:
 def verify_key(client: akismet.SyncClient) -> bool | None:
     """Ask Akismet whether the client's key and blog URL are valid: True, False, or None if unknown.
 
-    None means Akismet could not be asked (down, slow, nonsense); callers log a warning and carry on,
-    because an unreachable Akismet must not block startup or saving the config (AK-R6).
+    None means Akismet could not be asked (down, slow, nonsense); callers log a warning and carry
+    on, because an unreachable Akismet must not block startup or saving the config (AK-R6).
     """
     try:
         return client.verify_key()
@@ -203,7 +210,7 @@ def params_for(
     """The exact comment-check parameters for a submission, minus the API key.
 
     Store this dict with the comment: submit-spam and submit-ham must send the same data as the
-    original check (AK-2). Empty optional values are left out; ``user_ip`` and ``blog`` are always in.
+    original check (AK-2). Empty optional values are left out; ``user_ip`` and ``blog`` never are.
     """
     params = {
         "blog": submission.site_url,
@@ -242,10 +249,11 @@ def _iso_utc(moment: datetime | None) -> str:
 class AkismetScorer:
     """Scores submissions with Akismet's comment-check and reports moderators' corrections.
 
-    ``client_for(blog_url)`` returns the client for a site (Akismet's ``blog`` is per site). After an
-    ``invalid`` answer the scorer stops calling Akismet for that site for ``breaker_seconds``: every
-    call would fail the same way until an operator fixes the key, and hammering Akismet with a bad key
-    helps nobody (AK-R4). While the breaker is open, calls raise `ScorerUnavailable` at once.
+    ``client_for(blog_url)`` returns the client for a site (Akismet's ``blog`` is per site). After
+    an ``invalid`` answer the scorer stops calling Akismet for that site for ``breaker_seconds``:
+    every call would fail the same way until an operator fixes the key, and hammering Akismet with a
+    bad key helps nobody (AK-R4). While the breaker is open, calls raise `ScorerUnavailable` at
+    once, without any HTTP.
     """
 
     name = "akismet"
@@ -292,7 +300,9 @@ class AkismetScorer:
         for client in self._owned.values():
             close_akismet_client(client)
 
-    def params_for(self, submission: Submission, *, recheck_reason: str | None = None) -> dict[str, str]:
+    def params_for(
+        self, submission: Submission, *, recheck_reason: str | None = None
+    ) -> dict[str, str]:
         """`params_for` with this scorer's honeypot field and test flag."""
         return params_for(
             submission,
@@ -306,7 +316,7 @@ class AkismetScorer:
         return self.check(self.params_for(submission))
 
     def check(self, params: Mapping[str, str]) -> list[Signal]:
-        """Run comment-check with stored or prepared parameters (re-checks pass ``recheck_reason``)."""
+        """Run comment-check with stored or prepared params (re-checks add ``recheck_reason``)."""
         result, headers = self._call("comment_check", params)
         _refuse_flagged(headers)
         if result is akismet.CheckResponse.HAM:
@@ -319,11 +329,11 @@ class AkismetScorer:
         raise ScorerUnavailable(f"Akismet gave an unknown answer {result!r}")
 
     def submit_spam(self, params: Mapping[str, str]) -> None:
-        """Tell Akismet a comment it passed is spam; raise `ScorerUnavailable` so a job can retry."""
+        """Tell Akismet a comment it passed is spam; `ScorerUnavailable` lets a job retry."""
         self._call("submit_spam", params)
 
     def submit_ham(self, params: Mapping[str, str]) -> None:
-        """Tell Akismet a comment it called spam is ham; raise `ScorerUnavailable` so a job can retry."""
+        """Tell Akismet a comment it called spam is ham; `ScorerUnavailable` lets a job retry."""
         self._call("submit_ham", params)
 
     def _call(self, method: str, params: Mapping[str, str]) -> tuple[Any, httpx.Headers | None]:
@@ -339,7 +349,9 @@ class AkismetScorer:
         except akismet.APIKeyError as exc:
             self._blocked_until[blog] = self.clock() + self.breaker_seconds
             log.error("Akismet rejected the API key or blog URL %s; pausing calls", blog)
-            raise ScorerUnavailable(f"Akismet says the API key or blog URL is invalid ({blog})") from exc
+            raise ScorerUnavailable(
+                f"Akismet says the API key or blog URL is invalid ({blog})"
+            ) from exc
         except (akismet.AkismetError, httpx.HTTPError) as exc:
             raise ScorerUnavailable(_describe(exc)) from exc
         finally:

@@ -2,13 +2,15 @@
 
 It serves the four 1.1 operations the `akismet` package uses (``POST /1.1/verify-key``,
 ``/1.1/comment-check``, ``/1.1/submit-spam``, ``/1.1/submit-ham``; the package never uses the old
-key-prefixed host form) and records every request. Point ``[akismet] endpoint`` at `FakeAkismet.url`.
+key-prefixed host form) and records every request. Point ``[akismet] endpoint`` at
+`FakeAkismet.url`.
 
 Behaviour is chosen with `FakeAkismet.mode`:
 
-* ``"normal"``: answers like Akismet. Spam when the content contains ``viagra-test-123`` or the author
-  is ``viagra-test-123`` / ``akismet-guaranteed-spam`` (or the e-mail ``akismet-guaranteed-spam@…``);
-  ham for ``user_role=administrator`` and everything else. A wrong ``api_key`` gets ``invalid``.
+* ``"normal"``: answers like Akismet. Spam when the content contains ``viagra-test-123`` or the
+  author is ``viagra-test-123`` / ``akismet-guaranteed-spam`` (or the e-mail
+  ``akismet-guaranteed-spam@…``); ham for ``user_role=administrator`` and everything else. A wrong
+  ``api_key`` gets ``invalid``.
 * ``"discard"``: spam verdicts come with ``X-akismet-pro-tip: discard``.
 * ``"invalid"``: every operation answers ``invalid`` (a revoked key).
 * ``"error500"``, ``"nonsense"``, ``"huge"`` (a 1 MB body): broken answers.
@@ -19,6 +21,7 @@ Behaviour is chosen with `FakeAkismet.mode`:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ MODES = ("normal", "discard", "invalid", "error500", "nonsense", "huge", "hang")
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the fake received: path, parsed form fields (last value wins) and headers."""
+    """One request the fake received: path, form (last value wins), headers (lower-case names)."""
 
     path: str
     form: dict[str, str]
@@ -55,10 +58,12 @@ class FakeAkismet:
         self._mode = "normal"
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps `stop` (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -121,7 +126,7 @@ class FakeAkismet:
             valid = form.get("key") == self.key and self._mode != "invalid"
             return 200, "valid" if valid else "invalid", {}
         if self._mode == "invalid" or form.get("api_key") != self.key:
-            return 200, "invalid", {"X-akismet-debug-help": "We were unable to verify your API key."}
+            return 200, "invalid", {"X-akismet-debug-help": "We could not verify your API key."}
         if path == "/1.1/comment-check":
             return self._check(form)
         if path in ("/1.1/submit-spam", "/1.1/submit-ham"):
@@ -129,7 +134,7 @@ class FakeAkismet:
         return 404, "Not Found", {}
 
     def _check(self, form: dict[str, str]) -> tuple[int, str, dict[str, str]]:
-        if "user_ip" not in form:
+        if not form.get("user_ip"):
             return 200, "Missing required field: user_ip.", {"X-akismet-debug-help": "user_ip"}
         headers = {"X-akismet-guid": "fake-guid", **self.extra_headers}
         if not _is_spam(form):
@@ -148,12 +153,24 @@ def _is_spam(form: dict[str, str]) -> bool:
     return author in SPAM_TRIGGERS or email_user in SPAM_TRIGGERS or SPAM_TRIGGERS[0] in content
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections when a test fires many calls at once, and a
+    # dropped SYN is retried only after a second: far past a test's short client timeout.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Any
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""
+
+    def handle(self) -> None:
+        """Serve the connection; a client that hung up (timeout, size cap) is not an error here."""
+        with contextlib.suppress(ConnectionError):
+            super().handle()
 
     def do_POST(self) -> None:
         """Record the request, then answer it the way the fake's mode says."""
@@ -161,21 +178,19 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         pairs = parse_qsl(raw, keep_blank_values=True)
         form = dict(pairs)
-        fake.record(RecordedRequest(self.path, form, pairs, dict(self.headers.items())))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        fake.record(RecordedRequest(self.path, form, pairs, headers))
         status, body, headers = fake.answer(self.path, form)
         self._send(status, body, headers)
 
     def _send(self, status: int, body: str, headers: dict[str, str]) -> None:
         data = body.encode()
-        try:
-            self.send_response(status)
-            for name, value in {"Content-Type": "text/plain; charset=utf-8", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout or size cap); nothing to tell it
+        self.send_response(status)
+        for name, value in {"Content-Type": "text/plain; charset=utf-8", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 @pytest.fixture
