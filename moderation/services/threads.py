@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from moderation.domain.states import CommentStatus
 from moderation.errors import ThreadClosed
@@ -138,3 +138,20 @@ def counts(session: Session, ctx: Context, site: str, uris: Iterable[str]) -> di
     ).all()
     found = dict(rows)
     return {uri: found.get(uri, 0) for uri in uris}
+
+
+def latest_approved(
+    session: Session, site: str, uri: str | None = None, limit: int = 50
+) -> list[Comment]:
+    """The newest approved comments of a site, or of one of its threads (for feeds)."""
+    query = (
+        select(Comment)
+        .join(Thread)
+        .options(joinedload(Comment.thread))
+        .where(Thread.site == site, Comment.status == CommentStatus.approved)
+        .order_by(Comment.id.desc())
+        .limit(limit)
+    )
+    if uri is not None:
+        query = query.where(Thread.uri == uri)
+    return list(session.scalars(query))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from moderation.web import public, widget
+from moderation.web import feeds, public, widget
 from moderation.web.errors import register_error_handlers
 
 
@@ -12,4 +12,5 @@ def register_web(app: Flask) -> None:
     """Register the blueprints and the error handlers."""
     app.register_blueprint(public.bp)
     app.register_blueprint(widget.bp)
+    app.register_blueprint(feeds.bp)
     register_error_handlers(app)
