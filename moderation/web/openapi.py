@@ -78,7 +78,11 @@ THREAD = {
 POSTED = {
     "type": "object",
     "required": ["comment", "edit_token"],
-    "properties": {"comment": _ref("Comment"), "edit_token": {"type": "string"}},
+    "properties": {
+        "comment": _ref("Comment"),
+        "edit_token": {"type": "string"},
+        "edit_until": {"type": "string", "format": "date-time"},
+    },
 }
 
 ERROR_SCHEMA = {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
+from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlalchemy import text
 
 from moderation.db import get_session
@@ -43,13 +46,26 @@ def avatar(key: str) -> Response:
     return response
 
 
+@functools.cache
+def _embed_js(static_folder: str) -> tuple[bytes, bytes, str]:
+    """embed.js, its gzip form (compressed once per process) and their ETag."""
+    raw = (Path(static_folder) / "embed.js").read_bytes()
+    return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:32]
+
+
 @bp.get("/embed.js")
 def embed_js() -> Response:
-    """The widget script (with its CSS inside), cacheable and revalidated by ETag."""
-    response = current_app.send_static_file("embed.js")
+    """The widget script (its CSS inside), gzipped for clients that accept it, revalidated by ETag."""
+    raw, packed, etag = _embed_js(str(current_app.static_folder))
+    use_gzip = "gzip" in request.headers.get("Accept-Encoding", "")
+    response = Response(packed if use_gzip else raw, mimetype="text/javascript")
+    if use_gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(etag + ("-gz" if use_gzip else ""))
+    response.vary.add("Accept-Encoding")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return response.make_conditional(request)
 
 
 @bp.get("/demo/")

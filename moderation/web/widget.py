@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -122,17 +123,21 @@ def counts() -> Response:
 @limiter.limit(post_rate, methods=["POST"])
 def post_comment() -> Response:
     """A reader's new comment: 201 when published at once, 202 when it waits (or is spam)."""
-    new = schemas.parse_new_comment(json_body(), dict(_settings().sites), _settings().comments)
-    check_origin(new.site)
+    data = json_body()
+    if isinstance(data.get("site"), str) and data["site"] in _settings().sites:
+        check_origin(data["site"])  # a foreign origin learns nothing about field rules
+    new = schemas.parse_new_comment(data, dict(_settings().sites), _settings().comments)
     client = comment_service.ClientInfo(
         ip=client_ip(),
         user_agent=request.headers.get("User-Agent", "")[:512],
         referrer=request.headers.get("Referer", "")[:1024],
     )
     result = comment_service.submit_comment(get_session(), _ctx(), new, client)
+    window = timedelta(seconds=_settings().comments.edit_window_seconds)
     body = {
         "comment": thread_service.public_comment(_ctx(), result.comment),
         "edit_token": result.edit_token,
+        "edit_until": thread_service.iso(result.comment.created_at + window),
     }
     return json_response(body, 201 if result.published else 202)
 

@@ -46,7 +46,7 @@ def test_post_held_and_spam_both_answer_202(client, clock, ctx, tmp_path):
     ctx.scorers = [FixedScorer(Verdict.spam, 10)]
     spam = post(client, clock, text="buy pills")
     assert held.status_code == spam.status_code == 202
-    assert set(held.get_json()) == set(spam.get_json()) == {"comment", "edit_token"}
+    assert set(held.get_json()) == set(spam.get_json()) == {"comment", "edit_token", "edit_until"}
 
 
 def test_thread_shows_approved_tree_with_etag_and_304(client, clock):
@@ -296,3 +296,28 @@ def test_avatar_is_an_svg_identicon(client, clock):
     assert r.mimetype == "image/svg+xml"
     assert b"<rect" in r.data
     assert client.get("/avatar/../../etc.svg").status_code == 404
+
+
+def test_post_answer_says_until_when_the_author_may_edit(client, clock):
+    data = post(client, clock).get_json()
+    assert data["edit_until"] == "2026-01-15T12:16:00Z"  # created 12:01 + 15 minutes
+
+
+def test_post_from_foreign_origin_is_403_before_any_field_check(client):
+    r = client.post("/api/v1/comments", json={"site": "blog", "text": ""},
+                    headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert r.status_code == 403
+
+
+def test_embed_js_is_served_gzipped_when_accepted(client):
+    import gzip
+
+    plain = client.get("/embed.js", headers={"Accept-Encoding": "identity"})
+    packed = client.get("/embed.js", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < 15360
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    again = client.get("/embed.js", headers={"Accept-Encoding": "gzip",
+                                              "If-None-Match": packed.headers["ETag"]})  # fmt: skip
+    assert again.status_code == 304

@@ -5,7 +5,8 @@
  *
  * Container options: data-title (the page title for a new thread), data-lang ("en", "de", "fr"; else the
  * document's lang, else the browser's), data-theme ("dark" or "light"; else prefers-color-scheme),
- * data-edit-window (seconds the author may edit, default 900, as [comments] edit_window_seconds).
+ * data-edit-window (seconds the author may edit when the server does not say: the POST answer's
+ * edit_until wins).
  * Counts: <span data-comment-count data-uri="/a/" [data-site="blog"]></span>, one request per site.
  * Theming: set --mod-fg, --mod-bg, --mod-muted, --mod-accent, --mod-accent-fg, --mod-border, --mod-soft,
  * --mod-error, --mod-wait, --mod-wait-border, --mod-radius, --mod-font, --mod-indent on #comments.
@@ -382,7 +383,8 @@
             say(status, t.saved);
           } else {
             store(whoKey, { author: f.author.value, email: f.email.value, website: f.website.value });
-            keepOwn({ id: c.id, token: r.data.edit_token, exp: Date.now() + windowMs, text: f.text.value, c: c });
+            keepOwn({ id: c.id, token: r.data.edit_token, text: f.text.value, c: c,
+              exp: Date.parse(r.data.edit_until) || Date.now() + windowMs });
             say(opts.parent ? status : msg, r.status === 202 ? t.heldMsg : t.published);
             f.text.value = "";
             preview(false);
