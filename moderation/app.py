@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from moderation.cache import make_cache
 from moderation.config import Settings
 from moderation.db import Database
 from moderation.jobs import Jobs
@@ -48,6 +49,7 @@ def create_app(
     ctx = context or build_context(settings)
     app.extensions["moderation.context"] = ctx
     app.extensions["moderation.jobs"] = Jobs(settings, database, ctx)
+    app.extensions["moderation.cache"] = make_cache(settings)
     if settings.server.access_log:
         init_access_log(app)
     init_limiter(app, settings)

@@ -25,7 +25,7 @@ from moderation.errors import (
 )
 from moderation.models import Comment, SpamCheck, Thread
 from moderation.services import Context
-from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, record_event
+from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread, record_event
 from moderation.services.tokens import AUTHOR_EDIT
 
 
@@ -166,9 +166,7 @@ def store_submission(
     session.add(comment)
     session.flush()
     check = record_check(session, ctx, comment, submission, assessment)
-    comment.thread.version += 1
-    if status is CommentStatus.approved:
-        comment.thread.approved_count += 1
+    bump_thread(session, comment.thread_id, int(status is CommentStatus.approved))
     record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
     for hook in ctx.submission_hooks:
         hook(session, ctx, comment, check, assessment)
@@ -251,7 +249,7 @@ def edit_own_comment(
         submission, ctx.scorers_for(session, comment.thread.site), ctx.thresholds
     )
     record_check(session, ctx, comment, submission, assessment)
-    comment.thread.version += 1
+    bump_thread(session, comment.thread_id)
     if comment.status is CommentStatus.approved and assessment.verdict.value != "ham":
         apply_action(session, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")
     session.flush()

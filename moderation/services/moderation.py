@@ -101,17 +101,22 @@ def record_event(
 
 
 def _touch_thread(session: Session, thread_id: int, old: CommentStatus, new: CommentStatus) -> None:
-    """Bump the thread's version (its public JSON changed) and keep its approved count."""
+    """Keep the thread's approved count and version after a transition."""
     delta = int(new is CommentStatus.approved) - int(old is CommentStatus.approved)
+    bump_thread(session, thread_id, delta)
+
+
+def bump_thread(session: Session, thread_id: int, approved_delta: int = 0) -> None:
+    """Bump the thread's version (its public JSON changed) and adjust its approved count.
+
+    Done in SQL (``version = version + 1``), never read-modify-write in Python: two concurrent
+    changes must give two versions, or a cache keyed by version could serve a stale thread.
+    """
+    count = Thread.approved_count + approved_delta
     session.execute(
         update(Thread)
         .where(Thread.id == thread_id)
-        .values(
-            version=Thread.version + 1,
-            approved_count=case(
-                (Thread.approved_count + delta < 0, 0), else_=Thread.approved_count + delta
-            ),
-        )
+        .values(version=Thread.version + 1, approved_count=case((count < 0, 0), else_=count))
         .execution_options(synchronize_session=False)
     )
     for obj in list(session.identity_map.values()):

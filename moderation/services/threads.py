@@ -87,6 +87,18 @@ def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[s
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}
 
 
+def cache_key(session: Session, ctx: Context, site: str, uri: str) -> str | None:
+    """The cache key of the page's current public JSON, None when it has no thread yet.
+
+    It names the thread's version (bumped by every change) and whether it is open (which changes
+    with time alone), so a stale entry is never served.
+    """
+    thread = find_thread(session, site, uri)
+    if thread is None:
+        return None
+    return f"thread:{thread.id}:{thread.version}:{int(thread_open(ctx, site, thread))}"
+
+
 def thread_open(ctx: Context, site: str, thread: Thread | None) -> bool:
     """Whether the page takes comments now."""
     if thread is None:

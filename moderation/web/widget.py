@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from moderation.cache import Cache
 from moderation.config import Settings
 from moderation.db import get_session
 from moderation.errors import Forbidden, TokenInvalid
@@ -104,11 +105,28 @@ def thread() -> Response:
     """The approved comments of a page, as a tree; ETag and 304."""
     site, uri = schemas.parse_thread_query(request.args, _settings().sites)
     check_origin(site)
-    data = thread_service.public_thread(get_session(), _ctx(), site, uri)
-    response = json_response(data)
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    etag, body = cached_thread(site, uri)
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
     response.headers["Cache-Control"] = "no-cache"
     return response.make_conditional(request)
+
+
+def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
+    """The thread's JSON and its ETag, built once per thread version (see `moderation.cache`)."""
+    session, ctx = get_session(), _ctx()
+    key = thread_service.cache_key(session, ctx, site, uri)
+    cache: Cache = current_app.extensions["moderation.cache"]
+    hit = cache.get(key) if key else None
+    if hit is not None:
+        etag, _, body = hit.partition(b"\n")
+        return etag.decode(), body
+    body = json.dumps(thread_service.public_thread(session, ctx, site, uri), ensure_ascii=False,
+                      separators=(",", ":")).encode()  # fmt: skip
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    if key:
+        cache.set(key, etag.encode() + b"\n" + body)
+    return etag, body
 
 
 @bp.get("/counts")

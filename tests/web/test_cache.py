@@ -1,0 +1,126 @@
+"""The thread cache never serves a stale thread: every change makes a new version."""
+
+import os
+
+import pytest
+
+from moderation.cache import LocalCache, RedisCache
+from moderation.domain.states import Action
+from moderation.models import Comment
+from moderation.services.moderation import SYSTEM, apply_action
+from tests.conftest import make_settings
+
+THREAD = "/api/v1/threads/comments?site=blog&uri=/post/"
+REDIS_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def post(client, clock, **kw):
+    clock.advance(60)
+    data = {"site": "blog", "uri": "/post/", "text": "first", "author": "Ann", "email": "a@e.org"}
+    data.update(kw)
+    return client.post("/api/v1/comments", json=data).get_json()
+
+
+def visible(client):
+    data = client.get(THREAD).get_json()
+    return data["thread"]["count"], [c["html"] for c in data["comments"]]
+
+
+class CountingCache(LocalCache):
+    def __init__(self):
+        super().__init__()
+        self.hits = 0
+
+    def get(self, key):
+        value = super().get(key)
+        self.hits += value is not None
+        return value
+
+
+@pytest.fixture
+def counting(app):
+    cache = CountingCache()
+    app.extensions["moderation.cache"] = cache
+    return cache
+
+
+def test_cache_serves_repeated_reads_from_one_build(client, clock, counting):
+    post(client, clock)
+    first = client.get(THREAD)
+    second = client.get(THREAD)
+    assert counting.hits == 1
+    assert first.data == second.data
+    assert first.headers["ETag"] == second.headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [(Action.spam, (0, [])), (Action.delete, (0, [])), (Action.hold, (0, []))],
+)
+def test_cache_every_transition_is_seen_at_once(
+    client, clock, session, ctx, counting, action, expected
+):
+    comment_id = post(client, clock)["comment"]["id"]
+    assert visible(client) == (1, ["<p>first</p>"])
+    apply_action(session, ctx, session.get(Comment, comment_id), action, SYSTEM)
+    session.flush()
+    assert visible(client) == expected
+
+
+def test_cache_restore_and_approve_reappear(client, clock, session, ctx, counting):
+    comment_id = post(client, clock)["comment"]["id"]
+    visible(client)
+    comment = session.get(Comment, comment_id)
+    apply_action(session, ctx, comment, Action.delete, SYSTEM)
+    assert visible(client) == (0, [])
+    apply_action(session, ctx, comment, Action.restore, SYSTEM)
+    apply_action(session, ctx, comment, Action.approve, SYSTEM)
+    assert visible(client) == (1, ["<p>first</p>"])
+
+
+def test_cache_new_comment_and_author_edit_are_seen(client, clock, counting):
+    created = post(client, clock)
+    visible(client)
+    post(client, clock, text="second", author="Bob", email="b@e.org")
+    assert visible(client)[0] == 2
+    client.patch(f"/api/v1/comments/{created['comment']['id']}", json={"text": "edited"},
+                 headers={"X-Edit-Token": created["edit_token"]})  # fmt: skip
+    assert visible(client)[1][0] == "<p>edited</p>"
+
+
+def test_cache_closing_by_age_is_seen_without_any_write(client, clock, ctx, tmp_path, counting):
+    ctx.settings = make_settings(tmp_path, **{"sites.blog.close_after_days": 1})
+    post(client, clock)
+    assert client.get(THREAD).get_json()["thread"]["open"] is True
+    clock.advance(2 * 86400)
+    assert client.get(THREAD).get_json()["thread"]["open"] is False
+
+
+def test_local_cache_evicts_least_recently_used():
+    cache = LocalCache(size=2)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    assert cache.get("a") == b"1"
+    cache.set("c", b"3")
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1", None, b"3")
+
+
+def redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("MODERATION_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is required but unreachable: {exc}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}: {exc}")
+
+
+def test_redis_cache_round_trip_and_down_redis_is_a_miss():
+    redis_or_skip()
+    cache = RedisCache(REDIS_URL, ttl=30, prefix=f"moderation-test:{os.getpid()}:")
+    cache.set("k", b"value")
+    assert cache.get("k") == b"value"
+    dead = RedisCache("redis://127.0.0.1:1/0")
+    assert dead.get("k") is None
+    dead.set("k", b"x")  # no exception: a cache failure only costs a rebuild
