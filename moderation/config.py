@@ -155,6 +155,7 @@ class MailSettings:
     username: str = ""
     password: str = ""
     starttls: bool = False
+    link_max_age_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
     if settings.mail.notify not in ("held", "all", "none"):
         raise ConfigError("[mail] notify must be one of held, all, none")
+    if settings.mail.link_max_age_days < 1:
+        raise ConfigError("[mail] link_max_age_days must be at least 1")
     if settings.jobs.backend not in ("sqlite", "redis"):
         raise ConfigError("[jobs] backend must be sqlite or redis")
     if settings.jobs.backend == "redis" and not settings.redis.url:

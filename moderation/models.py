@@ -252,3 +252,15 @@ class OutboxEntry(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class UsedToken(Base):
+    """A single-use token that was spent (the nonce of a moderator's one-click e-mail links).
+
+    The primary key makes spending atomic: of two clicks racing on the same link, one INSERT wins.
+    """
+
+    __tablename__ = "used_tokens"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

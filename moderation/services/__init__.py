@@ -48,8 +48,9 @@ class Context:
 def build_context(settings: Settings) -> Context:
     """The production context for `settings`: rules, the learned classifier and (with a key)
     Akismet; moderators' decisions teach the classifier and go back to Akismet."""
-    from moderation.services import spam
+    from moderation.services import notify, spam
 
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
     spam.install(ctx)
+    notify.install(ctx)
     return ctx

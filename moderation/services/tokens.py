@@ -30,7 +30,10 @@ class Tokens:
         """Tokens for every purpose the service uses, with expiries from the settings."""
         return cls(
             settings.server.secret_key,
-            {AUTHOR_EDIT: settings.comments.edit_window_seconds, MODERATE_LINK: 7 * 24 * 3600},
+            {
+                AUTHOR_EDIT: settings.comments.edit_window_seconds,
+                MODERATE_LINK: settings.mail.link_max_age_days * 24 * 3600,
+            },
         )
 
     def sign(self, purpose: str, payload: Any) -> str:

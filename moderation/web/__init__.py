@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from moderation.web import feeds, public, widget
+from moderation.web import email_links, feeds, public, widget
 from moderation.web.errors import register_error_handlers
 
 
@@ -13,4 +13,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(email_links.bp)  # /moderate/act/<token>: a POST form with CSRF
     register_error_handlers(app)

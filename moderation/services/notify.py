@@ -1,0 +1,362 @@
+"""Moderator notifications and the one-click links in them.
+
+When a comment needs a moderator (``[mail] notify = "held"``: it is pending) or on every new comment
+(``"all"``), one mail per address in ``[mail] moderators`` is queued through the outbox, in the same
+unit of work as the comment: it goes out only after the commit, from the job worker, and an SMTP
+outage means retries with back-off, never a lost mail.
+
+Each mail carries links to approve, mark as spam or delete the comment. A link is a token signed for
+the ``moderate-link`` purpose and bound to one comment, one action, the status the comment had when
+the mail was written, and the mail's nonce. Opening a link only shows a confirmation page (mail
+scanners prefetch links); the confirming POST spends the nonce, so the links of one mail work once,
+and a link whose comment was moderated in the meantime refuses to act (the moderator decides anew
+with the current facts, on the dashboard).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import logging
+import secrets
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from moderation.config import MailSettings, Settings
+from moderation.db import Database
+from moderation.domain.states import Action, CommentStatus, allowed_actions
+from moderation.errors import InvalidTransition, NotFound, TokenInvalid
+from moderation.models import Comment, ModerationEvent, Moderator, UsedToken
+from moderation.services import Context, outbox
+from moderation.services.moderation import AUTHOR, SYSTEM, Actor, apply_action
+from moderation.services.tokens import MODERATE_LINK
+
+log = logging.getLogger(__name__)
+
+NEW = "new"  # a new comment or linkback was stored
+EDITED = "edited"  # its author's edit sent an approved comment back to the queue
+LINK_ACTIONS = (Action.approve, Action.spam, Action.delete)
+ACTION_LABELS = {Action.approve: "Approve", Action.spam: "Mark as spam", Action.delete: "Delete"}
+SMTP_TIMEOUT = 10.0  # seconds, for connecting and for every command
+TOP_SIGNALS = 5
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
+
+
+class LinkUsed(TokenInvalid):
+    """The links of this mail were already used once."""
+
+    code = "link_used"
+
+
+def install(ctx: Context) -> None:
+    """Queue moderator mails for new comments, and for comments an edit sent back to the queue."""
+    ctx.submission_hooks.append(queue_new_comment_mails)
+    ctx.transition_hooks.append(queue_held_again_mails)
+
+
+# --- who hears of what -------------------------------------------------------------------------
+
+
+def recipients(settings: Settings) -> list[str]:
+    """The configured moderator addresses, each once (compared without case)."""
+    seen: dict[str, str] = {}
+    for address in settings.mail.moderators:
+        address = address.strip()
+        if address:
+            seen.setdefault(address.lower(), address)
+    return list(seen.values())
+
+
+def wants_mail(settings: Settings, comment: Comment) -> bool:
+    """Whether a new comment is worth a mail under ``[mail] notify``.
+
+    "held" means waiting for a moderator (pending); spam is not mailed, or every spam wave would
+    become a mail wave. "all" is every new comment except Akismet's discards and honeypot hits.
+    """
+    notify = settings.mail.notify
+    if notify == "none" or comment.discarded:
+        return False
+    return notify == "all" or comment.status is CommentStatus.pending
+
+
+def queue_mails(session: Session, ctx: Context, comment: Comment, event: str) -> None:
+    """One outbox entry per moderator address, sent after the commit."""
+    for address in recipients(ctx.settings):
+        payload = {
+            "comment_id": comment.id,
+            "to": address,
+            "event": event,
+            "status": comment.status.value,
+            # One nonce per mail: its links share it, so whichever is used first spends them all.
+            "nonce": secrets.token_urlsafe(16),
+        }
+        outbox.enqueue(session, ctx, "mail", payload)
+
+
+def queue_new_comment_mails(
+    session: Session, ctx: Context, comment: Comment, check: Any, assessment: Any
+) -> None:
+    """Submission hook: mail the moderators about a new comment, as ``[mail] notify`` says."""
+    if wants_mail(ctx.settings, comment):
+        queue_mails(session, ctx, comment, NEW)
+
+
+def queue_held_again_mails(
+    session: Session, ctx: Context, comment: Comment, event: ModerationEvent
+) -> None:
+    """Transition hook: a published comment that its author's edit sent back to the queue.
+
+    A moderator who holds a comment themself needs no mail about it.
+    """
+    if ctx.settings.mail.notify == "none" or comment.status is not CommentStatus.pending:
+        return
+    if event.action == Action.hold.value and event.actor in (SYSTEM.label, AUTHOR.label):
+        queue_mails(session, ctx, comment, EDITED)
+
+
+# --- the mail ------------------------------------------------------------------------------------
+
+
+@outbox.handler("mail")
+def send_notification(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """Write and send one moderator mail; raise (so the outbox retries later) when SMTP fails.
+
+    A mail about a comment that has been moderated (or purged) since is not sent: its links could
+    no longer act, and the moderators have already decided.
+    """
+    with database.unit_of_work(write=False) as session:
+        comment = session.get(Comment, payload["comment_id"])
+        if comment is None or comment.status.value != payload["status"]:
+            log.info(
+                "mail about comment %s not sent: it was moderated since", payload["comment_id"]
+            )
+            return
+        if payload["to"].lower() not in {a.lower() for a in recipients(ctx.settings)}:
+            log.info("mail to %s not sent: no longer a moderator address", payload["to"])
+            return
+        message = build_message(ctx, comment, payload)
+    send(ctx.settings.mail, message, payload["to"])
+
+
+def send(mail: MailSettings, message: EmailMessage, to: str) -> None:
+    """Hand `message` to the configured SMTP server (STARTTLS and login when configured)."""
+    sender = email.utils.parseaddr(mail.sender)[1] or mail.sender
+    with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=SMTP_TIMEOUT) as smtp:
+        if mail.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if mail.username:
+            smtp.login(mail.username, mail.password)
+        smtp.send_message(message, from_addr=sender, to_addrs=[to])
+
+
+def build_message(ctx: Context, comment: Comment, payload: dict[str, Any]) -> EmailMessage:
+    """The mail for one moderator: plain text plus an HTML alternative, links included."""
+    data = mail_data(ctx, comment, payload)
+    message = EmailMessage()
+    message["Subject"] = data["subject"]
+    message["From"] = ctx.settings.mail.sender
+    message["To"] = payload["to"]
+    message["Date"] = email.utils.format_datetime(ctx.clock())
+    # Stable across retries, so a mail that went out twice is still one mail to a client.
+    message["Message-ID"] = f"<moderation.{payload['nonce']}@{mail_domain(ctx.settings)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(_templates().get_template("comment.txt").render(data))
+    message.add_alternative(_templates().get_template("comment.html").render(data), subtype="html")
+    return message
+
+
+def mail_data(ctx: Context, comment: Comment, payload: dict[str, Any]) -> dict[str, Any]:
+    """What the mail templates show."""
+    settings = ctx.settings
+    thread = comment.thread
+    site = settings.sites.get(thread.site)
+    check = comment.checks[-1] if comment.checks else None
+    public_url = settings.server.public_url.rstrip("/")
+    return {
+        "subject": subject(settings, comment, payload["event"]),
+        "site": site.title if site and site.title else thread.site,
+        "page_url": site.page_url(thread.uri) if site else thread.uri,
+        "thread_title": thread.title,
+        "comment": comment,
+        "event": payload["event"],
+        "verdict": check.verdict.value if check else "",
+        "score": round(check.score, 2) if check else None,
+        "recheck_reason": comment.recheck_reason,
+        "signals": top_signals(check.signals if check else []),
+        "links": action_links(ctx, comment, payload),
+        "expires": ctx.clock() + timedelta(days=settings.mail.link_max_age_days),
+        "queue_url": f"{public_url}/moderate/",
+        "comment_url": f"{public_url}/moderate/comments/{comment.id}",
+    }
+
+
+def subject(settings: Settings, comment: Comment, event: str) -> str:
+    """``[blog] New comment awaiting moderation on /2010/07/co-production/``."""
+    site = settings.sites.get(comment.thread.site)
+    label = site.title if site and site.title else comment.thread.site
+    what = "Edited" if event == EDITED else "New"
+    how = {
+        CommentStatus.pending: " awaiting moderation",
+        CommentStatus.spam: " marked as spam",
+    }.get(comment.status, "")
+    uri = _one_line(comment.thread.uri, 120)
+    return f"[{_one_line(label, 60)}] {what} {comment.kind.value}{how} on {uri}"
+
+
+def top_signals(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The signals that weighed most: deciding ones first, then by the size of their score."""
+    ranked = sorted(
+        signals,
+        key=lambda s: (s.get("verdict") is not None, abs(s.get("score") or 0)),
+        reverse=True,
+    )
+    return [s for s in ranked if s.get("verdict") or s.get("score")][:TOP_SIGNALS]
+
+
+def action_links(ctx: Context, comment: Comment, payload: dict[str, Any]) -> list[dict[str, str]]:
+    """The one-click links that apply to the comment's status, labelled, in a fixed order."""
+    applicable = allowed_actions(comment.status)
+    public_url = ctx.settings.server.public_url.rstrip("/")
+    links = []
+    for action in LINK_ACTIONS:
+        if action in applicable:
+            token = sign_link(ctx, comment.id, action, payload)
+            links.append({"action": action.value, "label": ACTION_LABELS[action],
+                          "url": f"{public_url}/moderate/act/{token}"})  # fmt: skip
+    return links
+
+
+def sign_link(ctx: Context, comment_id: int, action: Action, payload: dict[str, Any]) -> str:
+    """A ``moderate-link`` token for one comment, one action, one mail."""
+    return ctx.tokens.sign(
+        MODERATE_LINK,
+        {"c": comment_id, "a": action.value, "n": payload["nonce"], "s": payload["status"],
+         "r": payload["to"]},
+    )  # fmt: skip
+
+
+def mail_domain(settings: Settings) -> str:
+    """The domain for Message-IDs: the sender's, else the service's host."""
+    address = email.utils.parseaddr(settings.mail.sender)[1]
+    if "@" in address:
+        return address.rpartition("@")[2]
+    return settings.server.public_url.split("//", 1)[-1].split("/", 1)[0] or "localhost"
+
+
+def _one_line(text: str, limit: int) -> str:
+    """`text` safe for a header: no line breaks or control characters, at most `limit` chars."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+# --- following a link ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a genuine one-click link asks for."""
+
+    comment_id: int
+    action: Action
+    nonce: str
+    status: CommentStatus
+    recipient: str
+
+
+def read_link(ctx: Context, token: str) -> Link:
+    """The claim of a genuine, unexpired link from a current moderator's mail.
+
+    Raises `TokenExpired`, or `TokenInvalid` when tampered with, signed for another purpose or
+    malformed, or when its recipient is no longer in ``[mail] moderators``.
+    """
+    data = ctx.tokens.load(MODERATE_LINK, token)
+    try:
+        link = Link(
+            comment_id=int(data["c"]),
+            action=Action(data["a"]),
+            nonce=str(data["n"]),
+            status=CommentStatus(data["s"]),
+            recipient=str(data["r"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise TokenInvalid("this link is not valid") from None
+    if link.action not in LINK_ACTIONS:
+        raise TokenInvalid("this link is not valid")
+    if link.recipient.lower() not in {a.lower() for a in recipients(ctx.settings)}:
+        raise TokenInvalid("this link was sent to an address that is no longer a moderator's")
+    return link
+
+
+def check_link(session: Session, ctx: Context, token: str) -> tuple[Link, Comment]:
+    """The link and its comment, when the link can still act. Reads only (a GET may call it).
+
+    Raises what `read_link` raises, `NotFound` (the comment is gone), `LinkUsed`, and
+    `InvalidTransition` when the comment was moderated since the mail was written.
+    """
+    link = read_link(ctx, token)
+    comment = session.get(Comment, link.comment_id)
+    if comment is None:
+        raise NotFound("this comment no longer exists")
+    if session.get(UsedToken, link.nonce) is not None:
+        raise LinkUsed("the links in this mail were already used")
+    if comment.status is not link.status:
+        raise InvalidTransition(
+            f"this comment was moderated since the mail was sent: it is now {comment.status.value}"
+        )
+    return link, comment
+
+
+def act_on_link(session: Session, ctx: Context, token: str) -> tuple[Link, Comment]:
+    """Carry out a confirmed link: spend its mail's nonce, then apply its action.
+
+    Raises what `check_link` raises; of two clicks racing on the same mail, one acts and the other
+    gets `LinkUsed`.
+    """
+    link, comment = check_link(session, ctx, token)
+    spend(session, ctx, link.nonce)
+    actor = link_actor(session, link.recipient)
+    apply_action(session, ctx, comment, link.action, actor, "one-click link in a notification mail")
+    return link, comment
+
+
+def spend(session: Session, ctx: Context, nonce: str) -> None:
+    """Record `nonce` as used; raise `LinkUsed` when it already was (the primary key decides)."""
+    try:
+        with session.begin_nested():
+            session.add(UsedToken(nonce=nonce, used_at=ctx.clock()))
+    except IntegrityError:
+        raise LinkUsed("the links in this mail were already used") from None
+
+
+def link_actor(session: Session, recipient: str) -> Actor:
+    """``email-link:<address>``, tied to the moderator account with that address when there is one
+    (so the decision counts as a moderator's, and teaches the classifier)."""
+    moderator_id = session.scalar(
+        select(Moderator.id).where(
+            func.lower(Moderator.email) == recipient.lower(), Moderator.active
+        )
+    )
+    return Actor(f"email-link:{recipient}", moderator_id)

@@ -1,0 +1,243 @@
+"""The one-click links in moderator mails, followed in a browser: a GET only asks, the POST acts
+once; expired, tampered, foreign and outdated links are refused with a page that says why."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from moderation.app import create_app
+from moderation.domain.states import Action, CommentStatus
+from moderation.models import Comment, ModerationEvent, Moderator
+from moderation.services import build_context, comments, notify
+from moderation.services.moderation import Actor, apply_action
+from tests.conftest import make_settings
+from tests.fakes.smtp_server import FakeSMTP
+
+MOD = "mod@example.org"
+BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0")
+LINK = re.compile(r"https://comments\.example\.org(/moderate/act/[A-Za-z0-9_.\-]+)")
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def smtp():
+    with FakeSMTP() as server:
+        yield server
+
+
+@pytest.fixture
+def live(tmp_path, clock, database, smtp):
+    """The app with the production context, every comment held, mail to one moderator."""
+    settings = make_settings(tmp_path, **smtp.settings(), **{
+        "mail.moderators": [MOD], "sites.blog.moderation": "all", "spam.classifier": False})  # fmt: skip
+    ctx = build_context(settings)
+    ctx.clock = clock
+    app = create_app(settings, database=database, context=ctx)
+    app.config["TESTING"] = True
+    return app, ctx
+
+
+class Browser:
+    """A browser on the service's HTTPS origin. It sends the same-origin Referer on the form's POST
+    that the pages' Referrer-Policy allows (Flask-WTF requires one over HTTPS)."""
+
+    origin = "https://comments.example.org"
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, path):
+        return self.client.get(path, base_url=self.origin)
+
+    def post(self, path, csrf=None, referer=True):
+        headers = {"Referer": self.origin + path} if referer else {}
+        data = {"csrf_token": csrf} if csrf else {}
+        return self.client.post(path, data=data, headers=headers, base_url=self.origin)
+
+
+@pytest.fixture
+def browser(live):
+    return Browser(live[0].test_client())
+
+
+def held_comment(database, live, clock, smtp, text="A thoughtful comment."):
+    """Submit a comment; return its id and the paths of the links in its mail, by action."""
+    clock.advance(60)
+    before = len(smtp.messages)
+    new = comments.NewComment(site="blog", uri="/post/", text=text, author="Ann <i>Lee</i>",
+                              email=f"{len(smtp.messages)}@example.org")  # fmt: skip
+    with database.unit_of_work() as session:
+        comment_id = comments.submit_comment(session, live[1], new, BROWSER).comment.id
+    (mail,) = smtp.messages[before:]
+    paths = LINK.findall(mail.text)
+    return comment_id, dict(zip(["approve", "spam", "delete"], paths, strict=True))
+
+
+def status_and_events(session, comment_id):
+    session.expire_all()
+    events = session.scalars(
+        select(ModerationEvent).where(ModerationEvent.comment_id == comment_id)
+    ).all()
+    return session.get(Comment, comment_id).status, [(e.action, e.actor) for e in events]
+
+
+def confirm(browser, path):
+    """GET the link; return the response and the form's CSRF token (None when refused)."""
+    page = browser.get(path)
+    found = CSRF.search(page.text)
+    return page, found.group(1) if found else None
+
+
+def test_get_shows_a_confirmation_and_changes_nothing(database, session, live, browser, clock,
+                                                      smtp):  # fmt: skip
+    comment_id, links = held_comment(database, live, clock, smtp)
+    for _ in range(2):  # a mail scanner, then the moderator
+        page, csrf = confirm(browser, links["approve"])
+        assert page.status_code == 200
+        assert page.mimetype == "text/html"
+        assert csrf
+        assert '<form method="post">' in page.text
+        assert "Ann &lt;i&gt;Lee&lt;/i&gt;" in page.text
+        assert "https://blog.example.org/post/" in page.text
+        assert page.headers["Cache-Control"] == "no-store"
+        assert page.headers["Referrer-Policy"] == "same-origin"
+    assert status_and_events(session, comment_id) == (CommentStatus.pending, [("create", "system")])
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("approve", CommentStatus.approved), ("spam", CommentStatus.spam),
+     ("delete", CommentStatus.deleted)],
+)  # fmt: skip
+def test_post_acts_once_with_the_email_link_actor(database, session, live, browser, clock, smtp,
+                                                  action, status):  # fmt: skip
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links[action])
+    done = browser.post(links[action], csrf)
+    assert done.status_code == 200
+    assert done.mimetype == "text/html"
+    assert status_and_events(session, comment_id) == (
+        status, [("create", "system"), (action, f"email-link:{MOD}")]
+    )  # fmt: skip
+    again = browser.post(links[action], csrf)
+    assert again.status_code == 410
+    assert "This link was already used" in again.text
+    other = next(path for name, path in links.items() if name != action)
+    assert browser.get(other).status_code == 410  # the mail's other links are spent with it
+    assert status_and_events(session, comment_id)[1][-1] == (action, f"email-link:{MOD}")
+
+
+def test_post_by_a_known_moderator_is_recorded_as_theirs(database, session, live, browser,
+                                                         clock, smtp):  # fmt: skip
+    moderator = Moderator(email=MOD, password_hash="x")
+    session.add(moderator)
+    session.commit()
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links["approve"])
+    assert browser.post(links["approve"], csrf).status_code == 200
+    event = session.scalars(
+        select(ModerationEvent).where(ModerationEvent.action == "approve")
+    ).one()
+    assert (event.comment_id, event.moderator_id) == (comment_id, moderator.id)
+
+
+def test_post_without_csrf_token_is_refused(database, session, live, browser, clock, smtp):
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links["approve"])
+    assert browser.post(links["approve"]).status_code == 400
+    assert browser.post(links["approve"], csrf, referer=False).status_code == 400
+    assert status_and_events(session, comment_id)[0] is CommentStatus.pending
+
+
+def test_expired_link_is_refused_with_410(database, session, live, browser, clock, smtp,
+                                          monkeypatch):  # fmt: skip
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links["approve"])
+    import itsdangerous.timed
+
+    real = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed, "time", type("T", (), {
+        "time": staticmethod(lambda: real() + 8 * 86400)}))  # fmt: skip
+    for response in (browser.get(links["approve"]),
+                     browser.post(links["approve"], csrf)):  # fmt: skip
+        assert response.status_code == 410
+        assert "This link has expired" in response.text
+    assert status_and_events(session, comment_id)[0] is CommentStatus.pending
+
+
+def test_tampered_link_is_refused_with_403(database, session, live, browser, clock, smtp):
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links["approve"])
+    path = links["approve"]
+    tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    for response in (browser.get(tampered), browser.post(tampered, csrf),
+                     browser.get("/moderate/act/garbage")):  # fmt: skip
+        assert response.status_code == 403
+        assert "This link is not valid" in response.text
+    assert status_and_events(session, comment_id)[0] is CommentStatus.pending
+
+
+def test_a_link_for_one_comment_cannot_act_on_another(database, session, live, browser, clock,
+                                                      smtp):  # fmt: skip
+    first, first_links = held_comment(database, live, clock, smtp)
+    second, second_links = held_comment(database, live, clock, smtp, text="Another one.")
+    _, csrf = confirm(browser, first_links["delete"])
+    # The second comment's payload with the first comment's timestamp and signature.
+    payload = second_links["delete"].rsplit("/", 1)[1].split(".")[0]
+    forged = "/moderate/act/" + ".".join([payload, *first_links["delete"].split(".")[1:]])
+    assert browser.post(forged, csrf).status_code == 403
+    assert browser.post(first_links["delete"], csrf).status_code == 200
+    assert status_and_events(session, first)[0] is CommentStatus.deleted
+    assert status_and_events(session, second)[0] is CommentStatus.pending
+
+
+def test_link_for_a_comment_moderated_since_is_refused_with_409(database, session, live, browser,
+                                                                clock, smtp):  # fmt: skip
+    comment_id, links = held_comment(database, live, clock, smtp)
+    _, csrf = confirm(browser, links["spam"])
+    with database.unit_of_work() as work:  # another moderator, on the dashboard
+        apply_action(work, live[1], work.get(Comment, comment_id), Action.approve,
+                     Actor("moderator:other@example.org"))  # fmt: skip
+    for response in (browser.get(links["spam"]),
+                     browser.post(links["spam"], csrf)):  # fmt: skip
+        assert response.status_code == 409
+        assert "moderated in the meantime" in response.text
+        assert "it is now approved" in response.text
+    assert status_and_events(session, comment_id)[0] is CommentStatus.approved
+
+
+def test_link_of_a_removed_moderator_or_purged_comment_is_refused(database, session, live,
+                                                                  browser, clock, smtp):  # fmt: skip
+    ctx = live[1]
+    mail = {"nonce": "n1", "status": "pending", "to": "former@example.org"}
+    comment_id, _ = held_comment(database, live, clock, smtp)
+    former = notify.sign_link(ctx, comment_id, Action.approve, mail)
+    assert browser.get(f"/moderate/act/{former}").status_code == 403
+    gone = notify.sign_link(ctx, 10**9, Action.approve, {**mail, "to": MOD})
+    response = browser.get(f"/moderate/act/{gone}")
+    assert response.status_code == 404
+    assert "This comment no longer exists" in response.text
+
+
+def test_comment_posted_through_the_widget_is_mailed_after_the_request_commits(
+    session, live, browser, clock, smtp
+):
+    clock.advance(60)
+    response = (
+        live[0]
+        .test_client()
+        .post(
+            "/api/v1/comments",
+            json={"site": "blog", "uri": "/post/", "text": "Held, please.", "author": "Bo"},
+            headers={"Origin": "https://blog.example.org"},
+        )
+    )
+    assert response.status_code == 202
+    (mail,) = smtp.messages
+    assert mail.message["Subject"] == "[blog] New comment awaiting moderation on /post/"
+    path = LINK.findall(mail.text)[0]
+    _, csrf = confirm(browser, path)
+    assert browser.post(path, csrf).status_code == 200
+    comment_id = response.get_json()["comment"]["id"]
+    assert status_and_events(session, comment_id)[0] is CommentStatus.approved
