@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from moderation.web import email_links, feeds, public, widget
 from moderation.web.errors import register_error_handlers
 
+# Every POST is CSRF-checked, except the APIs whose callers cannot carry a session token: the widget
+# (JSON only, so a cross-site form cannot post, and CORS-checked per site), bearer-token APIs and
+# the linkback protocols (servers, not browsers).
+csrf = CSRFProtect()
+
 
 def register_web(app: Flask) -> None:
-    """Register the blueprints and the error handlers."""
+    """Register the blueprints, CSRF protection and the error handlers."""
+    csrf.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(email_links.bp)  # /moderate/act/<token>: a POST form with CSRF
+    csrf.exempt(widget.bp)
     register_error_handlers(app)
