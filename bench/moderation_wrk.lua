@@ -1,6 +1,6 @@
 -- wrk scenarios for `moderation serve` (bench/serve_bench.py).
 --   wrk -t2 -c32 -d10s -s moderation_wrk.lua http://127.0.0.1:PORT -- SCENARIO SITE [THREADS]
--- SCENARIO: thread (GET one 50-comment thread, as embed.js does on page load),
+-- SCENARIO: get PATH (a fixed GET), thread (GET one 50-comment thread, as embed.js does on page load),
 --           counts (GET counts for 10 pages), post (POST a new comment; every body unique,
 --           spread over the upper half of the threads so the read target never grows).
 -- done() prints one line: RESULT <requests/s> <p50 ms> <p99 ms> <non-2xx> <errors>
@@ -25,6 +25,8 @@ function init(args)
       local q = {}
       for i = 1, 10 do q[#q + 1] = "uri=/thread-" .. i .. "/" end
       fixed = wrk.format("GET", "/api/v1/counts?site=" .. site .. "&" .. table.concat(q, "&"))
+   elseif scenario == "get" then  -- any fixed path (the bare-WSGI ceiling): -- get /path
+      fixed = wrk.format("GET", args[2] or "/")
    elseif scenario ~= "post" then
       error("unknown scenario " .. scenario)
    end

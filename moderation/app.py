@@ -12,6 +12,7 @@ from moderation.logs import init_access_log
 from moderation.services import Context, build_context
 from moderation.web import register_web
 from moderation.web.client import parse_networks
+from moderation.web.fastpath import ReadFastPath
 from moderation.web.guards import init_limiter
 
 
@@ -54,4 +55,5 @@ def create_app(
         init_access_log(app)
     init_limiter(app, settings)
     register_web(app)
+    app.wsgi_app = ReadFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -99,12 +99,18 @@ def get_or_create_thread(session: Session, ctx: Context, site: str, uri: str, ti
     return thread
 
 
+def is_open(ctx: Context, site: SiteSettings, created_at: datetime, closed: bool) -> bool:
+    """Whether a thread takes comments: not closed by hand, not older than the site allows."""
+    if closed:
+        return False
+    if not site.close_after_days:
+        return True
+    return ctx.clock() - created_at <= timedelta(days=site.close_after_days)
+
+
 def check_open(ctx: Context, site: SiteSettings, thread: Thread) -> None:
     """Raise `ThreadClosed` when the thread no longer takes comments."""
-    too_old = site.close_after_days and ctx.clock() - thread.created_at > timedelta(
-        days=site.close_after_days
-    )
-    if thread.closed or too_old:
+    if not is_open(ctx, site, thread.created_at, thread.closed):
         raise ThreadClosed("comments are closed for this page")
 
 

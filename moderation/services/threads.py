@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from moderation.domain.states import CommentStatus
-from moderation.errors import ThreadClosed
 from moderation.models import Comment, Thread
 from moderation.services import Context
-from moderation.services.comments import check_open, find_thread, site_settings
+from moderation.services.comments import find_thread, is_open, site_settings
 
 PublicComment = dict[str, Any]
 
@@ -88,26 +87,27 @@ def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[s
 
 
 def cache_key(session: Session, ctx: Context, site: str, uri: str) -> str | None:
-    """The cache key of the page's current public JSON, None when it has no thread yet.
-
-    It names the thread's version (bumped by every change) and whether it is open (which changes
-    with time alone), so a stale entry is never served.
-    """
+    """The cache key of the page's current public JSON, None when it has no thread yet."""
     thread = find_thread(session, site, uri)
     if thread is None:
         return None
-    return f"thread:{thread.id}:{thread.version}:{int(thread_open(ctx, site, thread))}"
+    return thread_cache_key(thread.id, thread.version, thread_open(ctx, site, thread))
+
+
+def thread_cache_key(thread_id: int, version: int, is_open: bool) -> str:
+    """A key naming the thread's version (bumped by every change) and whether it is open (which
+    changes with time alone), so a stale entry is never served."""
+    return f"thread:{thread_id}:{version}:{int(is_open)}"
+
+
+def thread_is_open(ctx: Context, site: str, created_at: datetime, closed: bool) -> bool:
+    """Whether a thread of `site` created at `created_at` takes comments now."""
+    return is_open(ctx, ctx.settings.sites[site], created_at, closed)
 
 
 def thread_open(ctx: Context, site: str, thread: Thread | None) -> bool:
     """Whether the page takes comments now."""
-    if thread is None:
-        return True
-    try:
-        check_open(ctx, ctx.settings.sites[site], thread)
-    except ThreadClosed:
-        return False
-    return True
+    return thread is None or thread_is_open(ctx, site, thread.created_at, thread.closed)
 
 
 def _approved(session: Session, thread: Thread) -> list[Comment]:

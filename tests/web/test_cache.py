@@ -124,3 +124,30 @@ def test_redis_cache_round_trip_and_down_redis_is_a_miss():
     dead = RedisCache("redis://127.0.0.1:1/0")
     assert dead.get("k") is None
     dead.set("k", b"x")  # no exception: a cache failure only costs a rebuild
+
+
+def test_fast_path_answers_cached_threads_and_counts_without_flask(app, client, clock):
+    post(client, clock)
+    warm = client.get(THREAD, headers={"Origin": "https://blog.example.org"})
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the Flask view ran")
+
+    app.view_functions["widget.thread"] = must_not_run
+    app.view_functions["widget.counts"] = must_not_run
+    fast = client.get(THREAD, headers={"Origin": "https://blog.example.org"})
+    assert fast.status_code == 200
+    assert fast.data == warm.data
+    assert fast.headers["ETag"] == warm.headers["ETag"]
+    assert fast.headers["Access-Control-Allow-Origin"] == "https://blog.example.org"
+    assert client.get(THREAD, headers={"If-None-Match": warm.headers["ETag"]}).status_code == 304
+    counts = client.get("/api/v1/counts?site=blog&uri=/post/&uri=/none/")
+    assert counts.get_json() == {"counts": {"/post/": 1, "/none/": 0}}
+
+
+def test_fast_path_leaves_errors_and_foreign_origins_to_flask(client, clock):
+    post(client, clock)
+    client.get(THREAD)
+    assert client.get(THREAD, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.get("/api/v1/counts?site=blog&uri=relative").status_code == 400
+    assert client.get("/api/v1/counts?site=nope&uri=/x/").status_code == 400

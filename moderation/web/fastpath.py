@@ -1,0 +1,149 @@
+"""The read fast path: WSGI middleware that answers the two hottest reads before Flask runs.
+
+Thread reads and comment counts are most of the traffic (every page view asks for one of them). The
+thread JSON is built once per thread version by the Flask view (`widget.cached_thread`); this layer
+only looks up the thread's current version in the shared database (one indexed query), and when
+the cache holds that version it sends the bytes itself. Counts are one indexed query. Anything it is
+not sure about (a cache miss, an unknown site, a bad parameter, a foreign origin) falls through to
+Flask, which builds the answer, handles the error, and fills the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Flask
+from sqlalchemy import bindparam, select
+
+from moderation.cache import Cache
+from moderation.config import Settings
+from moderation.db import Database
+from moderation.models import Thread
+from moderation.services import Context
+from moderation.services.threads import thread_cache_key, thread_is_open
+from moderation.web.schemas import MAX_URIS, check_uri
+
+log = logging.getLogger("moderation.access")
+StartResponse = Callable[..., Any]
+THREAD_PATH = "/api/v1/threads/comments"
+COUNTS_PATH = "/api/v1/counts"
+FIND_THREAD = select(Thread.id, Thread.version, Thread.created_at, Thread.closed).where(
+    Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
+)
+FIND_COUNTS = select(Thread.uri, Thread.approved_count).where(
+    Thread.site == bindparam("site"), Thread.uri.in_(bindparam("uris", expanding=True))
+)
+
+
+class ReadFastPath:
+    """Serve cached thread reads and counts without entering Flask."""
+
+    def __init__(self, app: Flask, inner: Callable[..., Iterable[bytes]]) -> None:
+        self.inner = inner
+        self.extensions = app.extensions  # read per request: tests and reloads may swap parts
+        self.settings: Settings = app.extensions["moderation.settings"]
+        own = self.settings.server.public_url.split("/")[:3]
+        self.origins = {
+            site_id: {o.rstrip("/") for o in site.origins} | {"/".join(own)}
+            for site_id, site in self.settings.sites.items()
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer from the fast path when possible, else hand the request to Flask."""
+        if environ.get("REQUEST_METHOD") == "GET":
+            path = environ.get("PATH_INFO")
+            started = time.perf_counter()
+            if path == THREAD_PATH:
+                answer = self.thread(environ)
+            elif path == COUNTS_PATH:
+                answer = self.counts(environ)
+            else:
+                answer = None
+            if answer is not None:
+                return self.respond(environ, start_response, *answer, started)
+        return self.inner(environ, start_response)
+
+    def _query(self, environ: dict[str, Any]) -> tuple[str, dict[str, list[str]]] | None:
+        """The site and the parsed query string, when the site is known and the origin allowed."""
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        sites = query.get("site", [])
+        if len(sites) != 1 or sites[0] not in self.origins:
+            return None
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.rstrip("/") not in self.origins[sites[0]]:
+            return None  # Flask answers the 403
+        return sites[0], query
+
+    def thread(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
+        """(etag, body) of a cached thread, or None."""
+        parsed = self._query(environ)
+        if parsed is None:
+            return None
+        site, query = parsed
+        uris = query.get("uri", [])
+        if len(uris) != 1 or check_uri(uris[0]) or len(query) != 2:
+            return None
+        database: Database = self.extensions["moderation.db"]
+        with database.session_factory() as session:
+            row = session.execute(FIND_THREAD, {"site": site, "uri": uris[0]}).first()
+            session.rollback()
+        if row is None:
+            return None
+        ctx: Context = self.extensions["moderation.context"]
+        is_open = thread_is_open(ctx, site, row.created_at, bool(row.closed))
+        cache: Cache = self.extensions["moderation.cache"]
+        hit = cache.get(thread_cache_key(row.id, row.version, is_open))
+        if hit is None:
+            return None
+        etag, _, body = hit.partition(b"\n")
+        return etag.decode(), body
+
+    def counts(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
+        """(no etag, body) for a well-formed counts query, or None."""
+        parsed = self._query(environ)
+        if parsed is None:
+            return None
+        site, query = parsed
+        uris = list(dict.fromkeys(query.get("uri", [])))
+        if not uris or len(query.get("uri", [])) > MAX_URIS or any(check_uri(u) for u in uris):
+            return None
+        if set(query) != {"site", "uri"}:
+            return None
+        database: Database = self.extensions["moderation.db"]
+        with database.session_factory() as session:
+            found = dict(session.execute(FIND_COUNTS, {"site": site, "uris": uris}).all())
+            session.rollback()
+        body = json.dumps({"counts": {u: found.get(u, 0) for u in uris}}, separators=(",", ":"))
+        return "", body.encode()
+
+    def respond(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        etag: str,
+        body: bytes,
+        started: float,
+    ) -> list[bytes]:
+        """Send `body` (or 304), with the same headers the Flask views send."""
+        headers = [("Content-Type", "application/json"), ("Vary", "Origin")]
+        if environ.get("HTTP_ORIGIN"):
+            headers.append(("Access-Control-Allow-Origin", environ["HTTP_ORIGIN"]))
+            headers.append(("Access-Control-Expose-Headers", "ETag, Retry-After, Location"))
+        status = "200 OK"
+        if etag:
+            headers += [("ETag", f'"{etag}"'), ("Cache-Control", "no-cache")]
+            if f'"{etag}"' in environ.get("HTTP_IF_NONE_MATCH", ""):
+                status, body = "304 Not Modified", b""
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        if self.settings.server.access_log:
+            log.info("%s %s %s", "GET", environ["PATH_INFO"], status[:3],
+                     extra={"fields": {"method": "GET", "path": environ["PATH_INFO"],
+                                       "status": int(status[:3]), "fast": True,
+                                       "ms": round((time.perf_counter() - started) * 1000, 2)}})  # fmt: skip
+        return [body]
