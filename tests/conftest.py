@@ -149,6 +149,7 @@ def database(connection: sa.Connection) -> Database:
     db.session_factory = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+    db.read_bind = connection
     return db
 
 

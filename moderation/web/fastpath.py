@@ -18,12 +18,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
-from sqlalchemy import bindparam, select
 
 from moderation.cache import Cache
 from moderation.config import Settings
-from moderation.db import Database
-from moderation.models import Thread
+from moderation.db import Database, as_utc
 from moderation.services import Context
 from moderation.services.threads import thread_cache_key, thread_is_open
 from moderation.web.schemas import MAX_URIS, check_uri
@@ -32,12 +30,8 @@ log = logging.getLogger("moderation.access")
 StartResponse = Callable[..., Any]
 THREAD_PATH = "/api/v1/threads/comments"
 COUNTS_PATH = "/api/v1/counts"
-FIND_THREAD = select(Thread.id, Thread.version, Thread.created_at, Thread.closed).where(
-    Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
-)
-FIND_COUNTS = select(Thread.uri, Thread.approved_count).where(
-    Thread.site == bindparam("site"), Thread.uri.in_(bindparam("uris", expanding=True))
-)
+FIND_THREAD = "SELECT id, version, created_at, closed FROM threads WHERE site = ? AND uri = ?"
+FIND_COUNTS = "SELECT uri, approved_count FROM threads WHERE site = ? AND uri IN ({})"
 
 
 class ReadFastPath:
@@ -89,15 +83,14 @@ class ReadFastPath:
         if len(uris) != 1 or check_uri(uris[0]) or len(query) != 2:
             return None
         database: Database = self.extensions["moderation.db"]
-        with database.session_factory() as session:
-            row = session.execute(FIND_THREAD, {"site": site, "uri": uris[0]}).first()
-            session.rollback()
-        if row is None:
+        rows = database.raw_rows(FIND_THREAD, (site, uris[0]))
+        if not rows:
             return None
+        thread_id, version, created_at, closed = rows[0]
         ctx: Context = self.extensions["moderation.context"]
-        is_open = thread_is_open(ctx, site, row.created_at, bool(row.closed))
+        is_open = thread_is_open(ctx, site, as_utc(created_at), bool(closed))
         cache: Cache = self.extensions["moderation.cache"]
-        hit = cache.get(thread_cache_key(row.id, row.version, is_open))
+        hit = cache.get(thread_cache_key(thread_id, version, is_open))
         if hit is None:
             return None
         etag, _, body = hit.partition(b"\n")
@@ -115,9 +108,8 @@ class ReadFastPath:
         if set(query) != {"site", "uri"}:
             return None
         database: Database = self.extensions["moderation.db"]
-        with database.session_factory() as session:
-            found = dict(session.execute(FIND_COUNTS, {"site": site, "uris": uris}).all())
-            session.rollback()
+        sql = FIND_COUNTS.format(", ".join("?" * len(uris)))
+        found = dict(database.raw_rows(sql, (site, *uris)))
         body = json.dumps({"counts": {u: found.get(u, 0) for u in uris}}, separators=(",", ":"))
         return "", body.encode()
 
