@@ -613,8 +613,9 @@ def _codec(label: str | None) -> str | None:
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip()).name
-        b"".decode(name)  # raises LookupError for non-text codecs such as rot13 or base64
+        info = codecs.lookup(label.strip())
     except LookupError:
         return None
-    return None if name == "utf-7" else name
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib…: not a charset
+        return None
+    return None if info.name == "utf-7" else info.name

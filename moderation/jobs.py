@@ -13,9 +13,11 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from moderation.config import Settings
 from moderation.db import Database
-from moderation.services import Context, outbox, spam
+from moderation.services import Context, linkbacks, outbox, spam
 
 log = logging.getLogger(__name__)
+# Importing a service registers its outbox handlers; a worker must know every kind.
+HANDLER_MODULES = (linkbacks, spam)
 
 
 def make_huey(settings: Settings) -> Huey:

@@ -450,3 +450,10 @@ def test_fetch_per_host_rate_limit(site, dns, network):
     assert limited.fetch(url).status == 200
     with pytest.raises(HostRateLimited):
         limited.fetch(url)
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "zlib", "hex", "utf-7", "no-such-charset"])
+def test_codec_refuses_labels_that_are_not_text_charsets(label):
+    from moderation.fetch import _codec
+
+    assert _codec(label) is None

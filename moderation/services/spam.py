@@ -290,7 +290,10 @@ def _settle(
         return
     site = ctx.settings.sites.get(submission.site)
     policy = Policy(site.moderation) if site else Policy.all
-    status, reason = decide(verdict, policy, author_trusted=submission.author_trusted)
+    unverified = comment.kind is not CommentKind.comment and comment.verified is not True
+    status, reason = decide(
+        verdict, policy, author_trusted=submission.author_trusted, needs_verification=unverified
+    )
     if verdict is Verdict.discard:
         comment.discarded = True
     action = {CommentStatus.spam: Action.spam, CommentStatus.approved: Action.approve}.get(status)

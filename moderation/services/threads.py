@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, load_only
 
+from moderation.domain.linkbacks import trackback_url
 from moderation.domain.states import CommentStatus
 from moderation.models import Comment, Thread
 from moderation.services import Context
@@ -81,6 +82,7 @@ def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[s
         "count": thread.approved_count if thread else 0,
         "open": thread_open(ctx, site, thread),
         "version": thread.version if thread else 0,
+        "trackback_url": trackback_url(ctx.settings.server.public_url, site, uri),
     }
     comments = _approved(session, thread) if thread else []
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from moderation.web import email_links, feeds, public, widget
+from moderation.web import email_links, feeds, linkbacks, public, widget
 from moderation.web.errors import register_error_handlers
 
 # Every POST is CSRF-checked, except the APIs whose callers cannot carry a session token: the widget
@@ -21,5 +21,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(widget.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(email_links.bp)  # /moderate/act/<token>: a POST form with CSRF
+    app.register_blueprint(linkbacks.bp)  # TrackBack, Pingback, Webmention
+    app.register_blueprint(linkbacks.api)  # /api/v1/discovery
     csrf.exempt(widget.bp)
+    csrf.exempt(linkbacks.bp)
     register_error_handlers(app)

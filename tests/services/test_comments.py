@@ -261,7 +261,9 @@ def test_public_thread_is_a_tree_oldest_first_without_private_fields(session, ct
 def test_public_thread_unknown_page_is_empty(session, ctx):
     data = threads.public_thread(session, ctx, "blog", "/nothing/")
     assert data == {"thread": {"uri": "/nothing/", "title": "", "count": 0, "open": True,
-                               "version": 0}, "comments": []}  # fmt: skip
+                               "version": 0, "trackback_url":
+                               "https://comments.example.org/trackback/blog/nothing/"},
+                    "comments": []}  # fmt: skip
 
 
 def test_counts_many_pages_in_one_query(session, ctx, clock):

@@ -1,0 +1,742 @@
+"""Linkbacks: receive TrackBack, Pingback and Webmention, verify every source in the background,
+advertise our endpoints, and send linkbacks for a published post.
+
+Receipt is synchronous and cheap: the request is checked (length → duplicate → closed), scored by
+the same pipeline as a comment, stored as pending ("source not verified yet") and a
+``verify_linkback`` outbox job is queued. The job fetches the source with the hardened `Fetcher`
+outside any transaction, then, in one unit of work: a source that links to the exact target is
+marked verified, its title, excerpt and author are read (an h-entry through mf2py, else the page
+title and the text around the link), the new content is scored again, and the site's policy
+decides; any other answer marks it spam (or removes it, for a published mention whose source is
+gone or no longer links). A source that is down or slow is retried with the outbox's back-off
+(the handler raises) until `GIVE_UP_AFTER`, then rejected. Nothing here is ever approved unverified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import html as html_lib
+import ipaddress
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpcore
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moderation import markup
+from moderation.config import FetchSettings, Settings, SiteSettings
+from moderation.db import Database
+from moderation.domain import linkbacks as lb
+from moderation.domain.policy import Policy, decide
+from moderation.domain.scoring import Submission, Verdict, run_pipeline
+from moderation.domain.states import Action, CommentKind, CommentStatus
+from moderation.errors import Duplicate, InvalidInput, InvalidTransition, NotFound
+
+# Sending reuses the fetcher's URL checks, pinned connections and error mapping (the underscored
+# names) rather than a second copy of that security-critical code; a public `Fetcher.post` would
+# be the tidier home for it.
+from moderation.fetch import (
+    DEFAULT_PORTS,
+    DEFAULT_USER_AGENT,
+    BlockedAddress,
+    Fetcher,
+    FetchError,
+    FetchFailed,
+    HostRateLimited,
+    Resolver,
+    Timeout,
+    _core_url,
+    _Deadline,
+    _default_ssl_context,
+    _host_header,
+    _parse_url,
+    _PinnedBackend,
+    _transport_errors,
+    is_public_address,
+    system_resolver,
+)
+from moderation.models import Comment, ModerationEvent, Thread
+from moderation.services import Context, outbox
+from moderation.services.comments import (
+    ClientInfo,
+    check_open,
+    find_thread,
+    get_or_create_thread,
+    record_check,
+    store_submission,
+)
+from moderation.services.moderation import SYSTEM, apply_action, record_event
+
+log = logging.getLogger(__name__)
+
+VERIFY = "verify_linkback"
+GIVE_UP_AFTER = timedelta(minutes=30)  # with the default back-off: about six tries
+NO_LINK = "source does not link to the target"
+NO_LONGER = "source no longer links to the target"
+STATUS_SALT = "webmention-status"
+LINKBACK_KINDS = (CommentKind.trackback, CommentKind.pingback, CommentKind.webmention)
+SHORT_CONTENT = 500  # an h-entry's content up to this many characters is shown whole
+
+
+class SourceUnavailable(Exception):
+    """The source could not be fetched this time; the outbox tries again later."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A page of a configured site that a linkback points at, and the URL as the sender wrote it."""
+
+    site_id: str
+    site: SiteSettings
+    uri: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a linkback shows: `html` is sanitized, `text` is plain."""
+
+    author: str
+    text: str
+    html: str
+
+
+# --- receiving ----------------------------------------------------------------------------------
+
+
+def receive_trackback(
+    session: Session, ctx: Context, site_id: str, uri: str, ping: lb.TrackbackPing,
+    client: ClientInfo,
+) -> Comment:  # fmt: skip
+    """Store a TrackBack ping to page `uri` of `site_id` as pending, and queue its verification.
+
+    Raises `LinkbackRefused` (unknown site or page, a page pinging itself), `Duplicate` (TB-9),
+    `ThreadClosed` (TB-8).
+    """
+    site = ctx.settings.sites.get(site_id)
+    if site is None:
+        raise lb.LinkbackRefused("no such site", fault=lb.FAULT_TARGET_INVALID)
+    _check_uri(uri)
+    target = Target(site_id, site, uri, site.page_url(uri))
+    if lb.same_resource(ping.url, target.url):
+        raise lb.LinkbackRefused("a page cannot ping itself", field="url")
+    _check_new(session, ctx, target, ping.url, lb.TRACKBACK_DUPLICATE)
+    text = "\n\n".join(
+        part for part in (ping.title if ping.title_given else "", ping.excerpt) if part
+    )
+    content = Content(ping.blog_name or lb.host_of(ping.url), text or ping.title,
+                      _html(ping.title, ping.excerpt))  # fmt: skip
+    return _receive(session, ctx, target, CommentKind.trackback, ping.url, content, client)
+
+
+def receive_pingback(
+    session: Session, ctx: Context, source: str, target: str, client: ClientInfo
+) -> Comment:
+    """Store a pingback as pending and queue its verification (PB-5…8, PB-12).
+
+    Raises `LinkbackRefused` with the Pingback fault to answer (16, 32, 33, 0), `Duplicate` (48)
+    and `ThreadClosed` (33).
+    """
+    source = lb.check_url(source, name="sourceURI", max_chars=lb.MAX_SOURCE_CHARS,
+                          fault=lb.FAULT_SOURCE_MISSING)  # fmt: skip
+    target = lb.check_url(target, name="targetURI", max_chars=lb.MAX_TARGET_CHARS,
+                          fault=lb.FAULT_TARGET_MISSING)  # fmt: skip
+    if lb.same_resource(source, target):
+        raise lb.LinkbackRefused("the source and the target are the same page")
+    located = locate_target(ctx, target)
+    _check_new(session, ctx, located, source, "the pingback has already been registered")
+    content = Content(lb.host_of(source), "", "")
+    return _receive(session, ctx, located, CommentKind.pingback, source, content, client)
+
+
+def receive_webmention(
+    session: Session, ctx: Context, source: str, target: str, client: ClientInfo
+) -> Comment:
+    """Store a webmention as pending and queue its verification; a (source, target) pair sent
+    again re-verifies and updates the mention it already made (WM-4…7, WM-15).
+
+    Raises `LinkbackRefused` (400) and `ThreadClosed`.
+    """
+    source, target = lb.check_webmention(source, target)
+    located = locate_target(ctx, target)
+    thread = find_thread(session, located.site_id, located.uri)
+    existing = _existing(session, thread, source) if thread else None
+    if existing is not None:
+        return _resend(session, ctx, existing, located)
+    if thread is not None:
+        check_open(ctx, located.site, thread)
+    content = Content(lb.host_of(source), "", "")
+    return _receive(session, ctx, located, CommentKind.webmention, source, content, client)
+
+
+def locate_target(ctx: Context, target: str) -> Target:
+    """The site and thread uri a target URL names (its fragment aside); the site with the longest
+    base path wins. Raises `LinkbackRefused` (fault 33) for anything else (PB-5, WM-6)."""
+    url = target.split("#", 1)[0]
+    owners = [(i, s) for i, s in ctx.settings.sites.items() if s.owns(url)]
+    if not owners:
+        raise lb.LinkbackRefused("the target is not a page of a site served here",
+                                 fault=lb.FAULT_TARGET_INVALID, field="target")  # fmt: skip
+    site_id, site = max(owners, key=lambda pair: len(urlsplit(pair[1].url).path))
+    uri = site.uri_of(url)
+    _check_uri(uri)
+    return Target(site_id, site, uri, target)
+
+
+def _check_uri(uri: str) -> None:
+    if (
+        not uri.startswith("/")
+        or uri.startswith("//")
+        or len(uri) > 1024
+        or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in uri)
+    ):
+        raise lb.LinkbackRefused("the target is not a page that takes linkbacks",
+                                 fault=lb.FAULT_TARGET_INVALID, field="target")  # fmt: skip
+
+
+def _check_new(session: Session, ctx: Context, target: Target, source: str, dup: str) -> None:
+    """Duplicate, then closed (§7.1), before anything is written: a refusal answers HTTP 200 in
+    TrackBack and XML-RPC, so the request's unit of work would commit whatever came before."""
+    thread = find_thread(session, target.site_id, target.uri)
+    if thread is None:
+        return
+    if _existing(session, thread, source) is not None:
+        raise Duplicate(dup)
+    check_open(ctx, target.site, thread)
+
+
+def _existing(session: Session, thread: Thread, source: str) -> Comment | None:
+    """The linkback `source` already made on `thread`, whatever its protocol or status (TB-9)."""
+    query = select(Comment).where(
+        Comment.thread_id == thread.id, Comment.source == source, Comment.kind.in_(LINKBACK_KINDS)
+    )
+    return session.scalars(query.order_by(Comment.id)).first()
+
+
+def _receive(
+    session: Session, ctx: Context, target: Target, kind: CommentKind, source: str,
+    content: Content, client: ClientInfo,
+) -> Comment:  # fmt: skip
+    """Score, store as pending (never approved before verification) and queue the check."""
+    site = target.site
+    submission = Submission(
+        kind=kind, site=target.site_id, site_url=site.url, permalink=site.page_url(target.uri),
+        text=content.text, author=content.author, website=source, ip=client.ip,
+        user_agent=client.user_agent, referrer=client.referrer, created=ctx.clock(),
+        language=site.language, source=source,
+    )  # fmt: skip
+    assessment = run_pipeline(submission, ctx.scorers_for(session, target.site_id), ctx.thresholds)
+    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=False,
+                            needs_verification=True)  # fmt: skip
+    comment = Comment(
+        thread=get_or_create_thread(session, ctx, target.site_id, target.uri, ""),
+        kind=kind, status=CommentStatus.pending, author=content.author, website=source,
+        ip=client.ip, user_agent=client.user_agent, referrer=client.referrer, text=content.text,
+        html=content.html, created_at=ctx.clock(), source=source, verified=None,
+    )  # fmt: skip
+    store_submission(session, ctx, comment, submission, assessment, status, reason)
+    # Verification scores the linkback again with the source's content, and queues a re-check
+    # itself if a scorer is still down then. Left set, the re-check job could publish the
+    # linkback before its source was verified.
+    comment.recheck_reason = None
+    _queue_verification(session, ctx, comment, target.url)
+    return comment
+
+
+def _resend(session: Session, ctx: Context, comment: Comment, target: Target) -> Comment:
+    """A webmention sent again: verify it again. One the system removed comes back to the queue;
+    one a moderator removed stays removed."""
+    if comment.status is CommentStatus.deleted:
+        if _deleted_by(session, comment) != SYSTEM.label:
+            return comment
+        apply_action(session, ctx, comment, Action.restore, SYSTEM, "the source was sent again")
+    comment.verified = None
+    _queue_verification(session, ctx, comment, target.url)
+    return comment
+
+
+def _queue_verification(session: Session, ctx: Context, comment: Comment, target: str) -> None:
+    give_up = ctx.clock() + GIVE_UP_AFTER
+    payload = {"comment_id": comment.id, "target": target, "give_up_at": give_up.isoformat()}
+    outbox.enqueue(session, ctx, VERIFY, payload)
+
+
+def _deleted_by(session: Session, comment: Comment) -> str | None:
+    """Who deleted the comment last (the actor of its latest audit row that deleted it)."""
+    query = select(ModerationEvent.actor).where(
+        ModerationEvent.comment_id == comment.id, ModerationEvent.to_status == CommentStatus.deleted
+    )
+    return session.scalars(query.order_by(ModerationEvent.id.desc()).limit(1)).first()
+
+
+def _html(title: str, excerpt: str) -> str:
+    """Sanitized HTML for a title (bold) and an excerpt, both plain text (TB-10, TB-11)."""
+    parts = [f"<p><strong>{html_lib.escape(title)}</strong></p>"] if title else []
+    if excerpt:
+        parts.append(f"<p>{html_lib.escape(excerpt)}</p>")
+    return markup.clean("".join(parts))
+
+
+# --- verifying ----------------------------------------------------------------------------------
+
+
+class Outcome(enum.StrEnum):
+    """What fetching the source showed."""
+
+    verified = "verified"
+    no_link = "no_link"
+    gone = "gone"  # 410: the source was deleted
+    refused = "refused"  # the fetcher would not fetch it (private address, not HTML, ...)
+    unavailable = "unavailable"  # down, slow or erroring: worth another try
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """The outcome, in words for moderators, and (when verified) what the source says."""
+
+    outcome: Outcome
+    reason: str
+    content: Content | None = None
+
+
+def fetcher_for(ctx: Context) -> Fetcher:
+    """The process's one `Fetcher` (tests put theirs in ``ctx.extras["fetcher"]``)."""
+    fetcher = ctx.extras.get("fetcher")
+    if fetcher is None:
+        fetcher = ctx.extras["fetcher"] = Fetcher(ctx.settings.fetch)
+    return fetcher
+
+
+def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
+    """Fetch `source` and look for a link to exactly `target` (WM-11, WM-12, PB-9, PB-10)."""
+    try:
+        result = fetcher.fetch(source)
+    except (Timeout, FetchFailed, HostRateLimited) as exc:
+        return SourceCheck(Outcome.unavailable, f"could not fetch the source: {exc.reason}")
+    except FetchError as exc:
+        return SourceCheck(Outcome.refused, f"the source was not fetched: {exc.reason}")
+    except LookupError as exc:  # the fetcher lets a non-text charset (rot13, base64) through
+        return SourceCheck(Outcome.refused, f"the source was not fetched: bad charset ({exc})")
+    if result.status == 410:
+        return SourceCheck(Outcome.gone, "the source is gone (HTTP 410)")
+    if result.status >= 400:
+        return SourceCheck(Outcome.unavailable, f"the source answered HTTP {result.status}")
+    page = lb.analyse_page(result.text, result.url)
+    link = lb.find_link(page, target)
+    if link is None:
+        cut = f" (in its first {len(result.text)} characters)" if result.truncated else ""
+        return SourceCheck(Outcome.no_link, f"no link to {target} on {result.url}{cut}")
+    content = read_content(result.text, page, link, target)
+    return SourceCheck(Outcome.verified, f"{result.url} links to {target}", content)
+
+
+@outbox.handler(VERIFY)
+def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """The background check of one linkback's source. Raises `SourceUnavailable` (so the outbox
+    tries again with back-off) while the source is down and the time to give up has not come."""
+    with database.unit_of_work(write=False) as session:
+        comment = session.get(Comment, payload["comment_id"])
+        if comment is None or comment.status is CommentStatus.deleted or not comment.source:
+            return
+        source = comment.source
+    check = check_source(fetcher_for(ctx), source, payload["target"])
+    give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())
+    if check.outcome is Outcome.unavailable and ctx.clock() < give_up_at:
+        raise SourceUnavailable(check.reason)
+    with database.unit_of_work() as session:
+        comment = session.get(Comment, payload["comment_id"])
+        if comment is not None and comment.status is not CommentStatus.deleted:
+            record_verification(session, ctx, comment, check)
+
+
+def record_verification(
+    session: Session, ctx: Context, comment: Comment, check: SourceCheck
+) -> None:
+    """Apply a final `SourceCheck` to `comment`, with an audit row saying why."""
+    if check.outcome is Outcome.verified:
+        assert check.content is not None
+        _accept(session, ctx, comment, check.content)
+        return
+    published = comment.status is CommentStatus.approved
+    if check.outcome is Outcome.gone:
+        comment.verified = False
+        _act(session, ctx, comment, Action.delete, f"{NO_LINK}: {check.reason}")
+    elif published and check.outcome is Outcome.unavailable:
+        # A published mention whose source is down is kept (WM-16: a 404 or an outage is no delete).
+        _act(session, ctx, comment, None, f"re-verification failed: {check.reason}")
+    elif published:
+        comment.verified = False
+        _act(session, ctx, comment, Action.delete, f"{NO_LONGER}: {check.reason}")
+    else:
+        comment.verified = False
+        _act(session, ctx, comment, Action.spam, f"{NO_LINK}: {check.reason}")
+
+
+def _accept(session: Session, ctx: Context, comment: Comment, content: Content) -> None:
+    """Verified: take the source's content, score it, and let the site's policy decide."""
+    comment.verified = True
+    if _update_content(comment, content):
+        comment.thread.version += 1
+    site_id = comment.thread.site
+    submission = dataclasses.replace(
+        _scored_submission(comment), text=comment.text, author=comment.author
+    )
+    assessment = run_pipeline(submission, ctx.scorers_for(session, site_id), ctx.thresholds)
+    record_check(session, ctx, comment, submission, assessment)
+    if assessment.recheck_reason:  # a scorer is down: the re-check job settles it later
+        comment.recheck_reason = assessment.recheck_reason
+        outbox.enqueue(session, ctx, "recheck", {"comment_id": comment.id})
+    site = ctx.settings.sites.get(site_id)
+    policy = Policy(site.moderation) if site else Policy.all
+    status, why = decide(assessment.verdict, policy, author_trusted=False)
+    reason = f"source links to the target; {why}"
+    action = _next_action(session, comment, status, assessment.verdict)
+    _act(session, ctx, comment, action, reason)
+    if comment.status is CommentStatus.spam and assessment.verdict is Verdict.discard:
+        comment.discarded = True
+
+
+def _next_action(
+    session: Session, comment: Comment, status: CommentStatus, verdict: Verdict
+) -> Action | None:
+    """The move from the comment's status to what the fresh verdict and policy say.
+
+    Spam stays spam unless it was spam only because an earlier verification failed. A published
+    mention whose new content scores unsure goes back to the queue, as an edited comment does.
+    """
+    if status is CommentStatus.spam:
+        return None if comment.status is CommentStatus.spam else Action.spam
+    if comment.status is CommentStatus.pending:
+        return Action.approve if status is CommentStatus.approved else None
+    if comment.status is CommentStatus.approved:
+        return Action.hold if verdict is Verdict.unsure else None
+    if comment.status is CommentStatus.spam and _spam_for_no_link(session, comment):
+        return Action.approve if status is CommentStatus.approved else Action.hold
+    return None
+
+
+def _spam_for_no_link(session: Session, comment: Comment) -> bool:
+    query = (
+        select(ModerationEvent.reason)
+        .where(ModerationEvent.comment_id == comment.id,
+               ModerationEvent.to_status == CommentStatus.spam)
+        .order_by(ModerationEvent.id.desc())
+        .limit(1)
+    )  # fmt: skip
+    reason = session.scalars(query).first() or ""
+    return reason.startswith(NO_LINK)
+
+
+def _act(
+    session: Session, ctx: Context, comment: Comment, action: Action | None, reason: str
+) -> None:
+    """Move the comment by the system, or (no move, or it no longer applies) just log why."""
+    if action is not None:
+        try:
+            apply_action(session, ctx, comment, action, SYSTEM, reason)
+            return
+        except InvalidTransition:  # a moderator acted in the meantime: theirs stands
+            pass
+    record_event(session, ctx, comment, "verify", comment.status, SYSTEM, reason)
+
+
+def _scored_submission(comment: Comment) -> Submission:
+    from moderation.services.spam import submission_from_record  # spam imports the scorers
+
+    return submission_from_record(comment.checks[-1].submitted)
+
+
+def _update_content(comment: Comment, content: Content) -> bool:
+    """Take the source's author, text and HTML; a trackback keeps what its sender wrote and only
+    gets an author when it came without a blog name. Returns whether anything changed."""
+    before = (comment.author, comment.text, comment.html)
+    if comment.kind is CommentKind.trackback:
+        if comment.author in ("", lb.host_of(comment.source or "")) and content.author:
+            comment.author = content.author
+    else:
+        comment.author = content.author or comment.author
+        comment.text, comment.html = content.text, content.html
+    return before != (comment.author, comment.text, comment.html)
+
+
+def read_content(html: str, page: lb.Page, link: lb.Link, target: str) -> Content:
+    """Author, text and HTML from a verified source: its h-entry (mf2py) when it has one, else
+    the page title and the text around the link (PB-10, WM-13). Everything is sanitized."""
+    entry = _h_entry(html, page.url, target) if "h-entry" in html else None
+    excerpt, body_html = lb.excerpt_around(page, link), ""
+    author, title = page.title, ""
+    if entry is not None:
+        author = entry.get("author") or author
+        title = entry.get("name", "")
+        if entry.get("action"):
+            excerpt = entry["action"]
+        elif entry.get("text") and len(entry["text"]) <= SHORT_CONTENT:
+            excerpt, body_html = entry["text"], markup.clean(entry.get("html", ""))
+    author = lb.truncate(author or lb.host_of(page.url), lb.MAX_AUTHOR_CHARS)
+    title = lb.truncate(title, lb.MAX_TITLE_CHARS)
+    html_out = _html(title, "" if body_html else excerpt) + body_html
+    text = "\n\n".join(part for part in (title, excerpt) if part)
+    return Content(author, text, markup.clean(html_out))
+
+
+def _h_entry(html: str, url: str, target: str) -> dict[str, str] | None:
+    """`linkbacks.h_entry` of the page, parsed by mf2py from the HTML we fetched ourselves
+    (``mf2py.parse(url=...)`` alone would fetch it with no timeout and no size cap)."""
+    import mf2py  # imports requests and bs4: loaded only for pages that carry microformats
+
+    try:
+        parsed = mf2py.parse(doc=html, url=url, html_parser="html.parser")
+    except Exception as exc:  # a parser bug on hostile HTML: fall back to the plain page reading
+        log.warning("mf2py could not parse %s: %s", url, exc)
+        return None
+    return lb.h_entry(parsed, target)
+
+
+# --- the status resource (webmentions) --------------------------------------------------------------
+
+
+def _status_serializer(ctx: Context) -> URLSafeSerializer:
+    # Not timed: a sender may poll as long as the mention exists. The last key signs (rotation).
+    return URLSafeSerializer(list(ctx.settings.server.secret_key), salt=STATUS_SALT)
+
+
+def status_token(ctx: Context, comment: Comment) -> str:
+    """The opaque id of a webmention's status resource (signed, so ids cannot be enumerated)."""
+    return str(_status_serializer(ctx).dumps(comment.id))
+
+
+def webmention_status(session: Session, ctx: Context, token: str) -> dict[str, Any]:
+    """``{status: pending|verified|rejected|deleted, published, source, target, reason}`` (WM-14).
+
+    Raises `NotFound` for a bad token or a mention that no longer exists.
+    """
+    try:
+        comment_id = _status_serializer(ctx).loads(token)
+    except (BadData, UnicodeError, ValueError):
+        raise NotFound("no such webmention") from None
+    comment = session.get(Comment, comment_id) if isinstance(comment_id, int) else None
+    if comment is None or comment.kind not in LINKBACK_KINDS:
+        raise NotFound("no such webmention")
+    if comment.status is CommentStatus.deleted:
+        status = "deleted"
+    else:
+        status = {None: "pending", True: "verified", False: "rejected"}[comment.verified]
+    reason = session.scalars(
+        select(ModerationEvent.reason).where(ModerationEvent.comment_id == comment.id)
+        .order_by(ModerationEvent.id.desc()).limit(1)
+    ).first()  # fmt: skip
+    site = ctx.settings.sites.get(comment.thread.site)
+    return {
+        "status": status,
+        "published": comment.status is CommentStatus.approved,
+        "source": comment.source,
+        "target": site.page_url(comment.thread.uri) if site else None,
+        "reason": reason if status in ("rejected", "deleted") else None,
+    }
+
+
+# --- advertising ---------------------------------------------------------------------------------
+
+
+def discovery(settings: Settings, site_id: str, uri: str, title: str = "") -> lb.Discovery:
+    """The discovery markup and headers for page `uri` of `site_id` (TB-15)."""
+    site = settings.sites.get(site_id)
+    if site is None:
+        raise InvalidInput("unknown site", fields={"site": "no such site"})
+    public_url = settings.server.public_url
+    return lb.discovery_markup(public_url, site_id, uri, site.page_url(uri), title)
+
+
+def page_discovery(session: Session, ctx: Context, site_id: str, uri: str) -> lb.Discovery:
+    """`discovery`, with the thread's title when the page has a thread."""
+    thread = find_thread(session, site_id, uri)
+    return discovery(ctx.settings, site_id, uri, thread.title if thread else "")
+
+
+# --- sending ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    """An endpoint's answer to a POST (the body cut at the poster's cap)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Poster:
+    """POSTs a linkback to an endpoint that someone else's page named, under the fetcher's rules:
+    http(s) only, every address public (unless ``allow_private``), the connection pinned to the
+    checked address, one deadline, a capped answer, no redirects, no cookies."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        resolver: Resolver | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        max_bytes: int = 65536,
+    ) -> None:
+        self._settings = settings
+        self._resolver = resolver or system_resolver
+        self._user_agent = user_agent.encode("ascii")
+        self._max_bytes = max_bytes
+
+    def post(self, url: str, body: bytes, content_type: str) -> Posted:
+        """Send `body`; raise a `FetchError` subclass when the endpoint may not or cannot be used."""
+        parsed = _parse_url(url)
+        host = parsed.raw_host.decode("ascii")
+        address = self._address(host, parsed.port or DEFAULT_PORTS[parsed.scheme])
+        deadline = _Deadline(self._settings.timeout)
+        headers = [(b"Host", _host_header(parsed)), (b"User-Agent", self._user_agent),
+                   (b"Content-Type", content_type.encode("ascii")),
+                   (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]  # fmt: skip
+        timeout = self._settings.timeout
+        extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout,
+                                  "pool": timeout}}  # fmt: skip
+        backend = _PinnedBackend(host, address, deadline)
+        pool = httpcore.ConnectionPool(
+            ssl_context=_default_ssl_context(), network_backend=backend, retries=0
+        )
+        with _transport_errors(), pool, pool.stream("POST", _core_url(parsed), headers=headers,
+                                                    content=body, extensions=extensions) as r:  # fmt: skip
+            answer = bytearray()
+            for chunk in r.iter_stream():
+                answer += chunk
+                if len(answer) >= self._max_bytes:
+                    break
+            ctype = dict((k.lower(), v) for k, v in r.headers).get(b"content-type", b"")
+        return Posted(r.status, ctype.decode("latin-1"), bytes(answer[: self._max_bytes]))
+
+    def _address(self, host: str, port: int) -> str:
+        """The one address to connect to, checked as the fetcher checks a hop."""
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            addresses = []
+        try:
+            addresses = addresses or list(dict.fromkeys(self._resolver(host, port)))
+        except OSError as exc:
+            raise FetchFailed(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise FetchFailed(f"{host} has no address")
+        refused = [a for a in addresses if not is_public_address(a)]
+        if refused and not self._settings.allow_private:
+            raise BlockedAddress(f"{host} has a non-public address: {refused[0]}")
+        return addresses[0]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What happened to one link of a post."""
+
+    target: str
+    protocol: str | None
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"{self.target}  {self.protocol or '-'}  {'ok' if self.ok else 'failed'}: {self.detail}"
+        )
+
+
+def send_linkbacks(fetcher: Fetcher, poster: Poster, post_url: str, limit: int = 50) -> list[Sent]:
+    """Tell every page a published post links to, as WordPress does on publish: for each link,
+    discover the endpoint (Webmention first, then Pingback, then TrackBack) and send.
+
+    Raises `FetchError` when the post itself cannot be fetched, `InvalidInput` on an error page.
+    """
+    post = fetcher.fetch(post_url)
+    if post.status >= 400:
+        raise InvalidInput(f"the post answered HTTP {post.status}")
+    page = lb.analyse_page(post.text, post.url)
+    return [
+        _send_one(fetcher, poster, post.url, page, t) for t in _outgoing(post.text, page)[:limit]
+    ]
+
+
+def _outgoing(html: str, page: lb.Page) -> list[str]:
+    """The http(s) links of the post's h-entry content (else of the whole page), each once."""
+    links = page.links
+    entry = _h_entry(html, page.url, "") if "h-entry" in html else None
+    if entry is not None and entry.get("html"):
+        links = lb.analyse_page(entry["html"], page.url).links
+    seen, targets = {lb.normalize_url(page.url)}, []
+    for link in links:
+        key = lb.normalize_url(link.url)
+        if link.tag == "a" and link.url.startswith(("http://", "https://")) and key not in seen:
+            seen.add(key)
+            targets.append(link.url)
+    return targets
+
+
+def _send_one(fetcher: Fetcher, poster: Poster, source: str, post: lb.Page, target: str) -> Sent:
+    try:
+        found = fetcher.fetch(target)
+    except FetchError as exc:
+        return Sent(target, None, False, f"cannot read the target: {exc.reason}")
+    except LookupError as exc:  # see check_source: a non-text charset gets through the fetcher
+        return Sent(target, None, False, f"cannot read the target: bad charset ({exc})")
+    if found.status >= 400:
+        return Sent(target, None, False, f"the target answered HTTP {found.status}")
+    page = lb.analyse_page(found.text, found.url)
+    try:
+        endpoint = lb.find_webmention_endpoint(found.headers.get_list("link"), page)
+        if endpoint:
+            return _webmention(poster, endpoint, source, target)
+        endpoint = lb.find_pingback_endpoint(found.headers.get("x-pingback"), found.text)
+        if endpoint:  # the spec wants it absolute; resolving a relative one costs nothing
+            return _pingback(poster, urljoin(found.url, endpoint), source, target)
+        endpoint = lb.find_trackback_ping(found.text, target)
+        if endpoint:
+            return _trackback(poster, endpoint, source, post, target)
+    except FetchError as exc:
+        return Sent(target, None, False, f"cannot reach the endpoint: {exc.reason}")
+    return Sent(target, None, False, "no linkback endpoint advertised")
+
+
+def _webmention(poster: Poster, endpoint: str, source: str, target: str) -> Sent:
+    body = urlencode({"source": source, "target": target}).encode()
+    answer = poster.post(endpoint, body, "application/x-www-form-urlencoded")
+    return Sent(
+        target, "webmention", 200 <= answer.status < 300, f"HTTP {answer.status} from {endpoint}"
+    )
+
+
+def _pingback(poster: Poster, endpoint: str, source: str, target: str) -> Sent:
+    answer = poster.post(endpoint, lb.pingback_request(source, target).encode(), "text/xml")
+    if answer.status != 200:
+        return Sent(target, "pingback", False, f"HTTP {answer.status} from {endpoint}")
+    try:
+        code, message = lb.parse_xmlrpc_response(answer.body)
+    except lb.LinkbackRefused:
+        return Sent(target, "pingback", False, f"not an XML-RPC answer from {endpoint}")
+    if code is None:
+        return Sent(target, "pingback", True, f"registered at {endpoint}")
+    # PB-8: "already registered" is what a sender wanted; WordPress counts it as sent.
+    ok = code == lb.FAULT_ALREADY_REGISTERED
+    return Sent(target, "pingback", ok, f"fault {code}: {message}")
+
+
+def _trackback(poster: Poster, endpoint: str, source: str, post: lb.Page, target: str) -> Sent:
+    link = lb.find_link(post, target)
+    excerpt = lb.excerpt_around(post, link) if link else ""
+    fields = {"url": source, "title": post.title, "blog_name": lb.host_of(source),
+              "excerpt": lb.truncate(excerpt.replace(f"[{lb.ELLIPSIS}]", "").strip(),
+                                     lb.MAX_EXCERPT_CHARS)}  # fmt: skip
+    ctype = "application/x-www-form-urlencoded; charset=utf-8"
+    answer = poster.post(endpoint, urlencode(fields).encode(), ctype)
+    try:
+        ok, message = lb.parse_trackback_response(answer.body)
+    except lb.LinkbackRefused:
+        return Sent(target, "trackback", False, f"HTTP {answer.status}, not a TrackBack answer")
+    return Sent(target, "trackback", ok, message or f"accepted by {endpoint}")
