@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from moderation.web import email_links, feeds, linkbacks, public, widget
+from moderation.web import (
+    auth,
+    dashboard,
+    email_links,
+    feeds,
+    linkbacks,
+    moderation_api,
+    public,
+    widget,
+)
 from moderation.web.errors import register_error_handlers
 
 # Every POST is CSRF-checked, except the APIs whose callers cannot carry a session token: the widget
@@ -21,8 +30,12 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(widget.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(email_links.bp)  # /moderate/act/<token>: a POST form with CSRF
+    auth.init_auth(app)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(moderation_api.bp)
     app.register_blueprint(linkbacks.bp)  # TrackBack, Pingback, Webmention
     app.register_blueprint(linkbacks.api)  # /api/v1/discovery
     csrf.exempt(widget.bp)
+    csrf.exempt(moderation_api.bp)
     csrf.exempt(linkbacks.bp)
     register_error_handlers(app)

@@ -69,6 +69,7 @@ THREAD = {
                 "count": {"type": "integer"},
                 "open": {"type": "boolean"},
                 "version": {"type": "integer"},
+                "trackback_url": {"type": "string", "description": "the page's TrackBack ping URL"},
             },
         },
         "comments": {"type": "array", "items": _ref("Comment")},
@@ -100,6 +101,77 @@ ERROR_SCHEMA = {
         }
     },
 }
+
+
+MODERATED = {
+    "type": "object",
+    "description": "M, a moderator's view of a comment: C plus what only moderators see; "
+                   "linkbacks also carry source and verified",
+    "required": [*COMMENT["required"], "status", "site", "uri", "email", "ip", "user_agent",
+                 "text", "spam"],
+    "properties": {
+        **COMMENT["properties"],
+        "status": {"enum": ["pending", "approved", "spam", "deleted"]},
+        "site": {"type": "string"},
+        "uri": {"type": "string"},
+        "email": {"type": "string"},
+        "ip": {"type": "string"},
+        "user_agent": {"type": "string"},
+        "text": {"type": "string", "description": "the raw Markdown"},
+        "spam": {
+            "type": "object",
+            "required": ["verdict", "score", "signals"],
+            "description": "the latest spam check (nulls when the comment was never scored)",
+            "properties": {
+                "verdict": {"enum": ["ham", "unsure", "spam", "discard", None]},
+                "score": {"type": ["number", "null"]},
+                "signals": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "score", "reason"],
+                    "properties": {"name": {"type": "string"}, "score": {"type": "number"},
+                                   "reason": {"type": "string"},
+                                   "verdict": {"enum": ["ham", "unsure", "spam", "discard"]}}}},
+            },
+        },
+        "source": {"type": ["string", "null"], "description": "linkbacks: the citing page"},
+        "verified": {"type": ["boolean", "null"],
+                     "description": "linkbacks: whether the source links to the page"},
+    },
+}  # fmt: skip
+
+MODERATION_PAGE = {
+    "type": "object",
+    "required": ["comments", "next"],
+    "properties": {
+        "comments": {"type": "array", "items": _ref("ModeratedComment")},
+        "next": {"type": ["string", "null"], "description": "the cursor of the next page"},
+    },
+}
+
+BEARER = [{"bearer": []}]
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+MODERATION_QUERY = [
+    _query("status", {"enum": ["pending", "approved", "spam", "deleted"], "default": "pending"},
+           "the queue's tab"),
+    _query("site", {"type": "string"}, "a configured site id"),
+    _query("uri", {"type": "string"}, "one thread of the site"),
+    _query("kind", {"enum": ["comment", "trackback", "pingback", "webmention"]}, "what was received"),
+    _query("q", {"type": "string", "maxLength": 200},
+           "case-insensitive substring of the text, author, e-mail, website or IP"),
+    _query("discarded", {"enum": ["1", "0"]}, "1: include Akismet's discards in the spam tab"),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+           "comments per page"),
+    _query("cursor", {"type": "string", "pattern": "^[0-9]+$"}, "`next` of the previous page"),
+]  # fmt: skip
+
+
+DISCOVERY_KEYS = ["page_url", "trackback_url", "pingback_url", "webmention_url", "html",
+                  "link_header", "x_pingback", "trackback_rdf"]  # fmt: skip
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -152,6 +224,35 @@ def _paths() -> dict[str, Any]:
                 "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
             },
         },
+        "/api/v1/moderation/comments": {
+            "get": {
+                "summary": "The moderation queue, newest first, keyset-paginated",
+                "security": BEARER,
+                "parameters": MODERATION_QUERY,
+                "responses": {"200": _json(MODERATION_PAGE), **_errors(400, 401)},
+            }
+        },
+        "/api/v1/moderation/comments/{comment_id}/{action}": {
+            "post": {
+                "summary": "Approve, mark as spam, mark as not spam, delete or restore a comment",
+                "security": BEARER,
+                "parameters": [COMMENT_ID, {"name": "action", "in": "path", "required": True,
+                    "schema": {"enum": ["approve", "spam", "ham", "delete", "restore"]}}],
+                "responses": {"200": _json(_ref("ModeratedComment")), **_errors(401, 404, 409)},
+            }
+        },
+        "/api/v1/discovery": {
+            "get": {
+                "summary": "Linkback discovery for a page: the markup and headers it must carry",
+                "description": "Paste `html` into the page's head and `trackback_rdf` into its "
+                               "body; send `link_header` as `Link` and `x_pingback` as "
+                               "`X-Pingback` when the host can set headers.",
+                "parameters": [SITE, URI],
+                "responses": {"200": _json({"type": "object", "required": DISCOVERY_KEYS,
+                    "properties": {key: {"type": "string"} for key in DISCOVERY_KEYS}}),
+                    **_errors(400)},
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Health",
@@ -170,7 +271,19 @@ def openapi_document(public_url: str) -> dict[str, Any]:
         "servers": [{"url": public_url.rstrip("/")}],
         "paths": _paths(),
         "components": {
-            "schemas": {"Comment": COMMENT, "NewComment": NEW_COMMENT, "Error": ERROR_SCHEMA},
+            "schemas": {
+                "Comment": COMMENT,
+                "NewComment": NEW_COMMENT,
+                "Error": ERROR_SCHEMA,
+                "ModeratedComment": MODERATED,
+            },
             "responses": {"Error": _json(_ref("Error"), "Error")},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from `moderation tokens create`",
+                }
+            },
         },
     }

@@ -40,7 +40,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def test_openapi_document_covers_every_widget_route(api_app):
     paths = {op.path for op in operations(api_app)}
     assert paths == {"/api/v1/threads/comments", "/api/v1/counts", "/api/v1/comments",
-                     "/api/v1/comments/{comment_id}", "/healthz"}  # fmt: skip
+                     "/api/v1/comments/{comment_id}", "/healthz", "/api/v1/moderation/comments",
+                     "/api/v1/moderation/comments/{comment_id}/{action}",
+                     "/api/v1/discovery"}  # fmt: skip
 
 
 def test_api_conforms_to_its_openapi_document(api_app):

@@ -1,0 +1,141 @@
+"""Moderator accounts and API tokens: sign-in checks, adding and deactivating moderators, and the
+bearer tokens of the moderation API (only their SHA-256 is stored)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from moderation.errors import Duplicate, InvalidInput, NotFound
+from moderation.models import ApiToken, Moderator, Role
+from moderation.passwords import hash_password, needs_rehash, verify_password
+from moderation.services import Context
+
+MIN_PASSWORD = 10  # as `moderation moderators add`
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# last_used_at is written at most this often per token, so a busy script does not turn every read
+# of the API into a write.
+TOKEN_TOUCH = timedelta(minutes=1)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the e-mail is unknown, so both cases take as long."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate(session: Session, ctx: Context, email: str, password: str) -> Moderator | None:
+    """The active moderator with this e-mail and password, or None (whichever part was wrong).
+
+    On success the sign-in time is recorded and a hash made with weaker parameters than today's is
+    replaced (argon2's ``check_needs_rehash``).
+    """
+    moderator = session.scalars(
+        select(Moderator).where(Moderator.email == email.strip().lower())
+    ).first()
+    if moderator is None:
+        verify_password(_dummy_hash(), password)
+        return None
+    if not verify_password(moderator.password_hash, password) or not moderator.active:
+        return None
+    if needs_rehash(moderator.password_hash):
+        moderator.password_hash = hash_password(password)
+    moderator.last_login_at = ctx.clock()
+    session.flush()
+    return moderator
+
+
+def get_moderator(session: Session, moderator_id: int) -> Moderator:
+    """The moderator with `moderator_id`; raise `NotFound`."""
+    moderator = session.get(Moderator, moderator_id)
+    if moderator is None:
+        raise NotFound(f"no moderator {moderator_id}")
+    return moderator
+
+
+def list_moderators(session: Session) -> list[Moderator]:
+    """Every moderator, active ones first, then by e-mail."""
+    query = select(Moderator).order_by(Moderator.active.desc(), Moderator.email)
+    return list(session.scalars(query))
+
+
+def add_moderator(
+    session: Session, ctx: Context, email: str, role: Role | str, password: str
+) -> Moderator:
+    """Create a moderator; raise `InvalidInput` (bad e-mail, role or short password) or
+    `Duplicate` (the e-mail is taken)."""
+    email = email.strip().lower()
+    if not EMAIL.match(email) or len(email) > 255:
+        raise InvalidInput("not an e-mail address", fields={"email": "an e-mail address"})
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput("unknown role", fields={"role": "admin or moderator"}) from None
+    if len(password) < MIN_PASSWORD:
+        message = f"a password needs at least {MIN_PASSWORD} characters"
+        raise InvalidInput(message, fields={"password": message})
+    if session.scalar(select(Moderator.id).where(func.lower(Moderator.email) == email)):
+        raise Duplicate(f"a moderator {email} exists already")
+    moderator = Moderator(email=email, password_hash=hash_password(password), role=role,
+                          active=True, created_at=ctx.clock())  # fmt: skip
+    session.add(moderator)
+    session.flush()
+    return moderator
+
+
+def set_active(session: Session, moderator_id: int, active: bool, *, by: int) -> Moderator:
+    """Deactivate (or reactivate) a moderator. A deactivated moderator cannot sign in, and their
+    open sessions end at their next request.
+
+    Raises `InvalidInput` when an admin would lock themselves out or leave no active admin.
+    """
+    moderator = get_moderator(session, moderator_id)
+    if not active and moderator.id == by:
+        raise InvalidInput("you cannot deactivate yourself", fields={"moderator": "yourself"})
+    if not active and moderator.role is Role.admin and moderator.active:
+        admins = select(func.count()).where(Moderator.role == Role.admin, Moderator.active)
+        if (session.scalar(admins) or 0) <= 1:
+            raise InvalidInput("the last active admin stays", fields={"moderator": "last admin"})
+    moderator.active = active
+    session.flush()
+    return moderator
+
+
+def token_hash(token: str) -> str:
+    """What is stored of an API token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, ctx: Context, name: str) -> tuple[ApiToken, str]:
+    """A new token called `name`: the row and the token itself (shown once, never stored)."""
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
+        raise Duplicate(f"a token named {name} exists already")
+    token = "mod_" + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, token_hash=token_hash(token), created_at=ctx.clock())
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def find_api_token(session: Session, ctx: Context, token: str) -> ApiToken | None:
+    """The unrevoked token whose hash matches, its use recorded; None for anything else."""
+    if not token or len(token) > 256:
+        return None
+    row = session.scalars(
+        select(ApiToken).where(
+            ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    now = ctx.clock()
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH:
+        row.last_used_at = now
+        session.flush()
+    return row

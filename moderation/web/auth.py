@@ -1,0 +1,188 @@
+"""Moderators signing in: Flask-Login sessions, the login throttle, deny-by-default, roles.
+
+The session cookie's flags (HttpOnly, SameSite=Lax, Secure behind https) are set in `moderation.app`.
+Sign-in failures are counted per client IP and per e-mail address in the rate-limit store every worker
+shares (`moderation.web.guards.limiter`); after `LOGIN_LIMIT` failures the form refuses even the right
+password until the window ends, and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, current_user, login_user, logout_user
+from limits import parse
+
+from moderation.db import get_session
+from moderation.models import Moderator, Role
+from moderation.services import Context, accounts
+from moderation.services.moderation import Actor
+from moderation.web.client import client_ip
+from moderation.web.guards import limiter
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOGIN_LIMIT = parse("5 per 15 minutes")
+login_manager = LoginManager()
+
+
+class DashboardUser:
+    """The signed-in moderator as Flask-Login sees them: a snapshot, reloaded every request."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, moderator: Moderator) -> None:
+        """Copy what the dashboard needs; the ORM row stays with its session."""
+        self.id = moderator.id
+        self.email = moderator.email
+        self.role = moderator.role
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session."""
+        return str(self.id)
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins also manage moderators and the lists."""
+        return self.role is Role.admin
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this moderator's actions."""
+        return Actor.moderator(self.id, self.email)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> DashboardUser | None:
+    """The session's moderator, unless they were deactivated or removed since signing in."""
+    moderator = get_session().get(Moderator, int(user_id)) if user_id.isdigit() else None
+    if moderator is None or not moderator.active:
+        return None
+    return DashboardUser(moderator)
+
+
+def init_auth(app: Flask) -> None:
+    """Attach Flask-Login to `app`."""
+    login_manager.init_app(app)
+    login_manager.login_view = "dashboard.login"
+
+
+def ctx() -> Context:
+    """The service context."""
+    return current_app.extensions["moderation.context"]
+
+
+def user() -> DashboardUser:
+    """The signed-in moderator (only call behind `deny_by_default`)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def safe_next(target: str | None) -> str:
+    """`target` when it is a dashboard path on this site, else the queue: no open redirects."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/moderate/"):
+            return target
+    return url_for("dashboard.queue")
+
+
+def deny_by_default(bp: Blueprint, public: Iterable[str] = ()) -> None:
+    """Every endpoint of `bp` needs a signed-in moderator, except those named in `public`."""
+    allowed = set(public)
+
+    @bp.before_request
+    def _require_login() -> ResponseReturnValue | None:
+        if request.endpoint in allowed or current_user.is_authenticated:
+            return None
+        target = request.full_path if request.method == "GET" else None
+        return redirect(url_for("dashboard.login", next=target), 303)
+
+
+def role_required(role: Role) -> Callable[[F], F]:
+    """Let only moderators with `role` through; others get 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated or current_user.role is not role:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def _login_keys(email: str) -> list[tuple[str, ...]]:
+    return [("moderation", "login-ip", client_ip()), ("moderation", "login-email", email or "-")]
+
+
+def login_wait(email: str) -> int:
+    """Seconds until this IP and this e-mail may try again (0: they may now)."""
+    for key in _login_keys(email):
+        if not limiter.limiter.test(LOGIN_LIMIT, *key):
+            reset = limiter.limiter.get_window_stats(LOGIN_LIMIT, *key).reset_time
+            return max(1, int(reset - time.time() + 0.999))
+    return 0
+
+
+def count_failure(email: str) -> None:
+    """One more failed sign-in for this IP and this e-mail."""
+    for key in _login_keys(email):
+        limiter.limiter.hit(LOGIN_LIMIT, *key)
+
+
+def _login_page(email: str, error: str | None, status: int = 200) -> Response:
+    html = render_template("dashboard/login.html", email=email, error=error,
+                           next=request.values.get("next", ""))  # fmt: skip
+    return Response(html, status=status)
+
+
+def login() -> ResponseReturnValue:
+    """The sign-in form; on success a fresh session and a redirect to where the moderator was going."""
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(safe_next(request.args.get("next")), 303)
+        return _login_page("", None)
+    email = request.form.get("email", "").strip().lower()[:255]
+    if wait := login_wait(email):
+        minutes = (wait + 59) // 60
+        message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+        response = _login_page(email, message, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    moderator = accounts.authenticate(get_session(), ctx(), email, request.form.get("password", ""))
+    if moderator is None:
+        count_failure(email)
+        return _login_page(email, "Wrong e-mail address or password.", 401)
+    cookie_session.clear()  # a new session (and a new CSRF token) for the signed-in moderator
+    login_user(DashboardUser(moderator))
+    return redirect(safe_next(request.form.get("next")), 303)
+
+
+def logout() -> ResponseReturnValue:
+    """Sign out (a POST, so another site cannot sign a moderator out)."""
+    logout_user()
+    cookie_session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("dashboard.login"), 303)

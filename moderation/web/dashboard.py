@@ -1,0 +1,379 @@
+"""Blueprint ``dashboard`` (``/moderate``): the queue, comment detail, single and bulk actions, undo,
+edit, the audit log, the moderation lists and the moderators page.
+
+Every endpoint needs a signed-in moderator except the sign-in form (`auth.deny_by_default`); every
+POST carries the CSRF token of the app-wide `CSRFProtect`. Actions are plain form POSTs that redirect
+back, so the dashboard works without JavaScript; ``dashboard.js`` adds the keyboard on top.
+
+Undo: the last action's audit rows are remembered in the session as their id range (a session cookie
+cannot hold the ids of a select-all over thousands of comments); `queue.undo` reverses them, newest
+first, each through the state machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from moderation.config import SiteSettings
+from moderation.db import get_session
+from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
+from moderation.errors import InvalidInput, ModerationError
+from moderation.models import Comment, ListKind, Role
+from moderation.services import accounts as account_service
+from moderation.services import lists as list_service
+from moderation.services import queue as queue_service
+from moderation.web import auth
+from moderation.web.auth import ctx, role_required, user
+from moderation.web.errors import status_of
+
+bp = Blueprint("dashboard", __name__, url_prefix="/moderate")
+bp.add_url_rule("/login", "login", auth.login, methods=["GET", "POST"])
+bp.add_url_rule("/logout", "logout", auth.logout, methods=["POST"])
+auth.deny_by_default(bp, public=["dashboard.login"])
+
+ACTIONS = "approve,spam,ham,hold,delete,restore"
+# (button label, what the flash message says was done)
+WORDS = {
+    Action.approve: ("Approve", "approved"),
+    Action.spam: ("Spam", "marked as spam"),
+    Action.ham: ("Not spam", "marked as not spam and approved"),
+    Action.hold: ("Unapprove", "sent back to pending"),
+    Action.delete: ("Delete", "deleted"),
+    Action.restore: ("Restore", "restored to pending"),
+}
+KEYS = {Action.approve: "a", Action.spam: "s", Action.delete: "d"}
+# Links the comment page shows beside its actions, (label, url) per comment; other modules (the
+# one-click e-mail links) may append providers here.
+DETAIL_LINKS: list[Callable[[Comment], list[tuple[str, str]]]] = []
+
+
+def _sites() -> Mapping[str, SiteSettings]:
+    return ctx().settings.sites
+
+
+def back() -> Response:
+    """Redirect to the form's ``next`` (a dashboard path) or the queue."""
+    return redirect(auth.safe_next(request.form.get("next")), 303)
+
+
+def _plural(n: int, word: str = "comment") -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def report(batch: queue_service.Batch, done: str) -> None:
+    """Flash what an action did, and remember it for undo."""
+    message = f"{_plural(batch.done)} {done}."
+    if batch.skipped:
+        message += f" {_plural(batch.skipped)} skipped: the action does not apply to them."
+    if batch.remaining:
+        message += f" {batch.remaining:,} more match: run the action again to go on."
+    flash(message, "success" if batch.done else "warning")
+    if batch.events:
+        cookie_session["undo"] = {"first": min(batch.events), "last": max(batch.events),
+                                  "label": message.split(".")[0], "entry": batch.entry_id}  # fmt: skip
+
+
+def _action(name: str) -> Action:
+    try:
+        return Action(name)
+    except ValueError:
+        raise InvalidInput("unknown action", fields={"action": "choose an action"}) from None
+
+
+def _ids(values: list[str]) -> list[int]:
+    if not values:
+        raise InvalidInput("select some comments first", fields={"ids": "none selected"})
+    if not all(v.isascii() and v.isdigit() for v in values) or len(values) > 1000:
+        raise InvalidInput("bad selection", fields={"ids": "comment ids"})
+    return [int(v) for v in values]
+
+
+# --- the queue -------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def queue() -> str:
+    """The queue: one tab per status with counts, filters, search, keyset pages."""
+    f = queue_service.parse_filter(request.args, _sites())
+    limit, cursor = queue_service.parse_page(request.args)
+    session = get_session()
+    page = queue_service.list_queue(session, f, limit=limit, cursor=cursor)
+    return render_template(
+        "dashboard/queue.html", f=f, page=page, cursor=cursor, limit=limit,
+        counts=queue_service.status_counts(session, f), newest=queue_service.newest_id(session),
+    )  # fmt: skip
+
+
+@bp.get("/comments/<int:comment_id>")
+def comment(comment_id: int) -> str:
+    """One comment: text, every spam check, the author's other comments, linkback, audit trail."""
+    session = get_session()
+    found = queue_service.find_comment(session, comment_id)
+    trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
+    return render_template(
+        "dashboard/comment.html", c=found, history=queue_service.author_history(session, found),
+        events=trail.events, links=[link for provider in DETAIL_LINKS for link in provider(found)],
+    )  # fmt: skip
+
+
+@bp.post(f"/comments/<int:comment_id>/<any({ACTIONS}):action>")
+def act(comment_id: int, action: str) -> Response:
+    """One comment through one action."""
+    chosen = Action(action)
+    batch = queue_service.act_on(get_session(), ctx(), comment_id, chosen, user().actor)
+    report(batch, WORDS[chosen][1])
+    return back()
+
+
+@bp.post("/comments/<int:comment_id>/spam-and-block")
+def spam_and_block(comment_id: int) -> Response:
+    """Block the author's IP, e-mail or website domain, then mark the comment spam."""
+    block = request.form.get("block", "")
+    batch = list_service.spam_and_block(get_session(), ctx(), comment_id, block, user().actor)
+    what = {"ip": "IP", "email": "e-mail", "domain": "website domain"}.get(block, block)
+    report(batch, f"marked as spam and its {what} blocked")
+    return back()
+
+
+@bp.post("/comments/<int:comment_id>/approve-and-trust")
+def approve_and_trust(comment_id: int) -> Response:
+    """Approve; the author's next comments then skip the first-time queue."""
+    batch, trusted = queue_service.approve_and_trust(get_session(), ctx(), comment_id, user().actor)
+    report(batch, "approved")
+    if trusted:
+        flash("Its author is trusted now: their next comments skip the first-time queue.", "info")
+    else:
+        flash("Without a name and an e-mail address there is no author to trust.", "warning")
+    return back()
+
+
+@bp.post("/comments/<int:comment_id>/edit")
+def edit(comment_id: int) -> Response:
+    """A moderator's edit of the comment's text."""
+    text = request.form.get("text", "")
+    event = queue_service.edit_comment(get_session(), ctx(), comment_id, text, user().actor)
+    flash("The comment was saved." if event else "Nothing changed.", "success")
+    return redirect(url_for("dashboard.comment", comment_id=comment_id), 303)
+
+
+@bp.post("/bulk")
+def bulk() -> Response:
+    """An action on the ticked comments, or on every comment matching the filter."""
+    action, session = _action(request.form.get("action", "")), get_session()
+    if request.form.get("all_matching"):
+        f = queue_service.parse_filter(request.form, _sites())
+        upto = queue_service.int_arg(request.form, "max_id", 1, None) or 0
+        batch = queue_service.act_on_matching(session, ctx(), f, action, user().actor, upto=upto)
+    else:
+        ids = _ids(request.form.getlist("ids"))
+        batch = queue_service.act_on_many(session, ctx(), ids, action, user().actor)
+    report(batch, WORDS[action][1])
+    return back()
+
+
+@bp.post("/undo")
+def undo() -> Response:
+    """Reverse the last action (each change through the state machine, audited)."""
+    last = cookie_session.pop("undo", None)
+    if not last:
+        flash("There is nothing to undo.", "warning")
+        return back()
+    session, actor = get_session(), user().actor
+    ids = queue_service.events_between(session, last["first"], last["last"], actor)
+    batch = queue_service.undo(session, ctx(), ids, actor)
+    list_service.remove_block(session, last.get("entry"))
+    report(batch, f"restored to where they were (undo of: {last['label']})")
+    return back()
+
+
+# --- audit log, lists, moderators --------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit() -> str:
+    """The audit log: who did what, when, from which state, why; newest first."""
+    args = request.args
+    comment_id = queue_service.int_arg(args, "comment", 1, None)
+    moderator_id = queue_service.int_arg(args, "moderator", 1, None)
+    limit, cursor = queue_service.parse_page(args)
+    session = get_session()
+    page = queue_service.audit_log(session, comment_id=comment_id, moderator_id=moderator_id,
+                                   limit=limit, cursor=cursor)  # fmt: skip
+    return render_template(
+        "dashboard/audit.html", page=page, comment_id=comment_id, moderator_id=moderator_id,
+        moderators=account_service.list_moderators(session), cursor=cursor,
+        limit=limit if limit != queue_service.DEFAULT_LIMIT else None,
+    )  # fmt: skip
+
+
+def _lists_page(error: str | None = None, status: int = 200) -> Response:
+    html = render_template("dashboard/lists.html", entries=list_service.list_entries(get_session()),
+                           error=error, form=request.form)  # fmt: skip
+    return Response(html, status=status)
+
+
+@bp.get("/lists")
+def lists() -> Response:
+    """The moderation lists (admins may change them)."""
+    return _lists_page()
+
+
+@bp.post("/lists")
+@role_required(Role.admin)
+def add_list_entry() -> Response:
+    """Add an entry; a bad one is shown on the page with the scorers' own message."""
+    form = request.form
+    try:
+        kind = ListKind(form.get("kind", ""))
+        list_service.add_entry(get_session(), ctx(), kind, form.get("value", ""),
+                               site=form.get("site") or None, note=form.get("note", ""),
+                               created_by=user().actor.label)  # fmt: skip
+    except ValueError:
+        return _lists_page("Choose a list.", 400)
+    except InvalidInput as exc:
+        return _lists_page(exc.message, 400)
+    flash(f"Added to {list_service.LABELS[kind].lower()}.", "success")
+    return redirect(url_for("dashboard.lists"), 303)
+
+
+@bp.post("/lists/<int:entry_id>/delete")
+@role_required(Role.admin)
+def remove_list_entry(entry_id: int) -> Response:
+    """Remove an entry."""
+    entry = list_service.remove_entry(get_session(), entry_id)
+    flash(f"Removed {entry.value} from {list_service.LABELS[entry.kind].lower()}.", "success")
+    return redirect(url_for("dashboard.lists"), 303)
+
+
+@bp.get("/moderators")
+@role_required(Role.admin)
+def moderators() -> str:
+    """Moderators and their roles (admins only)."""
+    return render_template("dashboard/moderators.html",
+                           moderators=account_service.list_moderators(get_session()))  # fmt: skip
+
+
+@bp.post("/moderators")
+@role_required(Role.admin)
+def add_moderator() -> Response:
+    """Create a moderator with an e-mail, a role and a first password."""
+    form = request.form
+    added = account_service.add_moderator(get_session(), ctx(), form.get("email", ""),
+                                          form.get("role", ""), form.get("password", ""))  # fmt: skip
+    flash(f"{added.email} can sign in now ({added.role.value}).", "success")
+    return redirect(url_for("dashboard.moderators"), 303)
+
+
+@bp.post("/moderators/<int:moderator_id>/<any(activate,deactivate):change>")
+@role_required(Role.admin)
+def set_active(moderator_id: int, change: str) -> Response:
+    """Deactivate (sign-in refused, sessions end) or reactivate a moderator."""
+    changed = account_service.set_active(get_session(), moderator_id, change == "activate",
+                                         by=user().id)  # fmt: skip
+    flash(f"{changed.email} is {'active' if changed.active else 'deactivated'}.", "success")
+    return redirect(url_for("dashboard.moderators"), 303)
+
+
+# --- templates, errors, headers --------------------------------------------------------------------
+
+
+def when(moment: datetime | None) -> str:
+    """A time as the dashboard prints it (UTC)."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def page_url(site: str, uri: str) -> str | None:
+    """The page a thread belongs to, when its site is still configured."""
+    settings = _sites().get(site)
+    return settings.page_url(uri) if settings else None
+
+
+def _queue_base() -> str:
+    """The queue's path, built once per request (a page links to it hundreds of times)."""
+    if "dashboard_base" not in g:
+        g.dashboard_base = url_for("dashboard.queue")
+    return str(g.dashboard_base)
+
+
+def queue_url(f: queue_service.QueueFilter, **changes: Any) -> str:
+    """The queue under `f` with some fields changed (``cursor``/``limit`` pass through)."""
+    extra = {k: changes.pop(k) for k in ("cursor", "limit") if k in changes}
+    args = {**f.but(**changes).args(), **{k: v for k, v in extra.items() if v}}
+    return f"{_queue_base()}?{urlencode(args)}"
+
+
+def comment_url(comment_id: int, action: str = "") -> str:
+    """A comment's page, or the URL one of its actions posts to."""
+    return f"{_queue_base()}comments/{comment_id}" + (f"/{action}" if action else "")
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "when": when, "page_url": page_url, "queue_url": queue_url, "comment_url": comment_url,
+        "words": WORDS, "keys": KEYS,
+        "allowed_actions": allowed_actions, "statuses": list(CommentStatus),
+        "kinds": list(CommentKind), "sites": sorted(_sites()), "list_kinds": list(ListKind),
+        "list_labels": list_service.LABELS, "list_help": list_service.HELP,
+        "undo": cookie_session.get("undo"), "Action": Action, "Status": CommentStatus,
+        "roles": list(Role),
+    }  # fmt: skip
+
+
+def _error_page(message: str, status: int) -> Response:
+    return Response(render_template("dashboard/error.html", message=message, status=status),
+                    status=status)  # fmt: skip
+
+
+@bp.errorhandler(ModerationError)
+def _moderation_error(exc: ModerationError) -> Response:
+    """A refused action: on a form POST, the message on the page the moderator came from."""
+    if request.method == "GET":
+        return _error_page(exc.message, status_of(exc))
+    get_session().rollback()  # nothing of a refused action is kept, though the redirect is a 303
+    flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+    return back()
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> Response:
+    return _error_page("The form had expired. Go back, reload the page and try again.", 400)
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _http_error(exc: HTTPException) -> Response:
+    messages = {403: "Only admins may do this.", 404: "There is no such page."}
+    return _error_page(messages.get(exc.code or 0, exc.description or ""), exc.code or 500)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """Dashboard pages show strangers' text: no scripts or frames but ours, no caching."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

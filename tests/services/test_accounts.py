@@ -1,0 +1,141 @@
+"""Moderator accounts and API tokens on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from argon2 import PasswordHasher
+
+from moderation.errors import Duplicate, InvalidInput, NotFound
+from moderation.models import Moderator, Role
+from moderation.passwords import hash_password, needs_rehash, verify_password
+from moderation.services import accounts
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin(session, ctx):
+    return accounts.add_moderator(session, ctx, "Admin@Example.org", "admin", PASSWORD)
+
+
+def test_add_moderator_stores_a_lowercase_email_and_an_argon2_hash(admin, clock):
+    assert admin.email == "admin@example.org"
+    assert admin.role is Role.admin
+    assert admin.active
+    assert admin.password_hash.startswith("$argon2id$")
+    assert verify_password(admin.password_hash, PASSWORD)
+    assert admin.created_at == clock.now
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "password", "field"),
+    [("not-an-email", "moderator", PASSWORD, "email"), ("a@example.org", "boss", PASSWORD, "role"),
+     ("a@example.org", "moderator", "short", "password")],
+)  # fmt: skip
+def test_add_moderator_rejects_bad_input(session, ctx, email, role, password, field):
+    with pytest.raises(InvalidInput) as err:
+        accounts.add_moderator(session, ctx, email, role, password)
+    assert field in err.value.fields
+
+
+def test_add_moderator_rejects_a_taken_email(session, ctx, admin):
+    with pytest.raises(Duplicate):
+        accounts.add_moderator(session, ctx, "ADMIN@example.org", "moderator", PASSWORD)
+
+
+def test_authenticate_right_password_records_the_sign_in(session, ctx, admin, clock):
+    assert accounts.authenticate(session, ctx, " ADMIN@example.org ", PASSWORD) is admin
+    assert admin.last_login_at == clock.now
+
+
+@pytest.mark.parametrize(
+    ("email", "password"), [("admin@example.org", "wrong password"), ("who@example.org", PASSWORD)]
+)
+def test_authenticate_wrong_password_or_unknown_email_is_none(session, ctx, admin, email, password):
+    assert accounts.authenticate(session, ctx, email, password) is None
+    assert admin.last_login_at is None
+
+
+def test_authenticate_refuses_a_deactivated_moderator(session, ctx, admin):
+    other = accounts.add_moderator(session, ctx, "mod@example.org", "moderator", PASSWORD)
+    accounts.set_active(session, other.id, False, by=admin.id)
+    assert accounts.authenticate(session, ctx, "mod@example.org", PASSWORD) is None
+
+
+def test_authenticate_rehashes_a_weak_hash(session, ctx):
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    assert needs_rehash(weak)
+    moderator = Moderator(email="old@example.org", password_hash=weak, role=Role.moderator)
+    session.add(moderator)
+    session.flush()
+    assert accounts.authenticate(session, ctx, "old@example.org", PASSWORD) is moderator
+    assert moderator.password_hash != weak
+    assert not needs_rehash(moderator.password_hash)
+    assert verify_password(moderator.password_hash, PASSWORD)
+
+
+def test_a_current_hash_is_kept(session, ctx, admin):
+    before = admin.password_hash
+    accounts.authenticate(session, ctx, "admin@example.org", PASSWORD)
+    assert admin.password_hash == before
+
+
+def test_set_active_deactivates_and_reactivates(session, ctx, admin):
+    other = accounts.add_moderator(session, ctx, "mod@example.org", "moderator", PASSWORD)
+    assert accounts.set_active(session, other.id, False, by=admin.id).active is False
+    assert accounts.set_active(session, other.id, True, by=admin.id).active is True
+    assert [m.email for m in accounts.list_moderators(session)] == [
+        "admin@example.org", "mod@example.org"]  # fmt: skip
+
+
+def test_set_active_refuses_self_and_the_last_admin(session, ctx, admin):
+    with pytest.raises(InvalidInput, match="yourself"):
+        accounts.set_active(session, admin.id, False, by=admin.id)
+    other = accounts.add_moderator(session, ctx, "mod@example.org", "moderator", PASSWORD)
+    with pytest.raises(InvalidInput, match="last active admin"):
+        accounts.set_active(session, admin.id, False, by=other.id)
+    second = accounts.add_moderator(session, ctx, "boss@example.org", "admin", PASSWORD)
+    assert accounts.set_active(session, admin.id, False, by=second.id).active is False
+    with pytest.raises(NotFound):
+        accounts.set_active(session, 999_999, False, by=admin.id)
+
+
+def test_api_tokens_are_found_by_hash_and_record_their_use(session, ctx, clock):
+    row, token = accounts.create_api_token(session, ctx, "ci")
+    assert token.startswith("mod_")
+    assert token not in row.token_hash
+    assert row.token_hash == accounts.token_hash(token)
+    assert accounts.find_api_token(session, ctx, token) is row
+    assert row.last_used_at == clock.now
+    first_use = clock.now
+    clock.advance(30)
+    accounts.find_api_token(session, ctx, token)
+    assert row.last_used_at == first_use  # at most one write a minute
+    clock.advance(60)
+    accounts.find_api_token(session, ctx, token)
+    assert row.last_used_at == clock.now
+    with pytest.raises(Duplicate):
+        accounts.create_api_token(session, ctx, "ci")
+
+
+@pytest.mark.parametrize("token", ["", "mod_wrong", "x" * 300])
+def test_unknown_tokens_are_none(session, ctx, token):
+    accounts.create_api_token(session, ctx, "ci")
+    assert accounts.find_api_token(session, ctx, token) is None
+
+
+def test_a_revoked_token_is_refused(session, ctx, clock):
+    row, token = accounts.create_api_token(session, ctx, "ci")
+    row.revoked_at = clock.now - timedelta(seconds=1)
+    session.flush()
+    assert accounts.find_api_token(session, ctx, token) is None
+
+
+def test_the_cli_token_hash_matches(session, ctx):
+    """`moderation tokens create` stores the same SHA-256 the API looks up."""
+    import hashlib
+
+    assert accounts.token_hash("mod_abc") == hashlib.sha256(b"mod_abc").hexdigest()
+    assert hash_password("x") != hash_password("x")  # salted
