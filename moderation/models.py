@@ -88,6 +88,8 @@ class Comment(Base):
         Index("ix_comments_status_id", "status", "id"),
         Index("ix_comments_ip_created", "ip", "created_at"),
         Index("ix_comments_email_created", "email", "created_at"),
+        # "previously approved" (first-time policy) looks up name + e-mail on every submission
+        Index("ix_comments_email_author", "email", "author"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -87,7 +87,7 @@ def test_serve_rate_limit_holds_exactly_across_two_workers(server):
                        "text": f"comment {i}", "email": f"p{i}@example.org"})  # fmt: skip
             codes.append(r.status_code)
     # One comment was already posted by the previous test in this minute window.
-    assert codes.count(201) == 4, codes
+    assert sum(c in (201, 202) for c in codes) == 4, codes  # published or held: both accepted
     assert codes.count(429) == 5, codes
 
 

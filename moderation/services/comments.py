@@ -224,7 +224,7 @@ def author_trusted(session: Session, author: str, email: str) -> bool:
         return False
     query = select(Comment.id).where(
         Comment.author == author,
-        func.lower(Comment.email) == email.lower(),
+        Comment.email == email.lower(),
         Comment.status == CommentStatus.approved,
     )
     return bool(session.scalar(select(exists(query))))
@@ -310,7 +310,7 @@ def _check_duplicate(session: Session, thread: Thread, new: NewComment) -> None:
         Comment.status != CommentStatus.deleted,
     )
     if new.email:
-        query = query.where(func.lower(Comment.email) == new.email.lower())
+        query = query.where(Comment.email == new.email.lower())
     if session.scalar(select(exists(query))):
         raise Duplicate("duplicate comment: it looks as though you have already said that")
 
@@ -323,7 +323,7 @@ def _check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
     now = ctx.clock()
     who = [Comment.ip == ip] if ip else []
     if email:
-        who.append(func.lower(Comment.email) == email.lower())
+        who.append(Comment.email == email.lower())
     if not who:
         return
     last: datetime | None = session.scalar(

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, abort, current_app, request
+
 from moderation.config import Settings
 from moderation.db import get_session
 from moderation.models import Comment

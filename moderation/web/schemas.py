@@ -65,7 +65,7 @@ def parse_new_comment(
         title=values["title"],
         parent=parent,
         author=values["author"],
-        email=values["email"],
+        email=values["email"].lower(),  # stored lower-case, so lookups can use the index
         website=normalize_website(values["website"]),
         honeypot=values["honeypot"],
     )
