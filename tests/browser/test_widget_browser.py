@@ -400,16 +400,7 @@ def test_feed_link_and_trackback_url(reader, live_server, unique_uri):
     feed = page.get_by_role("link", name="Atom feed")
     expected = f"{live_server.url}/feeds/blog/thread.atom?uri={unique_uri.replace('/', '%2F')}"
     expect(feed).to_have_attribute("href", expected)
-    expect(page.locator(".mod-tb")).to_be_hidden()
-
-    def add_trackback(route):
-        response = route.fetch()
-        data = response.json()
-        data["thread"]["trackback_url"] = f"{live_server.url}/trackback/blog{unique_uri}"
-        route.fulfill(response=response, json=data)
-
-    page.route("**/api/v1/threads/comments*", add_trackback)
-    reader.reload()
+    assert page.request.get(expected).headers["content-type"].startswith("application/atom+xml")
     expect(page.locator(".mod-tb")).to_have_text(
         f"Trackback URL: {live_server.url}/trackback/blog{unique_uri}"
     )
