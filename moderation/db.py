@@ -170,6 +170,30 @@ class Database:
         run_after_commit(session)
 
 
+@contextmanager
+def deferred_reads(session: Session) -> Iterator[None]:
+    """Run the block's reads without taking SQLite's write lock; the block must not write.
+
+    A unit of work that will write normally begins with BEGIN IMMEDIATE, so SQLite writers queue
+    instead of failing; but the lock is then held for the whole request. A submission spends most
+    of its time scoring (and waiting for Akismet), so it reads in a deferred transaction first,
+    which this block then ends (nothing was written), and the writes that follow begin a fresh
+    IMMEDIATE transaction: the lock is held only while the rows are written. Callers re-check, under
+    the lock, whatever a concurrent writer could have changed. On PostgreSQL this changes nothing.
+    """
+    if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
+        yield
+        return
+    token = _WRITE_INTENT.set(False)
+    try:
+        yield
+    finally:
+        _WRITE_INTENT.reset(token)
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("deferred_reads() block changed rows")  # a programming error
+        session.rollback()  # ends the read transaction: nothing was written
+
+
 def after_commit(session: Session, hook: Callable[[], object]) -> None:
     """Run `hook` once the unit of work that owns `session` has committed; drop it on rollback."""
     session.info.setdefault(_AFTER_COMMIT, []).append(hook)

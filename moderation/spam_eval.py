@@ -17,7 +17,7 @@ from pathlib import Path
 
 from moderation.domain.scoring import Submission, Verdict, combine
 from moderation.domain.states import CommentKind
-from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel
+from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel, features
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +188,23 @@ def evaluate(
 
 
 def classifier_callbacks(scorer: ClassifierScorer) -> tuple[ScoreRow, LearnRow]:
-    """``score_row`` and ``learn_row`` for the classifier alone (its signal combined with defaults)."""
+    """``score_row`` and ``learn_row`` for the classifier alone (its signal combined with defaults).
+
+    ``learn_row`` reuses the features ``score_row`` just extracted for the same row.
+    """
+    last: list[tuple[Row, list[str]]] = []
 
     def score_row(row: Row) -> tuple[Verdict, float]:
         """The classifier's verdict and probability for one row."""
-        signal, prob = scorer.assess(row.submission())
+        feats = features(row.submission())
+        last[:] = [(row, feats)]
+        signal, prob = scorer.judge(feats)
         return combine([signal]).verdict, prob
 
     def learn_row(row: Row) -> None:
         """Teach the classifier the row's label."""
-        scorer.learn(row.submission(), row.is_spam)
+        feats = last[0][1] if last and last[0][0] is row else features(row.submission())
+        scorer.model.learn(feats, row.is_spam)
 
     return score_row, learn_row
 

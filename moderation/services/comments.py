@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import SiteSettings
+from moderation.db import deferred_reads
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Assessment, Submission, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
@@ -123,14 +124,19 @@ def submit_comment(
     Whatever the verdict, the caller learns only "published" or "waiting".
     """
     site = site_settings(ctx, new.site)
+    # Everything slow (scoring, Akismet's answer) happens before the write lock is taken.
+    with deferred_reads(session):
+        thread = find_thread(session, new.site, new.uri)
+        if thread is not None:
+            check_open(ctx, site, thread)
+        parent = _check_parent(session, thread, new.parent)
+        _check_guards(session, ctx, thread, new, client)
+        trusted = author_trusted(session, new.author, new.email)
+        submission = _submission(ctx, site, new, client, trusted)
+        assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
+    # Under the lock: the guards again (another post may have landed meanwhile), then write.
     thread = get_or_create_thread(session, ctx, new.site, new.uri, new.title)
-    check_open(ctx, site, thread)
-    parent = _check_parent(session, thread, new.parent)
-    _check_duplicate(session, thread, new)
-    _check_flood(session, ctx, client.ip, new.email)
-    trusted = author_trusted(session, new.author, new.email)
-    submission = _submission(ctx, site, new, client, trusted)
-    assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
+    _check_guards(session, ctx, thread, new, client)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
         thread=thread,
@@ -287,12 +293,22 @@ def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) ->
     return comment
 
 
-def _check_parent(session: Session, thread: Thread, parent_id: int | None) -> Comment | None:
+def _check_guards(
+    session: Session, ctx: Context, thread: Thread | None, new: NewComment, client: ClientInfo
+) -> None:
+    """Duplicate and flood checks (run twice: before scoring, and again under the write lock)."""
+    if thread is not None:
+        _check_duplicate(session, thread, new)
+    _check_flood(session, ctx, client.ip, new.email)
+
+
+def _check_parent(session: Session, thread: Thread | None, parent_id: int | None) -> Comment | None:
     if parent_id is None:
         return None
     parent = session.get(Comment, parent_id)
     if (
         parent is None
+        or thread is None
         or parent.thread_id != thread.id
         or parent.status is not CommentStatus.approved
     ):

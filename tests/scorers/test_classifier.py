@@ -1,0 +1,224 @@
+"""The local classifier: features, learning, serialization, the shipped base model, the scorer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pytest
+
+from moderation.domain.scoring import Submission, Verdict, run_pipeline
+from moderation.domain.states import CommentKind
+from moderation.scorers.classifier import (
+    ClassifierScorer,
+    Clue,
+    Cutoffs,
+    SpamModel,
+    _chi2_sf,
+    combine_clues,
+    features,
+    link_hosts,
+    load_base_model,
+    registrable_domain,
+    words,
+)
+
+OBVIOUS_SPAM = "check out my channel http://bit.ly/x subscribe!!!"
+OBVIOUS_HAM = "Thanks, this explanation of the migration finally made sense to me."
+
+
+def sub(text: str, **fields: str) -> Submission:
+    """A comment with `text` and any other fields."""
+    return Submission(
+        kind=CommentKind.comment,
+        site="blog",
+        site_url="https://blog.example/",
+        permalink="https://blog.example/post/",
+        text=text,
+        **fields,
+    )
+
+
+@pytest.fixture(scope="module")
+def base() -> SpamModel:
+    """The shipped base model, loaded once."""
+    return load_base_model()
+
+
+# --- features -------------------------------------------------------------------------------------
+
+
+def test_words_are_casefolded_unicode_and_skip_links_and_tags():
+    assert words("Ünïcode WORDS <br />don't http://x.example/a") == ["ünïcode", "words", "don't"]
+
+
+def test_words_split_scripts_without_spaces_into_bigrams():
+    assert words("我爱音乐") == ["我爱", "爱音", "音乐"]
+
+
+def test_link_hosts_find_urls_bare_domains_and_youtube_paths():
+    text = "see https://WWW.Example.co.uk/x, murdev.com and watch?v=abc123"
+    assert link_hosts(text) == ["example.co.uk", "murdev.com", "youtube.com"]
+    assert registrable_domain("a.b.example.co.uk") == "example.co.uk"
+    assert registrable_domain("cdn.bit.ly") == "bit.ly"
+
+
+def test_features_cover_text_author_contact_links_and_structure():
+    feats = features(
+        sub(
+            "CHECK OUT MY CHANNEL!!! http://bit.ly/x call 0845 281 0075",
+            author="Spam King",
+            email="x@Mail.Example",
+            website="https://www.shop.example.com/p",
+        )
+    )
+    for expected in (
+        "check",
+        "b:check out",
+        "a:spam",
+        "ed:mail.example",
+        "wh:shop.example.com",
+        "wh:example.com",
+        "ld:bit.ly",
+        "s:links=1",
+        "s:phone",
+        "s:!!!",
+        "s:caps=shout",
+        "s:len=<100",
+        "p:check_out",
+        "p:my_channel",
+    ):
+        assert expected in feats
+    assert len(feats) == len(set(feats))
+
+
+def test_features_mark_linkbacks_and_bucket_many_links():
+    feats = features(
+        Submission(CommentKind.trackback, "blog", "u", "p", "a.com b.com c.com d.com", author="x")
+    )
+    assert "k:trackback" in feats
+    assert "s:links=3+" in feats
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+def test_learning_moves_the_score_the_right_way():
+    model = SpamModel()
+    spam, ham = features(sub(OBVIOUS_SPAM)), features(sub(OBVIOUS_HAM))
+    assert model.score(spam) == 0.5
+    for _ in range(3):
+        model.learn(spam, True)
+        model.learn(ham, False)
+    assert model.score(spam) > 0.9
+    assert model.score(ham) < 0.1
+
+
+def test_learn_returns_the_delta_and_unlearn_takes_it_back():
+    model = SpamModel()
+    model.learn(["x", "y"], False)
+    before = model.to_bytes()
+    delta = model.learn(["x", "x", "z"], True)
+    assert delta.touched_features == ["x", "z"]
+    assert delta.counts == {"x": (1.0, 0.0), "z": (1.0, 0.0)}
+    assert (delta.spam_total, delta.ham_total) == (1.0, 0.0)
+    model.unlearn(["x", "z"], True)
+    model.counts = {f: c for f, c in model.counts.items() if c != [0.0, 0.0]}
+    assert model.to_bytes() == before
+
+
+def test_applying_a_delta_equals_learning():
+    learner, follower = SpamModel(), SpamModel()
+    for feats, is_spam in ((["a", "b"], True), (["b", "c"], False), (["a"], True)):
+        follower.apply(learner.learn(feats, is_spam))
+    assert follower.to_bytes() == learner.to_bytes()
+
+
+def test_a_model_of_just_the_needed_rows_scores_the_same(base):
+    feats = features(sub(OBVIOUS_SPAM))
+    subset = {f: base.counts[f] for f in feats if f in base.counts}
+    small = SpamModel(subset, base.spam_total, base.ham_total, base.params, base.cutoffs)
+    assert small.score(feats) == base.score(feats)
+
+
+def test_serialization_round_trips_exactly_and_deterministically():
+    model = SpamModel(cutoffs=Cutoffs(0.6, 0.98), meta={"note": "é"})
+    model.learn(["spam", "s:links=1", "ld:bit.ly"], True, 0.1)
+    model.learn(["hello", "b:thank you"], False)
+    blob = model.to_bytes()
+    again = SpamModel.from_bytes(blob)
+    assert again.to_bytes() == blob
+    assert again.counts == model.counts
+    assert (again.spam_total, again.ham_total) == (model.spam_total, model.ham_total)
+    assert (again.params, again.cutoffs, again.meta) == (model.params, model.cutoffs, model.meta)
+    assert blob[4:8] == b"\0\0\0\0"  # gzip mtime 0: same model, same bytes
+
+
+def test_loading_another_format_is_refused():
+    blob = gzip.compress(json.dumps({"format": "other", "version": 1}).encode())
+    with pytest.raises(ValueError, match="not a"):
+        SpamModel.from_bytes(blob)
+
+
+def test_chi_square_tail_matches_closed_forms():
+    assert _chi2_sf(3.0, 2) == pytest.approx(math.exp(-1.5))
+    assert _chi2_sf(3.0, 4) == pytest.approx(math.exp(-1.5) * 2.5)
+    assert _chi2_sf(0.0, 10) == 1.0
+    assert 0.0 <= _chi2_sf(5000.0, 300) < 1e-100
+
+
+def test_combining_agreeing_and_conflicting_evidence():
+    assert combine_clues([]) == 0.5
+    assert combine_clues([Clue("a", 0.99)] * 20) > 0.99
+    assert combine_clues([Clue("a", 0.01)] * 20) < 0.01
+    assert combine_clues([Clue("a", 0.99), Clue("b", 0.01)]) == pytest.approx(0.5)
+
+
+# --- the shipped base model -----------------------------------------------------------------------
+
+
+def test_base_model_scores_obvious_spam_above_obvious_ham(base):
+    spam = base.score(features(sub(OBVIOUS_SPAM)))
+    ham = base.score(features(sub(OBVIOUS_HAM)))
+    assert spam > ham
+    assert spam >= base.cutoffs.unsure
+    assert ham < base.cutoffs.unsure
+
+
+def test_base_model_carries_calibrated_cutoffs(base):
+    assert 0.5 <= base.cutoffs.unsure < base.cutoffs.spam < 1.0
+    assert base.meta["built_by"] == "scripts/train_base_model.py"
+
+
+# --- the scorer -----------------------------------------------------------------------------------
+
+
+def test_points_follow_the_cutoffs():
+    scorer = ClassifierScorer(SpamModel(), Cutoffs(unsure=0.6, spam=0.9))
+    assert scorer.points_for(0.9) == 5.0
+    assert scorer.points_for(1.0) == 8.0
+    assert scorer.points_for(0.6) == 1.0
+    assert 1.0 < scorer.points_for(0.75) < 4.0
+    assert scorer.points_for(0.0) == -1.0
+    assert -1.0 < scorer.points_for(0.3) < 0.0
+
+
+def test_scorer_signal_names_probability_and_top_tokens(base):
+    signal, prob = ClassifierScorer(base).assess(sub(OBVIOUS_SPAM))
+    assert signal.name == "classifier"
+    assert signal.reason.startswith(f"classifier: {prob:.2f} spam probability (top tokens: ")
+    assert signal.score >= 1.0
+
+
+def test_scorer_in_the_pipeline_holds_or_bins_spam_and_passes_ham(base):
+    scorer = ClassifierScorer(base)
+    assert run_pipeline(sub(OBVIOUS_SPAM), [scorer]).verdict in (Verdict.unsure, Verdict.spam)
+    assert run_pipeline(sub(OBVIOUS_HAM), [scorer]).verdict == Verdict.ham
+
+
+def test_scorer_learning_reaches_the_model():
+    scorer = ClassifierScorer(SpamModel(), Cutoffs(0.6, 0.9))
+    delta = scorer.learn(sub(OBVIOUS_SPAM), True)
+    assert "ld:bit.ly" in delta.touched_features
+    assert scorer.model.spam_total == 1.0

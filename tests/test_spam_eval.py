@@ -1,0 +1,147 @@
+"""Evaluation of spam scorers: metrics by hand, the online mode, tolerant CSV reading."""
+
+from __future__ import annotations
+
+import pytest
+
+from moderation.domain.scoring import Verdict
+from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel
+from moderation.spam_eval import (
+    METRIC_KEYS,
+    Row,
+    classifier_callbacks,
+    evaluate,
+    evaluate_model,
+    read_rows,
+    roc_auc,
+)
+
+HEADER = "author,email,url,content,label,source\n"
+
+
+def row(content: str, label: str) -> Row:
+    """A row with only text and label."""
+    return Row("", "", "", content, label, "test")
+
+
+def test_auc_counts_ties_as_half():
+    # pairs (spam, ham): 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1  ->  3.5 / 4
+    assert roc_auc([True, True, False, False], [0.9, 0.5, 0.5, 0.1]) == 0.875
+    assert roc_auc([True, False], [0.3, 0.3]) == 0.5
+    assert roc_auc([False, True, False], [0.9, 0.1, 0.5]) == 0.0
+    assert roc_auc([True, True], [0.1, 0.2]) is None
+
+
+def test_evaluate_metrics_on_known_answers():
+    answers = {
+        "s1": (Verdict.spam, 0.99),  # spam caught
+        "s2": (Verdict.discard, 0.97),  # spam caught (discard counts as spam)
+        "s3": (Verdict.unsure, 0.60),  # spam held: not a spam prediction
+        "s4": (Verdict.ham, 0.20),  # spam missed
+        "h1": (Verdict.spam, 0.60),  # ham sent to spam: the expensive mistake
+        "h2": (Verdict.unsure, 0.50),  # ham held
+        "h3": (Verdict.ham, 0.10),
+        "h4": (Verdict.ham, 0.05),
+    }
+    rows = [row(k, "spam" if k.startswith("s") else "ham") for k in answers]
+    result = evaluate(rows, lambda r: answers[r.content])
+    assert tuple(result) == METRIC_KEYS
+    assert result["precision"] == pytest.approx(2 / 3)
+    assert result["recall"] == pytest.approx(2 / 4)
+    assert result["f1"] == pytest.approx(2 * (2 / 3) * (1 / 2) / (2 / 3 + 1 / 2))
+    assert result["fpr"] == pytest.approx(1 / 4)
+    assert result["held"] == pytest.approx(2 / 8)
+    assert result["rows"] == 8
+    # AUC over probabilities: 16 pairs; s3 (0.6) ties h1 (0.6): half; s4 (0.2) beats h3, h4 only
+    assert result["auc"] == pytest.approx((4 + 4 + 3.5 + 2) / 16)
+    assert result["rows_per_s"] > 0
+
+
+def test_undefined_ratios_are_none():
+    result = evaluate([row("a", "ham")], lambda r: (Verdict.ham, 0.1))
+    assert result["precision"] is None
+    assert result["recall"] is None
+    assert result["auc"] is None
+    assert result["fpr"] == 0.0
+
+
+def test_online_learns_each_row_right_after_scoring_it():
+    calls: list[str] = []
+    rows = [row("a", "spam"), row("b", "ham")]
+
+    def score_row(r: Row) -> tuple[Verdict, float]:
+        calls.append("score " + r.content)
+        return Verdict.ham, 0.5
+
+    evaluate(rows, score_row, lambda r: calls.append("learn " + r.content), online=True)
+    assert calls == ["score a", "learn a", "score b", "learn b"]
+    calls.clear()
+    evaluate(rows, score_row, lambda r: calls.append("learn " + r.content))
+    assert calls == ["score a", "score b"]
+
+
+def test_online_needs_a_learner():
+    with pytest.raises(ValueError, match="learn_row"):
+        evaluate([], lambda r: (Verdict.ham, 0.0), online=True)
+
+
+def test_online_mode_raises_the_score_of_a_repeated_spam():
+    spam = "WIN a FREE iPhone now at prizes.example, call 0800 123 4567"
+    rows = [row(spam, "spam"), row("lovely song, thank you", "ham")] * 4
+    score_row, learn_row = classifier_callbacks(ClassifierScorer(SpamModel(), Cutoffs(0.6, 0.95)))
+    seen: list[float] = []
+
+    def recording(r: Row) -> tuple[Verdict, float]:
+        verdict, prob = score_row(r)
+        if r.is_spam:
+            seen.append(prob)
+        return verdict, prob
+
+    result = evaluate(rows, recording, learn_row, online=True)
+    assert seen[0] == 0.5
+    assert seen == sorted(seen)
+    assert seen[-1] > 0.95
+    assert result["fpr"] == 0.0
+
+
+def test_evaluate_model_online_leaves_the_model_alone():
+    model = SpamModel()
+    evaluate_model([row("buy now", "spam")], model, online=True)
+    assert model.counts == {}
+
+
+def test_read_rows_skips_and_reports_malformed_rows(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        HEADER
+        + 'Ann,a@x.example,https://ann.example,"Hi, there",ham,blog\n'
+        + "Bob,,,buy now,SPAM,blog\n"
+        + "Cy,,,what,maybe,blog\n"
+        + "Dee,,,too,many,fields,ham,blog\n"
+        + "Eve,,,short\n"
+        + ",,,,1,\n",
+        encoding="utf-8",
+    )
+    skipped: list[tuple[int, str]] = []
+    rows = read_rows(path, on_skip=lambda line, why: skipped.append((line, why)))
+    assert [r.label for r in rows] == ["ham", "spam", "spam"]
+    assert rows[0] == Row("Ann", "a@x.example", "https://ann.example", "Hi, there", "ham", "blog")
+    assert [line for line, _ in skipped] == [4, 5, 6]
+    assert "unknown label" in skipped[0][1]
+
+
+def test_read_rows_needs_the_header(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("text,class\nhello,ham\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="header lacks"):
+        read_rows(path)
+
+
+def test_row_becomes_a_submission():
+    submission = Row("Ann", "a@x.example", "https://ann.example", "Hi", "ham", "v").submission()
+    assert (submission.author, submission.email, submission.website, submission.text) == (
+        "Ann",
+        "a@x.example",
+        "https://ann.example",
+        "Hi",
+    )
