@@ -197,14 +197,17 @@ def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--online", is_flag=True, help="learn each row's label right after scoring it")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@click.option("--base", type=click.Choice(["shipped", "none"]), default="shipped",
+              help="start from the shipped base model (default) or from nothing; what this "
+              "installation learned (spam train, moderators) is always added")  # fmt: skip
 @pass_state
-def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool) -> None:
+def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base: str) -> None:
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
     import json
 
     from moderation.spam_eval import evaluate, read_rows
 
-    score_row, learn_row = local_scorer(state.settings)
+    score_row, learn_row = local_scorer(state.settings, state.database(), base == "shipped")
     result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
     if as_json:
         click.echo(json.dumps(result))
@@ -222,19 +225,35 @@ def evaluation_submission(row: Any) -> Any:
     return dataclasses.replace(row.submission(), user_agent="Mozilla/5.0 (evaluation)")
 
 
-def local_scorer(settings: Settings) -> tuple[Any, Any]:
-    """score_row/learn_row over the rules and an in-memory copy of the base classifier."""
+def local_scorer(settings: Settings, database: Database, with_base: bool) -> tuple[Any, Any]:
+    """score_row/learn_row over the rules and an in-memory classifier: the base model (or
+    nothing) plus the counts this installation learned. Online learning stays in memory."""
     from moderation.domain.scoring import Thresholds, combine
-    from moderation.scorers.classifier import ClassifierScorer
+    from moderation.models import ClassifierCount
+    from moderation.scorers.classifier import ClassifierScorer, SpamModel
     from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
-    from moderation.services.spam import base_model
+    from moderation.services.spam import TOTALS, base_model
+
+    shipped = base_model()
+    model = (
+        shipped.copy() if with_base else SpamModel(params=shipped.params, cutoffs=shipped.cutoffs)
+    )
+    with database.unit_of_work(write=False) as session:
+        for row in session.scalars(select(ClassifierCount)):
+            if row.feature == TOTALS:
+                model.spam_total += row.spam
+                model.ham_total += row.ham
+            else:
+                counts = model.counts.setdefault(row.feature, [0.0, 0.0])
+                counts[0] += row.spam
+                counts[1] += row.ham
 
     spam = settings.spam
     rules = RuleScorer(RuleSettings(max_links=spam.max_links), RuleLists(
         moderation_keys=spam.moderation_keys, disallowed_keys=spam.disallowed_keys,
         blocked_ips=spam.blocked_ips, blocked_emails=spam.blocked_emails,
         blocked_domains=spam.blocked_domains))  # fmt: skip
-    classifier = ClassifierScorer(base_model().copy())
+    classifier = ClassifierScorer(model)
     thresholds = Thresholds(spam.unsure_threshold, spam.spam_threshold)
 
     def score_row(row: Any) -> tuple[Any, float]:

@@ -1,4 +1,5 @@
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -98,3 +99,34 @@ def test_config_flag_and_environment_choose_the_file(tmp_path):
     empty.mkdir()
     missing = run(["db", "upgrade"], empty, check=False)
     assert "config file not found" in missing.stderr
+
+
+SAMPLE = """author,email,url,content,label,source
+Ann,ann@example.org,,Thanks for the clear write-up of the migration.,ham,t
+Spam Bot,,http://cheap.example,CHECK OUT MY CHANNEL http://bit.ly/x subscribe!!!,spam,t
+Bob,bob@example.org,,I disagree with the second point but enjoyed it.,ham,t
+Promo,,,Earn money fast at http://cash.example click here,spam,t
+"""
+
+
+def test_spam_evaluate_prints_the_contract_keys_and_stores_nothing(workdir):
+    (workdir / "rows.csv").write_text(SAMPLE)
+    out = run(["spam", "evaluate", "rows.csv", "--json"], workdir).stdout
+    result = json.loads(out)
+    assert set(result) == {"precision", "recall", "f1", "auc", "fpr", "held", "rows", "rows_per_s"}
+    assert result["rows"] == 4
+    assert result["fpr"] == 0.0
+    run(["spam", "evaluate", "rows.csv", "--online"], workdir)
+    assert query(workdir, "SELECT count(*) FROM classifier_counts") == [(0,)]
+
+
+def test_spam_train_teaches_the_shared_counts(workdir):
+    (workdir / "rows.csv").write_text(SAMPLE)
+    out = run(["spam", "train", "rows.csv"], workdir).stdout
+    assert "learned 2 spam and 2 ham rows" in out
+    assert query(workdir, "SELECT spam, ham FROM classifier_counts WHERE feature = ''") == [
+        (2.0, 2.0)
+    ]
+    learned = json.loads(run(["spam", "evaluate", "rows.csv", "--base", "none", "--json"],
+                             workdir).stdout)  # fmt: skip
+    assert learned["auc"] == 1.0  # it has seen exactly these rows
