@@ -197,9 +197,10 @@ def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--online", is_flag=True, help="learn each row's label right after scoring it")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
-@click.option("--base", type=click.Choice(["shipped", "none"]), default="shipped",
-              help="start from the shipped base model (default) or from nothing; what this "
-              "installation learned (spam train, moderators) is always added")  # fmt: skip
+@click.option("--base", default="shipped", metavar="shipped|none|FILE",
+              help="start from the shipped base model (default), from nothing, or from a model "
+              "file written by scripts/train_base_model.py; what this installation learned "
+              "(spam train, moderators) is always added")  # fmt: skip
 @pass_state
 def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base: str) -> None:
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
@@ -207,7 +208,7 @@ def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base
 
     from moderation.spam_eval import evaluate, read_rows
 
-    score_row, learn_row = local_scorer(state.settings, state.database(), base == "shipped")
+    score_row, learn_row = local_scorer(state.settings, state.database(), base)
     result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
     if as_json:
         click.echo(json.dumps(result))
@@ -225,7 +226,7 @@ def evaluation_submission(row: Any) -> Any:
     return dataclasses.replace(row.submission(), user_agent="Mozilla/5.0 (evaluation)")
 
 
-def local_scorer(settings: Settings, database: Database, with_base: bool) -> tuple[Any, Any]:
+def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any, Any]:
     """score_row/learn_row over the rules and an in-memory classifier: the base model (or
     nothing) plus the counts this installation learned. Online learning stays in memory."""
     from moderation.domain.scoring import Thresholds, combine
@@ -235,9 +236,15 @@ def local_scorer(settings: Settings, database: Database, with_base: bool) -> tup
     from moderation.services.spam import TOTALS, base_model
 
     shipped = base_model()
-    model = (
-        shipped.copy() if with_base else SpamModel(params=shipped.params, cutoffs=shipped.cutoffs)
-    )
+    if base == "shipped":
+        model = shipped.copy()
+    elif base == "none":
+        model = SpamModel(params=shipped.params, cutoffs=shipped.cutoffs)
+    else:
+        try:
+            model = SpamModel.from_bytes(Path(base).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"--base: cannot read a model from {base}: {exc}") from None
     with database.unit_of_work(write=False) as session:
         for row in session.scalars(select(ClassifierCount)):
             if row.feature == TOTALS:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from moderation.scorers.classifier import Cutoffs, Params, SpamModel, features  # noqa: E402
 from moderation.spam_eval import Metrics, Row, evaluate_model, read_rows, roc_auc  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/spam/comments")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "spam" / "comments"
 DEFAULT_OUT = ROOT / "moderation" / "data" / "base_model.json.gz"
 COMMENTS = "youtube.csv"
 # Out-of-domain corpora and the weight of each of their rows (a YouTube row weighs 1).
