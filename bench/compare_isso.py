@@ -164,6 +164,22 @@ def wrk(
     raise SystemExit(f"no result from wrk: {out}")
 
 
+def worker_rss_mb(parent: int) -> list[float]:
+    """Resident memory of the direct children of `parent` (gunicorn's workers, the job worker)."""
+    sizes = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != parent:
+                continue
+            status = (stat.parent / "status").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        sizes.append(int(rss.split()[1]) / 1024)
+    return sorted(sizes)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -216,6 +232,8 @@ def main() -> None:
                 f", {o[0] / ceiling_rps:.0%} of the ceiling" if label.startswith("thread") else ""
             )
             print(f"{'':<27}{'ratio':<12}{o[0] / i[0]:>8.1f}x  p99 {o[2] / i[2]:.2f}x{extra}")
+        sizes = ", ".join(f"{mb:.0f} MB" for mb in worker_rss_mb(ours.pid))
+        print(f"moderation processes' resident memory after the runs: {sizes}")
     finally:
         for proc in procs:
             stop(proc)

@@ -61,6 +61,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"databases: sqlite and PostgreSQL ({PG_ADMIN_URL})"
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Repeat at the end (also under -q) which engines ran, so a skipped PostgreSQL is never missed."""
+    terminalreporter.write_line(pytest_report_header(terminalreporter.config))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """With PostgreSQL required, an unreachable server stops the run at once."""
     if REQUIRE_PG and _PG_PROBLEM:
