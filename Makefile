@@ -20,6 +20,8 @@ config.toml: | $(STAMP)
 run: install config.toml
 	$(BIN)/moderation db upgrade
 	@echo "moderation: demo page at http://127.0.0.1:8000/demo/ (Ctrl-C stops)"
+	@echo "moderation: dashboard at http://127.0.0.1:8000/moderate/ once you have an account:"
+	@echo "            $(BIN)/moderation moderators add you@example.org --role admin"
 	$(BIN)/moderation serve
 
 lint: install
