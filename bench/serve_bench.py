@@ -39,13 +39,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, port: int, workers: int) -> None:
+def write_config(folder: Path, port: int, workers: int, threads: int = 4) -> None:
     (folder / "config.toml").write_text(f"""
 [server]
 secret_key = "benchmark-secret-key-0123456789"
 public_url = "http://127.0.0.1:{port}"
 workers = {workers}
-threads = 4
+threads = {threads}
 access_log = false
 log_level = "warning"
 
@@ -104,12 +104,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     folder = Path(tempfile.mkdtemp(prefix="moderation-bench-"))
     port = free_port()
-    write_config(folder, port, args.workers)
+    write_config(folder, port, args.workers, args.threads)
     subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
     seed(folder)
     server = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=folder,
