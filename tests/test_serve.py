@@ -39,6 +39,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_healthy(base, seconds=30):
+    """Whether `base` answered /healthz with 200 within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
@@ -50,14 +63,7 @@ def server(tmp_path_factory):
     proc = subprocess.Popen([*cli, "serve", "--port", str(port)], cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
+    if not wait_healthy(base):
         proc.terminate()
         pytest.fail("server did not start: " + (tmp / "server.log").read_text())
     yield base, tmp / "server.log", proc.pid

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from moderation import schema
 from tests.conftest import _PG_PROBLEM, fresh_database_url
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
-from tests.test_serve import free_port
+from tests.test_serve import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 REDIS_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -91,13 +91,7 @@ def nodes(tmp_path_factory):
                 cwd=folder, stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
             bases.append(f"http://127.0.0.1:{port}")
         for base in bases:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            assert wait_healthy(base), f"{base} did not start"
         yield {"a": bases[0], "b": bases[1], "db": url, "akismet": fake, "tmp": tmp}
     for proc in procs:
         proc.terminate()
