@@ -222,7 +222,9 @@ def deferred_reads(session: Session) -> Iterator[None]:
         _WRITE_INTENT.reset(token)
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("deferred_reads() block changed rows")  # a programming error
-        session.rollback()  # ends the read transaction: nothing was written
+        # End the read transaction. Nothing was written, so COMMIT is a no-op for the data, and
+        # (with expire_on_commit off) the rows it loaded stay usable without being read again.
+        session.commit()
 
 
 def after_commit(session: Session, hook: Callable[[], object]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,9 +77,24 @@ def site_settings(ctx: Context, site: str) -> SiteSettings:
         raise InvalidInput("unknown site", fields={"site": "no such site"}) from None
 
 
+# The submission path's queries are built once: building a statement costs more than running it.
+_FIND_THREAD = select(Thread).where(
+    Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
+)
+_TRUSTED = select(
+    exists(
+        select(Comment.id).where(
+            Comment.author == bindparam("author"),
+            Comment.email == bindparam("email"),
+            Comment.status == CommentStatus.approved,
+        )
+    )
+)
+
+
 def find_thread(session: Session, site: str, uri: str) -> Thread | None:
     """The thread of page `uri` on `site`, if it has one."""
-    return session.scalars(select(Thread).where(Thread.site == site, Thread.uri == uri)).first()
+    return session.scalars(_FIND_THREAD, {"site": site, "uri": uri}).first()
 
 
 def get_or_create_thread(session: Session, ctx: Context, site: str, uri: str, title: str) -> Thread:
@@ -135,7 +152,10 @@ def submit_comment(
         submission = _submission(ctx, site, new, client, trusted)
         assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
-    thread = get_or_create_thread(session, ctx, new.site, new.uri, new.title)
+    if thread is None:
+        thread = get_or_create_thread(session, ctx, new.site, new.uri, new.title)
+    elif new.title and not thread.title:
+        thread.title = new.title
     _check_guards(session, ctx, thread, new, client)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
@@ -228,12 +248,7 @@ def author_trusted(session: Session, author: str, email: str) -> bool:
     """WordPress's "previously approved": an approved comment with the same name and e-mail."""
     if not author or not email:
         return False
-    query = select(Comment.id).where(
-        Comment.author == author,
-        Comment.email == email.lower(),
-        Comment.status == CommentStatus.approved,
-    )
-    return bool(session.scalar(select(exists(query))))
+    return bool(session.scalar(_TRUSTED, {"author": author, "email": email.lower()}))
 
 
 def edit_own_comment(
@@ -318,17 +333,25 @@ def _check_parent(session: Session, thread: Thread | None, parent_id: int | None
 
 def _check_duplicate(session: Session, thread: Thread, new: NewComment) -> None:
     """WordPress's ``comment_duplicate``: same thread, parent, author (and e-mail), and text."""
+    params = {"thread": thread.id, "parent": new.parent, "author": new.author, "text": new.text,
+              "email": new.email.lower()}  # fmt: skip
+    query = _duplicate_query(new.parent is not None, bool(new.email))
+    if session.scalar(query, params):
+        raise Duplicate("duplicate comment: it looks as though you have already said that")
+
+
+@functools.cache
+def _duplicate_query(has_parent: bool, has_email: bool) -> Any:
     query = select(Comment.id).where(
-        Comment.thread_id == thread.id,
-        Comment.parent_id.is_(None) if new.parent is None else Comment.parent_id == new.parent,
-        Comment.author == new.author,
-        Comment.text == new.text,
+        Comment.thread_id == bindparam("thread"),
+        Comment.parent_id == bindparam("parent") if has_parent else Comment.parent_id.is_(None),
+        Comment.author == bindparam("author"),
+        Comment.text == bindparam("text"),
         Comment.status != CommentStatus.deleted,
     )
-    if new.email:
-        query = query.where(Comment.email == new.email.lower())
-    if session.scalar(select(exists(query))):
-        raise Duplicate("duplicate comment: it looks as though you have already said that")
+    if has_email:
+        query = query.where(Comment.email == bindparam("email"))
+    return select(exists(query))
 
 
 def _check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
@@ -337,20 +360,26 @@ def _check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
     if gap <= 0:
         return
     now = ctx.clock()
-    who = [Comment.ip == ip] if ip else []
-    if email:
-        who.append(Comment.email == email.lower())
-    if not who:
+    if not ip and not email:
         return
     last: datetime | None = session.scalar(
-        select(func.max(Comment.created_at)).where(
-            or_(*who), Comment.created_at > now - timedelta(seconds=gap)
-        )
+        _flood_query(bool(ip), bool(email)),
+        {"ip": ip, "email": email.lower(), "since": now - timedelta(seconds=gap)},
     )
     if last is not None:
         last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
         wait = gap - (now - last).total_seconds()
         raise RateLimited("you are posting comments too quickly", retry_after=int(wait + 0.999))
+
+
+@functools.cache
+def _flood_query(by_ip: bool, by_email: bool) -> Any:
+    who = [Comment.ip == bindparam("ip")] if by_ip else []
+    if by_email:
+        who.append(Comment.email == bindparam("email"))
+    return select(func.max(Comment.created_at)).where(
+        or_(*who), Comment.created_at > bindparam("since", type_=Comment.created_at.type)
+    )
 
 
 def _submission(
