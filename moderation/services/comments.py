@@ -198,8 +198,10 @@ def store_submission(
     session.add(comment)
     session.flush()
     check = record_check(session, ctx, comment, submission, assessment)
+    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at,
+                 flush=False)  # fmt: skip
+    # One flush writes the check and the audit row, just before the thread's counters move.
     bump_thread(session, comment.thread_id, int(status is CommentStatus.approved))
-    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
     for hook in ctx.submission_hooks:
         hook(session, ctx, comment, check, assessment)
     return check

@@ -83,8 +83,11 @@ def record_event(
     actor: Actor,
     reason: str,
     when: datetime | None = None,
+    *,
+    flush: bool = True,
 ) -> ModerationEvent:
-    """Append an audit row for `comment` reaching its current status."""
+    """Append an audit row for `comment` reaching its current status (flushed, so it has an id,
+    unless the caller flushes it with other rows)."""
     event = ModerationEvent(
         comment_id=comment.id,
         moderator_id=actor.moderator_id,
@@ -96,7 +99,8 @@ def record_event(
         created_at=when or ctx.clock(),
     )
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
 
 
