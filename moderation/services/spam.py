@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from moderation.config import Settings
 from moderation.db import Database
 from moderation.domain.policy import Policy, decide
-from moderation.domain.scoring import Scorer, Submission, Thresholds, Verdict, run_pipeline
+from moderation.domain.scoring import Scorer, Signal, Submission, Thresholds, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
 from moderation.errors import InvalidTransition, ScorerUnavailable
 from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, ModerationEvent
@@ -112,10 +112,10 @@ class SharedClassifier:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def score(self, submission: Submission) -> list[Any]:
+    def score(self, submission: Submission) -> list[Signal]:
         """Score with a model made of exactly the rows this submission's features need."""
         feats = features(submission)
-        return ClassifierScorer(model_for(self.session, feats)).score(submission)
+        return [ClassifierScorer(model_for(self.session, feats)).judge(feats)[0]]
 
 
 def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
