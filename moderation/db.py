@@ -44,6 +44,9 @@ NAMING_CONVENTION = {
 # Whether the current unit of work intends to write (SQLite: BEGIN IMMEDIATE rather than BEGIN).
 _WRITE_INTENT: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
 _AFTER_COMMIT = "moderation.after_commit"
+# GETs that may write (the moderation API records when a token was last used): they take SQLite's
+# write lock up front too, since a read transaction that later writes can fail at once with BUSY.
+READS_THAT_WRITE = ("/api/v1/moderation/",)
 
 
 def utcnow() -> datetime:
@@ -257,7 +260,10 @@ def get_session() -> Session:
 def _begin_request() -> None:
     from flask import request
 
-    g.db_write_token = _WRITE_INTENT.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+    writes = request.method not in ("GET", "HEAD", "OPTIONS") or request.path.startswith(
+        READS_THAT_WRITE
+    )
+    g.db_write_token = _WRITE_INTENT.set(writes)
 
 
 def _finish_request(response: Response) -> Response:
