@@ -72,10 +72,15 @@ def placeholder(comment_id: int, parent_id: int | None) -> PublicComment:
     }
 
 
-def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[str, Any]:
-    """The thread JSON for a page: its approved comments as a tree, oldest first."""
+def public_thread(
+    session: Session, ctx: Context, site: str, uri: str, thread: Thread | None = None
+) -> dict[str, Any]:
+    """The thread JSON for a page: its approved comments as a tree, oldest first.
+
+    Pass the page's `thread` when it was already looked up (None: look it up here).
+    """
     site_settings(ctx, site)
-    thread = find_thread(session, site, uri)
+    thread = thread or find_thread(session, site, uri)
     info = {
         "uri": uri,
         "title": thread.title if thread else "",
@@ -88,11 +93,8 @@ def public_thread(session: Session, ctx: Context, site: str, uri: str) -> dict[s
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}
 
 
-def cache_key(session: Session, ctx: Context, site: str, uri: str) -> str | None:
-    """The cache key of the page's current public JSON, None when it has no thread yet."""
-    thread = find_thread(session, site, uri)
-    if thread is None:
-        return None
+def cache_key(ctx: Context, site: str, thread: Thread) -> str:
+    """The cache key of a thread's current public JSON."""
     return thread_cache_key(thread.id, thread.version, thread_open(ctx, site, thread))
 
 

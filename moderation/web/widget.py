@@ -115,14 +115,15 @@ def thread() -> Response:
 def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
     """The thread's JSON and its ETag, built once per thread version (see `moderation.cache`)."""
     session, ctx = get_session(), _ctx()
-    key = thread_service.cache_key(session, ctx, site, uri)
+    thread = comment_service.find_thread(session, site, uri)  # one lookup for the key and the JSON
+    key = thread_service.cache_key(ctx, site, thread) if thread else None
     cache: Cache = current_app.extensions["moderation.cache"]
     hit = cache.get(key) if key else None
     if hit is not None:
         etag, _, body = hit.partition(b"\n")
         return etag.decode(), body
-    body = json.dumps(thread_service.public_thread(session, ctx, site, uri), ensure_ascii=False,
-                      separators=(",", ":")).encode()  # fmt: skip
+    data = thread_service.public_thread(session, ctx, site, uri, thread)
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
     if key:
         cache.set(key, etag.encode() + b"\n" + body)
