@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
+from moderation.db import insert_now
 from moderation.domain.states import Action, CommentStatus, transition
 from moderation.errors import InvalidTransition, NotFound
 from moderation.models import Comment, ModerationEvent, Thread
@@ -83,11 +85,9 @@ def record_event(
     actor: Actor,
     reason: str,
     when: datetime | None = None,
-    *,
-    flush: bool = True,
 ) -> ModerationEvent:
-    """Append an audit row for `comment` reaching its current status (flushed, so it has an id,
-    unless the caller flushes it with other rows)."""
+    """Append an audit row for `comment` reaching its current status, inserted at once (it has an
+    id), after whatever the session still had pending."""
     event = ModerationEvent(
         comment_id=comment.id,
         moderator_id=actor.moderator_id,
@@ -98,10 +98,8 @@ def record_event(
         reason=reason,
         created_at=when or ctx.clock(),
     )
-    session.add(event)
-    if flush:
-        session.flush()
-    return event
+    session.flush()
+    return insert_now(session, event)
 
 
 def _touch_thread(session: Session, thread_id: int, old: CommentStatus, new: CommentStatus) -> None:
@@ -116,13 +114,16 @@ def bump_thread(session: Session, thread_id: int, approved_delta: int = 0) -> No
     Done in SQL (``version = version + 1``), never read-modify-write in Python: two concurrent
     changes must give two versions, or a cache keyed by version could serve a stale thread.
     """
-    count = Thread.approved_count + approved_delta
-    session.execute(
-        update(Thread)
-        .where(Thread.id == thread_id)
-        .values(version=Thread.version + 1, approved_count=case((count < 0, 0), else_=count))
-        .execution_options(synchronize_session=False)
-    )
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Thread) and obj.id == thread_id:
-            session.expire(obj, ["version", "approved_count"])
+    session.connection().execute(_BUMP, {"thread_id": thread_id, "delta": approved_delta})
+    loaded = session.identity_map.get(identity_key(Thread, thread_id))
+    if loaded is not None:
+        session.expire(loaded, ["version", "approved_count"])
+
+
+_threads = Thread.__table__
+_count = _threads.c.approved_count + bindparam("delta")
+_BUMP = (
+    update(_threads)
+    .where(_threads.c.id == bindparam("thread_id"))
+    .values(version=_threads.c.version + 1, approved_count=case((_count < 0, 0), else_=_count))
+)

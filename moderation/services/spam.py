@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -81,11 +81,7 @@ def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
         ListKind.blocked_email: list(spam.blocked_emails),
         ListKind.blocked_domain: list(spam.blocked_domains),
     }
-    rows = session.execute(
-        select(ListEntry.kind, ListEntry.value).where(
-            or_(ListEntry.site.is_(None), ListEntry.site == site)
-        )
-    )
+    rows = session.connection().execute(_LIST_ENTRIES, {"site": site})
     for kind, value in rows:
         lists[kind].append(value)
     return RuleLists(
@@ -95,6 +91,17 @@ def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
         blocked_emails=tuple(lists[ListKind.blocked_email]),
         blocked_domains=tuple(lists[ListKind.blocked_domain]),
     )
+
+
+# Statements of the submission path, built once (building one costs more than running it).
+_entries = ListEntry.__table__
+_LIST_ENTRIES = select(_entries.c.kind, _entries.c.value).where(
+    or_(_entries.c.site.is_(None), _entries.c.site == bindparam("site"))
+)
+_counts = ClassifierCount.__table__
+_LEARNED_COUNTS = select(_counts.c.feature, _counts.c.spam, _counts.c.ham).where(
+    _counts.c.feature.in_(bindparam("features", expanding=True))
+)
 
 
 @functools.cache
@@ -122,12 +129,8 @@ def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
     """Base counts plus learned counts, for `feats` and the totals only."""
     base = base_model()
     wanted = list(dict.fromkeys([TOTALS, *feats]))
-    learned = {
-        row.feature: (row.spam, row.ham)
-        for row in session.scalars(
-            select(ClassifierCount).where(ClassifierCount.feature.in_(wanted))
-        )
-    }
+    rows = session.connection().execute(_LEARNED_COUNTS, {"features": wanted})
+    learned = {feature: (spam, ham) for feature, spam, ham in rows}
     totals = learned.get(TOTALS, (0.0, 0.0))
     counts = {}
     for feat in wanted[1:]:

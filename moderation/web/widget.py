@@ -154,7 +154,7 @@ def post_comment() -> Response:
     result = comment_service.submit_comment(get_session(), _ctx(), new, client)
     window = timedelta(seconds=_settings().comments.edit_window_seconds)
     body = {
-        "comment": thread_service.public_comment(_ctx(), result.comment),
+        "comment": thread_service.public_comment(_ctx(), result.comment, new.site),
         "edit_token": result.edit_token,
         "edit_until": thread_service.iso(result.comment.created_at + window),
     }
