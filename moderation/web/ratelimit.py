@@ -2,8 +2,9 @@
 
 Flask-Limiter keeps counters in a `limits` storage. Its memory storage is per process, so with several
 gunicorn workers a client would get N times its limit. When no Redis is configured we keep the counters
-in a small SQLite file instead: each increment is one ``BEGIN IMMEDIATE`` transaction, so increments
-from different processes serialize and a limit holds exactly. Redis (``[redis] url``) replaces this for
+in a small SQLite file instead: each increment is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
+statement, atomic on its own, so increments from different processes serialize and a limit holds
+exactly. Redis (``[redis] url``) replaces this for
 several machines.
 """
 
@@ -65,20 +66,17 @@ class SQLiteStorage(Storage):
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to the counter, starting a new window of `expiry` seconds if none is open."""
         now = time.time()
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT value, expires FROM counters WHERE key = ?", (key,)
+        # One statement, so one short write lock: a counter whose window has closed starts again.
+        with self._lock:
+            (value,) = self._conn.execute(
+                "INSERT INTO counters (key, value, expires) VALUES (:key, :amount, :expires) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CASE WHEN expires <= :now THEN excluded.value ELSE value + excluded.value END, "
+                "expires = CASE WHEN expires <= :now THEN excluded.expires ELSE expires END "
+                "RETURNING value",
+                {"key": key, "amount": amount, "expires": now + expiry, "now": now},
             ).fetchone()
-            if row is None or row[1] <= now:
-                value, expires = amount, now + expiry
-            else:
-                value, expires = row[0] + amount, row[1]
-            conn.execute(
-                "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
-                (key, value, expires),
-            )
-        return value
+        return int(value)
 
     def decr(self, key: str, amount: int = 1) -> int:
         """Take `amount` off the counter (never below zero)."""
