@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import Row, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,6 +81,15 @@ def site_settings(ctx: Context, site: str) -> SiteSettings:
 _FIND_THREAD = select(Thread).where(
     Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
 )
+_threads = Thread.__table__
+_THREAD_TO_POST = select(
+    _threads.c.id, _threads.c.created_at, _threads.c.closed, _threads.c.title
+).where(_threads.c.site == bindparam("site"), _threads.c.uri == bindparam("uri"))
+_SET_TITLE = (
+    update(_threads)
+    .where(_threads.c.id == bindparam("thread_id"))
+    .values(title=bindparam("new_title"))
+)
 _TRUSTED = select(
     exists(
         select(Comment.id).where(
@@ -126,7 +135,7 @@ def is_open(ctx: Context, site: SiteSettings, created_at: datetime, closed: bool
     return ctx.clock() - created_at <= timedelta(days=site.close_after_days)
 
 
-def check_open(ctx: Context, site: SiteSettings, thread: Thread) -> None:
+def check_open(ctx: Context, site: SiteSettings, thread: Thread | Row[Any]) -> None:
     """Raise `ThreadClosed` when the thread no longer takes comments."""
     if not is_open(ctx, site, thread.created_at, thread.closed):
         raise ThreadClosed("comments are closed for this page")
@@ -144,23 +153,25 @@ def submit_comment(
     # Everything slow (rendering, scoring, Akismet's answer) happens before the write lock is taken.
     html = markup.render(new.text)
     with deferred_reads(session):
-        thread = find_thread(session, new.site, new.uri)
+        thread = session.connection().execute(_THREAD_TO_POST, {"site": new.site, "uri": new.uri})
+        thread = thread.first()
         if thread is not None:
             check_open(ctx, site, thread)
-        parent = _check_parent(session, thread, new.parent)
-        _check_guards(session, ctx, thread, new, client)
+        thread_id = thread.id if thread is not None else None
+        parent = _check_parent(session, thread_id, new.parent)
+        _check_guards(session, ctx, thread_id, new, client)
         trusted = author_trusted(session, new.author, new.email)
         submission = _submission(ctx, site, new, client, trusted)
         assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
-    if thread is None:
-        thread = get_or_create_thread(session, ctx, new.site, new.uri, new.title)
+    if thread_id is None:
+        thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
     elif new.title and not thread.title:
-        thread.title = new.title
-    _check_guards(session, ctx, thread, new, client)
+        session.connection().execute(_SET_TITLE, {"thread_id": thread_id, "new_title": new.title})
+    _check_guards(session, ctx, thread_id, new, client)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
-        thread_id=thread.id,
+        thread_id=thread_id,
         parent_id=parent.id if parent else None,
         kind=CommentKind.comment,
         status=CommentStatus.pending,
@@ -309,31 +320,31 @@ def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) ->
 
 
 def _check_guards(
-    session: Session, ctx: Context, thread: Thread | None, new: NewComment, client: ClientInfo
+    session: Session, ctx: Context, thread_id: int | None, new: NewComment, client: ClientInfo
 ) -> None:
     """Duplicate and flood checks (run twice: before scoring, and again under the write lock)."""
-    if thread is not None:
-        _check_duplicate(session, thread, new)
+    if thread_id is not None:
+        _check_duplicate(session, thread_id, new)
     _check_flood(session, ctx, client.ip, new.email)
 
 
-def _check_parent(session: Session, thread: Thread | None, parent_id: int | None) -> Comment | None:
+def _check_parent(session: Session, thread_id: int | None, parent_id: int | None) -> Comment | None:
     if parent_id is None:
         return None
     parent = session.get(Comment, parent_id)
     if (
         parent is None
-        or thread is None
-        or parent.thread_id != thread.id
+        or thread_id is None
+        or parent.thread_id != thread_id
         or parent.status is not CommentStatus.approved
     ):
         raise InvalidInput("cannot reply to that comment", fields={"parent": "no such comment"})
     return parent
 
 
-def _check_duplicate(session: Session, thread: Thread, new: NewComment) -> None:
+def _check_duplicate(session: Session, thread_id: int, new: NewComment) -> None:
     """WordPress's ``comment_duplicate``: same thread, parent, author (and e-mail), and text."""
-    params = {"thread": thread.id, "parent": new.parent, "author": new.author, "text": new.text,
+    params = {"thread": thread_id, "parent": new.parent, "author": new.author, "text": new.text,
               "email": new.email.lower()}  # fmt: skip
     query = _duplicate_query(new.parent is not None, bool(new.email))
     if session.connection().scalar(query, params):

@@ -190,6 +190,13 @@ def test_submit_comment_sets_thread_title_once(session, ctx, clock):
     assert session.scalars(select(Thread)).one().title == "First title"
 
 
+def test_submit_comment_gives_an_untitled_thread_its_title(session, ctx, clock):
+    make_thread(session, title="")  # as a linkback leaves it
+    submit(session, ctx, clock, title="Now titled")
+    session.expire_all()
+    assert session.scalars(select(Thread)).one().title == "Now titled"
+
+
 def test_edit_own_comment_within_window_changes_text_and_html(session, ctx, clock):
     result = submit(session, ctx, clock)
     clock.advance(899)
