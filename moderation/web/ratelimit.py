@@ -13,9 +13,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from limits.storage import Storage
 
@@ -31,13 +30,18 @@ class SQLiteStorage(Storage):
     """A fixed-window counter store in one SQLite file, safe across processes and threads."""
 
     STORAGE_SCHEME = [SCHEME]
+    #: How long a write waits for another process's write to finish before it fails.
+    BUSY_TIMEOUT = 10.0
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path = uri.split("://", 1)[1]
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+        # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so under a burst a
+        # request from another worker would often sleep long after the lock was free: we wait in
+        # short steps ourselves instead (`_write`), and SQLite gives up at once.
+        self._conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None,
                                      check_same_thread=False)  # fmt: skip
         self._conn.execute("PRAGMA journal_mode=WAL")
         # Counters live for a minute or an hour: losing the last ones in a power cut is harmless,
@@ -46,44 +50,49 @@ class SQLiteStorage(Storage):
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER, expires REAL)"
         )
+        self._conn.execute("PRAGMA busy_timeout=0")
 
     @property
     def base_exceptions(self) -> type[Exception]:
         """What this storage raises when it fails."""
         return sqlite3.Error
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+    def _write(self, sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+        """Run one writing statement (atomic on its own), retrying while another process writes."""
+        deadline = time.monotonic() + self.BUSY_TIMEOUT
+        pause = 0.0001
+        while True:
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                with self._lock:
+                    return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.002)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to the counter, starting a new window of `expiry` seconds if none is open."""
         now = time.time()
         # One statement, so one short write lock: a counter whose window has closed starts again.
-        with self._lock:
-            (value,) = self._conn.execute(
-                "INSERT INTO counters (key, value, expires) VALUES (:key, :amount, :expires) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "value = CASE WHEN expires <= :now THEN excluded.value ELSE value + excluded.value END, "
-                "expires = CASE WHEN expires <= :now THEN excluded.expires ELSE expires END "
-                "RETURNING value",
-                {"key": key, "amount": amount, "expires": now + expiry, "now": now},
-            ).fetchone()
-        return int(value)
+        ((value,),) = self._write(
+            "INSERT INTO counters (key, value, expires) VALUES (:key, :amount, :expires) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "value = CASE WHEN expires <= :now THEN excluded.value ELSE value + excluded.value END, "
+            "expires = CASE WHEN expires <= :now THEN excluded.expires ELSE expires END "
+            "RETURNING value",
+            {"key": key, "amount": amount, "expires": now + expiry, "now": now},
+        )
+        return cast(int, value)
 
     def decr(self, key: str, amount: int = 1) -> int:
         """Take `amount` off the counter (never below zero)."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE counters SET value = MAX(value - ?, 0) WHERE key = ?", (amount, key)
-            )
+        self._write(
+            "UPDATE counters SET value = MAX(value - :amount, 0) WHERE key = :key",
+            {"key": key, "amount": amount},
+        )
         return self.get(key)
 
     def get(self, key: str) -> int:
@@ -113,10 +122,8 @@ class SQLiteStorage(Storage):
 
     def reset(self) -> int | None:
         """Forget every counter."""
-        with self._transaction() as conn:
-            return conn.execute("DELETE FROM counters").rowcount
+        return len(self._write("DELETE FROM counters RETURNING key", {}))
 
     def clear(self, key: str) -> None:
         """Forget one counter."""
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+        self._write("DELETE FROM counters WHERE key = :key", {"key": key})
