@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -127,40 +128,72 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    # One writer at a time in this process: threads queue on a lock that wakes the next one the
+    # moment the last one ends, and only the thread that holds it polls SQLite's lock (against
+    # other processes). Without it every waiting thread polls, and each poll takes the GIL from the
+    # thread that holds the write lock.
+    gate = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if _WRITE_INTENT.get():
-            _begin_immediate(conn, busy_timeout_ms)
-        else:
+        if not _WRITE_INTENT.get():
             conn.exec_driver_sql("BEGIN")
+            return
+        if not gate.acquire(timeout=busy_timeout_ms / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
+        conn.info[_HOLDS_GATE] = gate
+        try:
+            _begin_immediate(conn.connection.dbapi_connection, busy_timeout_ms)
+        except BaseException:
+            _open_gate(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        _open_gate(conn.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _open_gate(record.info)  # a safety net: a connection never goes back still holding it
 
     return engine
 
 
-def _begin_immediate(conn: Any, busy_timeout_ms: int) -> None:
+_HOLDS_GATE = "moderation.holds_write_gate"
+
+
+def _open_gate(info: dict[Any, Any]) -> None:
+    gate = info.pop(_HOLDS_GATE, None)
+    if gate is not None:
+        gate.release()
+
+
+def _begin_immediate(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     """BEGIN IMMEDIATE, waiting for the write lock in short steps.
 
     SQLite's own busy handler sleeps in steps that grow to 100 ms, so under a burst of posts a
     writer would often sleep long after the lock was free. Here the wait for the lock is ours: the
-    busy timeout is off for this one statement, and a refused BEGIN is retried after 0.2 ms, then
-    up to 5 ms, until the configured busy timeout has passed.
+    busy timeout is off for this one statement, and a refused BEGIN is retried after 0.1 ms, then
+    up to 2 ms, until the configured busy timeout has passed. (Plain DBAPI calls: this runs on
+    every write.)
     """
     deadline = time.monotonic() + busy_timeout_ms / 1000
-    pause = 0.0002
-    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    pause = 0.0001
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                dbapi_conn.execute("BEGIN IMMEDIATE")
                 return
-            except OperationalError as exc:
-                locked = "locked" in str(exc.orig) or "busy" in str(exc.orig)
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
                 if not locked or time.monotonic() >= deadline:
-                    raise
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
             time.sleep(pause)
-            pause = min(pause * 1.5, 0.005)
+            pause = min(pause * 1.5, 0.002)
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
 class Database:

@@ -1,9 +1,14 @@
-"""`insert_now`: the single-statement INSERT of the submission path, on both engines."""
+"""`insert_now` (the single-statement INSERT of the submission path) and the SQLite write gate."""
 
-from sqlalchemy import inspect, select
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from moderation.db import insert_now
+from moderation.db import Database, insert_now
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Thread
 from tests.factories import make_thread
@@ -55,3 +60,61 @@ def test_later_changes_to_the_object_are_flushed_as_an_update(session: Session) 
 
     assert session.get(Comment, comment.id).author == "Changed"
     assert session.scalar(select(Thread.id).where(Thread.uri == "/third/")) == thread.id
+
+
+# --- the process's SQLite write gate -----------------------------------------------------------
+
+
+def file_database(tmp_path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'gate.db'}", busy_timeout_ms=3000)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE hits (n INTEGER)")
+    return database
+
+
+def test_threads_writing_at_once_all_commit_one_at_a_time(tmp_path) -> None:
+    database = file_database(tmp_path)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def write(i: int) -> None:
+        with database.unit_of_work() as session:
+            session.execute(text("INSERT INTO hits VALUES (:n)"), {"n": i})
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.002)  # hold the write transaction a moment
+            with guard:
+                inside[0] -= 1
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(80)))
+
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(text("SELECT count(*) FROM hits")) == 80
+    assert most[0] == 1
+
+
+def test_a_write_that_fails_lets_the_next_writer_in_at_once(tmp_path) -> None:
+    database = file_database(tmp_path)
+    with pytest.raises(RuntimeError):
+        _insert(database, 1, fail=True)
+    # A session closed without commit or rollback (its connection goes back to the pool) too.
+    abandoned = database.session_factory()
+    abandoned.execute(text("INSERT INTO hits VALUES (2)"))
+    abandoned.close()
+
+    other = threading.Thread(target=lambda: _insert(database, 3))
+    started = time.monotonic()
+    other.start()
+    other.join(5)
+    assert time.monotonic() - started < 1  # not the 3 s busy timeout
+    with database.unit_of_work(write=False) as session:
+        assert session.scalars(text("SELECT n FROM hits")).all() == [3]
+
+
+def _insert(database: Database, n: int, *, fail: bool = False) -> None:
+    with database.unit_of_work() as session:
+        session.execute(text("INSERT INTO hits VALUES (:n)"), {"n": n})
+        if fail:
+            raise RuntimeError("boom")
