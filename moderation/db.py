@@ -16,12 +16,14 @@ wrote in between, and no busy timeout helps with that; taking the lock first mak
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -297,6 +299,35 @@ def deferred_reads(session: Session) -> Iterator[None]:
 _Row = TypeVar("_Row")
 
 
+@dataclass(frozen=True)
+class _InsertPlan:
+    statement: Any
+    columns: list[tuple[str, str]]  # (attribute, column key)
+    many_to_one: list[tuple[str, list[tuple[str, Any]]]]  # (relationship, [(local key, remote)])
+    primary_key: list[str]
+    null_unless_sent: frozenset[str]  # columns that are NULL when the INSERT did not send them
+
+
+@functools.cache
+def _insert_plan(mapper: Any) -> _InsertPlan:
+    columns = [(prop.key, prop.columns[0].key) for prop in mapper.column_attrs]
+    return _InsertPlan(
+        statement=mapper.local_table.insert(),
+        columns=columns,
+        many_to_one=[
+            (rel.key, [(local.key, remote) for local, remote in rel.local_remote_pairs])
+            for rel in mapper.relationships
+            if rel.direction is MANYTOONE
+        ],
+        primary_key=[column.key for column in mapper.primary_key],
+        null_unless_sent=frozenset(
+            prop.columns[0].key
+            for prop in mapper.column_attrs
+            if prop.columns[0].server_default is None
+        ),
+    )
+
+
 def insert_now(session: Session, obj: _Row) -> _Row:
     """INSERT the new ORM object `obj` with one Core statement, then attach it to `session` as if
     it had just been loaded (its id set, nothing pending).
@@ -308,30 +339,26 @@ def insert_now(session: Session, obj: _Row) -> _Row:
     in the database.
     """
     state = inspect(obj)
-    mapper = state.mapper
+    plan = _insert_plan(state.mapper)
     loaded = state.dict
     values: dict[str, Any] = {}
-    for rel in mapper.relationships:
-        target = loaded.get(rel.key)
-        if rel.direction is MANYTOONE and target is not None:
+    for key, pairs in plan.many_to_one:
+        target = loaded.get(key)
+        if target is not None:
             target_mapper = inspect(target).mapper
-            for local, remote in rel.local_remote_pairs:
-                values[local.key] = getattr(
-                    target, target_mapper.get_property_by_column(remote).key
-                )
-    for prop in mapper.column_attrs:
-        if prop.key in loaded:
-            values[prop.columns[0].key] = loaded[prop.key]
-    result = session.connection().execute(mapper.local_table.insert(), values)
+            for local, remote in pairs:
+                values[local] = getattr(target, target_mapper.get_property_by_column(remote).key)
+    for attr, column in plan.columns:
+        if attr in loaded:
+            values[column] = loaded[attr]
+    result = session.connection().execute(plan.statement, values)
     sent = result.last_inserted_params()
-    for column, pk in zip(mapper.primary_key, result.inserted_primary_key or (), strict=True):
-        sent[column.key] = pk
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if column.key in sent:
-            loaded[prop.key] = sent[column.key]
-        elif column.server_default is None:
-            loaded[prop.key] = None
+    sent.update(zip(plan.primary_key, result.inserted_primary_key or (), strict=True))
+    for attr, column in plan.columns:
+        if column in sent:
+            loaded[attr] = sent[column]
+        elif column in plan.null_unless_sent:
+            loaded[attr] = None
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
