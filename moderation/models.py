@@ -85,7 +85,9 @@ class Comment(Base):
         ),
         CheckConstraint("NOT discarded OR status IN ('spam', 'deleted')", name="discard_is_spam"),
         Index("ix_comments_thread_status_created", "thread_id", "status", "created_at"),
-        Index("ix_comments_status_id", "status", "id"),
+        # The queue's tabs: a page walks (status, id) backwards; the tab counts read only the index,
+        # the spam tab's too, since it holds `discarded` (hidden discards are not counted).
+        Index("ix_comments_status_id_discarded", "status", "id", "discarded"),
         Index("ix_comments_ip_created", "ip", "created_at"),
         Index("ix_comments_email_created", "email", "created_at"),
         # "previously approved" (first-time policy) looks up name + e-mail on every submission

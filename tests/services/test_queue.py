@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import TRANSITIONS, Action, CommentKind, CommentStatus
@@ -150,6 +150,26 @@ def test_list_queue_loads_threads_and_latest_checks(session):
     assert by_id[comment.id].comment.thread.uri == "/a/"
 
 
+def test_list_rows_are_list_queue_as_rows_with_thread_and_latest_check(session):
+    thread = make_thread(session, uri="/a/", title="A post")
+    made = [pending(session, thread, text=f"c{i}") for i in range(5)]
+    add_check(session, made[4], Verdict.ham, 0.0)
+    newest = add_check(session, made[4], Verdict.spam, 6.0, signals=[{"name": "x", "score": 6.0,
+                                                                      "reason": "r"}])  # fmt: skip
+    f = q.QueueFilter(q="c")
+    first = q.list_rows(session, f, limit=3)
+    second = q.list_rows(session, f, limit=3, cursor=first.next)
+    assert [r.id for r in first.rows] == ids(q.list_queue(session, f, limit=3))
+    assert first.next == first.rows[-1].id
+    assert [r.id for r in first.rows + second.rows] == [c.id for c in reversed(made)]
+    assert second.next is None
+    top = first.rows[0]
+    assert (top.site, top.uri, top.title, top.status) == ("blog", "/a/", "A post", S.pending)
+    check = first.checks[top.id]
+    assert (check.verdict, check.score, check.signals) == (Verdict.spam, 6.0, newest.signals)
+    assert set(first.checks) == {top.id}
+
+
 def test_filters_by_site_thread_and_kind(session):
     blog_a = make_thread(session, uri="/a/")
     blog_b = make_thread(session, uri="/b/")
@@ -232,18 +252,59 @@ def test_status_counts_follow_site_but_not_search_and_stop_at_the_cap(session):
     assert q.status_counts(session, q.QueueFilter(), cap=2)["pending"] == 3  # "2+"
 
 
-def test_queue_page_uses_the_status_id_index(session):
-    """The page query walks ix_comments_status_id on both engines (the benchmark shows it at 1M)."""
-    query = q.queue_query(q.QueueFilter(S.spam), limit=51, cursor=1000)
+def plan_of(session, query):
     sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
     if session.get_bind().dialect.name == "sqlite":
-        plan = " ".join(str(r) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-    else:
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = " ".join(str(r) for r in session.execute(text(f"EXPLAIN {sql}")))
-    assert "ix_comments_status_id" in plan
+        return " ".join(str(r) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    return " ".join(str(r) for r in session.execute(text(f"EXPLAIN {sql}")))
+
+
+def test_queue_page_uses_the_status_index(session):
+    """The page query walks the status index on both engines (the benchmark shows it at 1M)."""
+    plan = plan_of(session, q.queue_query(q.QueueFilter(S.spam), limit=51, cursor=1000))
+    assert "ix_comments_status_id_discarded" in plan
     assert "TEMP B-TREE" not in plan
     assert "Sort" not in plan
+
+
+def test_tab_counts_read_only_the_status_index(session):
+    """One statement; every tab's count, the spam tab's and its hidden discards' too, is a walk of
+    the status index that never reads the table (`discarded` is in the index)."""
+    conn, sent = session.connection(), []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        sent.append((statement, parameters))
+
+    event.listen(conn.engine, "before_cursor_execute", record)
+    try:
+        q.status_counts(session, q.QueueFilter(S.spam))
+    finally:
+        event.remove(conn.engine, "before_cursor_execute", record)
+    assert len(sent) == 1
+    sql, params = sent[0]
+    if conn.dialect.name == "sqlite":
+        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+        walks = [line for line in plan if "comments" in line]
+        assert walks == ["SEARCH comments USING COVERING INDEX ix_comments_status_id_discarded "
+                         "(status=?)"] * 5  # fmt: skip
+    else:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert plan.count("Index Only Scan using ix_comments_status_id_discarded") == 5
+        assert "Index Scan" not in plan
+
+
+def test_status_counts_on_the_spam_tab_count_the_hidden_discards_up_to_the_cap(session):
+    thread = make_thread(session)
+    for _ in range(3):
+        make_comment(session, thread, status=S.spam, discarded=True)
+    make_comment(session, thread, status=S.spam)
+    make_comment(session, thread, status=S.deleted, discarded=True)
+    counts = q.status_counts(session, q.QueueFilter(S.spam), cap=2)
+    assert counts == {"pending": 0, "approved": 0, "spam": 1, "deleted": 1, "discarded": 3}
+    assert q.status_counts(session, q.QueueFilter(S.spam, discarded=True))["spam"] == 4
 
 
 # --- one comment -----------------------------------------------------------------------------------

@@ -297,6 +297,23 @@ def test_queue_filters_and_search(as_admin, session, thread):
     assert as_admin.rows("/moderate/?status=approved") == []
 
 
+def test_queue_row_links_keep_the_filter(as_admin, session, thread):
+    """Each row's search, thread and action links are built by concatenation: they must equal
+    what `queue_url` and `comment_url` build, filter kept."""
+    spam = make_comment(session, thread, status=S.spam, discarded=True, email="a+b@example.org",
+                        ip="192.0.2.1")  # fmt: skip
+    html = text(as_admin.get("/moderate/?status=spam&discarded=1&kind=comment&q=example"))
+    assert ROW.findall(html) == [str(spam.id)]
+    search = "/moderate/?status=spam&amp;kind=comment&amp;q={}&amp;discarded=1"
+    assert f'href="{search.format("a%2Bb%40example.org")}" title="Search this e-mail"' in html
+    assert f'href="{search.format("192.0.2.1")}" title="Search this IP"' in html
+    only_thread = ("/moderate/?status=spam&amp;site=blog&amp;uri=%2Fpost%2F&amp;kind=comment"
+                   "&amp;q=example&amp;discarded=1")  # fmt: skip
+    assert f'href="{only_thread}" title="Only this thread"' in html
+    assert f'formaction="/moderate/comments/{spam.id}/ham" data-action="ham"' in html
+    assert f'href="/moderate/comments/{spam.id}#edit"' in html
+
+
 def test_queue_rejects_a_bad_filter_with_a_page(as_admin):
     response = as_admin.get("/moderate/?status=bogus")
     assert response.status_code == 400
