@@ -90,8 +90,10 @@ class Comment(Base):
         Index("ix_comments_status_id_discarded", "status", "id", "discarded"),
         Index("ix_comments_ip_created", "ip", "created_at"),
         Index("ix_comments_email_created", "email", "created_at"),
-        # "previously approved" (first-time policy) looks up name + e-mail on every submission
-        Index("ix_comments_email_author", "email", "author"),
+        # "previously approved" (first-time policy) looks up name + e-mail + approved on every
+        # submission. With `status` in it, SQLite (which has no statistics) picks this index
+        # instead of walking every approved comment through the status index.
+        Index("ix_comments_email_author_status", "email", "author", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

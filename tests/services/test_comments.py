@@ -1,5 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentStatus
@@ -313,3 +315,40 @@ def test_apply_action_stale_status_is_refused_once(session, ctx, clock, database
         apply_action(session, ctx, comment, Action.spam, SYSTEM)
     events = session.scalars(select(ModerationEvent).where(ModerationEvent.action == "spam")).all()
     assert events == []
+
+
+LOOKUP_PARAMS = {"author": "Ann", "email": "ann@example.org", "text": "Hi", "thread": 1,
+                 "parent": 1, "ip": "192.0.2.1", "since": datetime(2026, 1, 1, tzinfo=UTC),
+                 "site": "blog", "uri": "/post/"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "indexes"),
+    [
+        (comments._TRUSTED, ["ix_comments_email_author_status"]),
+        (comments._duplicate_query(False, True), ["ix_comments_email_author_status"]),
+        (comments._duplicate_query(True, True), ["ix_comments_parent_id", "email_author_status"]),
+        (comments._flood_query(True, True), ["ix_comments_ip_created"]),
+        (comments._THREAD_TO_POST, ["uq_threads_site_uri", "sqlite_autoindex_threads_1"]),
+    ],
+)
+def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):
+    """Each post runs these; a walk of the status index instead (SQLite has no statistics to tell
+    it better) would grow with the table."""
+    conn, sent = session.connection(), []
+    record = lambda *args: sent.append(args[2:4])  # noqa: E731  (statement, parameters)
+    event.listen(conn.engine, "before_cursor_execute", record)
+    try:
+        conn.execute(query, {k: v for k, v in LOOKUP_PARAMS.items() if k in query.compile().params})
+    finally:
+        event.remove(conn.engine, "before_cursor_execute", record)
+    (sql, params), explain = sent[-1], "EXPLAIN"
+    if conn.dialect.name == "sqlite":
+        explain = "EXPLAIN QUERY PLAN"
+    else:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = " ".join(str(row) for row in conn.exec_driver_sql(f"{explain} {sql}", params))
+    assert any(index in plan for index in indexes)
+    assert "status_id" not in plan
+    assert "SCAN comments" not in plan
+    assert "Seq Scan" not in plan
