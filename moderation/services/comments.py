@@ -88,7 +88,7 @@ _THREAD_TO_POST = select(
 _SET_TITLE = (
     update(_threads)
     .where(_threads.c.id == bindparam("thread_id"))
-    .values(title=bindparam("new_title"))
+    .values(title=bindparam("new_title"), version=_threads.c.version + 1)
 )
 _TRUSTED = select(
     exists(
@@ -207,11 +207,13 @@ def store_submission(
     comment.approved_at = comment.created_at if status is CommentStatus.approved else None
     comment.discarded = assessment.verdict.value == "discard"
     comment.recheck_reason = assessment.recheck_reason
-    # Three single-statement INSERTs and one UPDATE: the hot path skips the unit of work's flush.
+    # Single-statement INSERTs (and an UPDATE of the thread when it is published): the hot path
+    # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone.
     insert_now(session, comment)
     check = record_check(session, ctx, comment, submission, assessment)
     record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
-    bump_thread(session, comment.thread_id, int(status is CommentStatus.approved))
+    if status is CommentStatus.approved:  # what pages show changed (a held one changes nothing)
+        bump_thread(session, comment.thread_id, 1)
     for hook in ctx.submission_hooks:
         hook(session, ctx, comment, check, assessment)
     return check

@@ -88,6 +88,26 @@ def test_cache_new_comment_and_author_edit_are_seen(client, clock, counting):
     assert visible(client)[1][0] == "<p>edited</p>"
 
 
+def test_cache_a_held_comment_leaves_the_cached_thread_alone(
+    client, clock, ctx, tmp_path, counting
+):
+    post(client, clock)
+    visible(client)
+    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+    assert post(client, clock, text="held", author="Bob", email="b@e.org")["comment"]["id"]
+    hits = counting.hits
+    assert visible(client) == (1, ["<p>first</p>"])
+    assert counting.hits == hits + 1  # served from the cache: nothing pages show changed
+
+
+def test_cache_a_held_comment_that_titles_the_thread_is_seen(client, clock, ctx, tmp_path):
+    post(client, clock)
+    assert client.get(THREAD).get_json()["thread"]["title"] == ""
+    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+    post(client, clock, text="held", author="Bob", email="b@e.org", title="A title")
+    assert client.get(THREAD).get_json()["thread"]["title"] == "A title"
+
+
 def test_cache_closing_by_age_is_seen_without_any_write(client, clock, ctx, tmp_path, counting):
     ctx.settings = make_settings(tmp_path, **{"sites.blog.close_after_days": 1})
     post(client, clock)
