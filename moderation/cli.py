@@ -162,9 +162,11 @@ def worker(state: State, threads: int) -> None:
     """Run the background-job consumer (Akismet re-checks and feedback, mail, purges)."""
     from moderation.jobs import Jobs
     from moderation.logs import configure_logging
+    from moderation.process import limit_malloc_arenas
     from moderation.services import build_context
 
     configure_logging(state.settings.server.log_level)
+    limit_malloc_arenas()
     jobs = Jobs(state.settings, state.database(), build_context(state.settings))
     # Whatever was due when the last worker stopped (or was never queued) is queued again now.
     jobs.sweep()

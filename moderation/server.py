@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 
 from moderation.config import Settings
 from moderation.logs import configure_logging
+from moderation.process import limit_malloc_arenas
 
 
 class Server(BaseApplication):
@@ -46,6 +47,7 @@ def run(
 ) -> None:  # fmt: skip
     """Serve until stopped; with the embedded job consumer, run `moderation worker` beside it."""
     configure_logging(settings.server.log_level)
+    limit_malloc_arenas()  # before gunicorn forks, so every worker inherits it
     settings.data_path.mkdir(parents=True, exist_ok=True)
     options = {
         "bind": f"{host or settings.server.host}:{port or settings.server.port}",

@@ -1,5 +1,6 @@
 """`moderation serve` as a real process, spoken to over real HTTP."""
 
+import platform
 import socket
 import subprocess
 import sys
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from moderation.process import limit_malloc_arenas
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +130,10 @@ def test_serve_runs_the_job_consumer_beside_the_workers(server):
     *_, pid = server
     commands = children(pid)
     assert any(c.rstrip().endswith(" worker") for c in commands), commands
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt(M_ARENA_MAX) is glibc's")
+def test_serve_caps_malloc_arenas_on_glibc():
+    """glibc accepts the cap (mallopt returns 1); `serve` and `worker` set it before any thread."""
+    assert limit_malloc_arenas() is True
+    assert limit_malloc_arenas(4) is True
