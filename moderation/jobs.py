@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from moderation.config import Settings
 from moderation.db import Database
-from moderation.services import Context, linkbacks, outbox, spam
+from moderation.services import Context, linkbacks, notify, outbox, spam
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -105,8 +105,10 @@ class Jobs:
         return len(due)
 
     def purge(self) -> int:
-        """Remove old spam and deleted comments."""
-        return spam.purge(self.database, self.ctx)
+        """Remove old spam and deleted comments, and spent e-mail link nonces that guard nothing."""
+        return spam.purge(self.database, self.ctx) + notify.purge_used_tokens(
+            self.database, self.ctx
+        )
 
     def consumer(self, workers: int = 2) -> object:
         """A huey consumer (threads) that also runs the periodic sweep and purge."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -349,6 +349,20 @@ def spend(session: Session, ctx: Context, nonce: str) -> None:
             session.add(UsedToken(nonce=nonce, used_at=ctx.clock()))
     except IntegrityError:
         raise LinkUsed("the links in this mail were already used") from None
+
+
+def purge_used_tokens(database: Database, ctx: Context) -> int:
+    """Forget spent nonces whose links can no longer work anyway.
+
+    A mail's links expire `link_max_age_days` after it was written, and a nonce is spent after its
+    mail was written, so a nonce spent longer ago than that (plus a day, for clocks that disagree)
+    guards nothing. Returns how many were removed."""
+    cutoff = ctx.clock() - timedelta(days=ctx.settings.mail.link_max_age_days + 1)
+    with database.unit_of_work() as session:
+        removed = session.execute(delete(UsedToken).where(UsedToken.used_at < cutoff)).rowcount
+    if removed:
+        log.info("forgot %d spent e-mail link nonces", removed)
+    return int(removed or 0)
 
 
 def link_actor(session: Session, recipient: str) -> Actor:

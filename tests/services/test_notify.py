@@ -9,7 +9,7 @@ from sqlalchemy import select
 from moderation.domain.states import Action, CommentStatus
 from moderation.errors import TokenExpired, TokenInvalid
 from moderation.jobs import Jobs
-from moderation.models import Comment, OutboxEntry
+from moderation.models import Comment, OutboxEntry, UsedToken
 from moderation.services import build_context, comments, notify, outbox
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK, Tokens
@@ -271,3 +271,18 @@ def test_tokens_take_the_link_age_from_the_settings(tmp_path):
 def test_subject_never_carries_a_line_break():
     assert notify._one_line("/a\r\nBcc: x@example.org", 120) == "/a  Bcc: x@example.org"
     assert len(notify._one_line("/" + "x" * 500, 120)) == 120
+
+
+def test_spent_nonces_are_forgotten_once_their_links_have_expired(database, live_ctx, clock):
+    ctx = live_ctx(**{"mail.link_max_age_days": 3})
+    with database.unit_of_work() as session:
+        notify.spend(session, ctx, "old")
+    clock.advance(3 * 86400)
+    with database.unit_of_work() as session:
+        notify.spend(session, ctx, "recent")
+    clock.advance(86400 + 60)  # "old" was spent 4 days ago: more than 3 days plus a day's slack
+
+    assert notify.purge_used_tokens(database, ctx) == 1
+    with database.unit_of_work(write=False) as session:
+        assert session.scalars(select(UsedToken.nonce)).all() == ["recent"]
+    assert notify.purge_used_tokens(database, ctx) == 0
