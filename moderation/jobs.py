@@ -105,9 +105,12 @@ class Jobs:
         return len(due)
 
     def purge(self) -> int:
-        """Remove old spam and deleted comments, and spent e-mail link nonces that guard nothing."""
-        return spam.purge(self.database, self.ctx) + notify.purge_used_tokens(
-            self.database, self.ctx
+        """Remove old spam and deleted comments, spent e-mail link nonces that guard nothing, and
+        outbox entries done a week ago. Returns how many rows went."""
+        return (
+            spam.purge(self.database, self.ctx)
+            + notify.purge_used_tokens(self.database, self.ctx)
+            + outbox.purge_done(self.database, self.ctx)
         )
 
     def consumer(self, workers: int = 2) -> object:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from moderation.db import Database, after_commit
@@ -110,6 +110,22 @@ def _claim(
         if claimed.rowcount != 1:
             return None
         return entry.kind, dict(entry.payload), entry.attempts + 1
+
+
+DONE_KEPT = timedelta(days=7)
+
+
+def purge_done(database: Database, ctx: Context) -> int:
+    """Delete entries carried out more than `DONE_KEPT` ago (kept that long to look into); entries
+    still waiting or failing are never touched. Returns how many were removed."""
+    cutoff = ctx.clock() - DONE_KEPT
+    with database.unit_of_work() as session:
+        removed = session.execute(
+            delete(OutboxEntry).where(
+                OutboxEntry.done_at.is_not(None), OutboxEntry.done_at < cutoff
+            )
+        ).rowcount
+    return int(removed or 0)
 
 
 def due_entries(database: Database, ctx: Context, limit: int = 100) -> list[int]:

@@ -215,6 +215,23 @@ def test_akismet_feedback_only_after_commit(database, live_ctx, clock, akismet):
     assert len(akismet.requests_to("submit-ham")) == 1
 
 
+def test_outbox_purge_removes_only_entries_done_a_week_ago(database, live_ctx, clock):
+    ctx = live_ctx(**{"jobs.immediate": False})
+    with database.unit_of_work() as session:
+        kept_failing = outbox.enqueue(session, ctx, "no-such-kind", {}).id
+        done_long_ago = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0}).id
+    assert outbox.run_entry(database, ctx, done_long_ago) is None  # no such comment: done at once
+    clock.advance(outbox.DONE_KEPT.total_seconds() + 60)
+    with database.unit_of_work() as session:
+        done_lately = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0}).id
+    assert outbox.run_entry(database, ctx, done_lately) is None
+
+    assert outbox.purge_done(database, ctx) == 1
+    with database.unit_of_work(write=False) as session:
+        left = set(session.scalars(select(OutboxEntry.id)))
+    assert left == {kept_failing, done_lately}
+
+
 def test_outbox_backoff_doubles_up_to_the_cap(live_ctx):
     ctx = live_ctx(**{"spam.retry_base_seconds": 10, "spam.retry_max_seconds": 35})
     assert [outbox.backoff(ctx, n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
