@@ -327,7 +327,7 @@ def _check_guards(
     """Duplicate and flood checks (run twice: before scoring, and again under the write lock)."""
     if thread_id is not None:
         _check_duplicate(session, thread_id, new)
-    _check_flood(session, ctx, client.ip, new.email)
+    check_flood(session, ctx, client.ip, new.email)
 
 
 def _check_parent(session: Session, thread_id: int | None, parent_id: int | None) -> Comment | None:
@@ -367,8 +367,9 @@ def _duplicate_query(has_parent: bool, has_email: bool) -> Any:
     return select(exists(query))
 
 
-def _check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
-    """WordPress's flood check: a minimum gap between two posts from one IP or one e-mail."""
+def check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
+    """WordPress's flood check: a minimum gap between two posts from one IP or one e-mail (every
+    channel: a linkback is keyed by the pinging server's IP). Raises `RateLimited`."""
     gap = ctx.settings.guard.flood_seconds
     if gap <= 0:
         return

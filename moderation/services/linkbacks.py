@@ -65,6 +65,7 @@ from moderation.models import Comment, ModerationEvent, Thread
 from moderation.services import Context, outbox
 from moderation.services.comments import (
     ClientInfo,
+    check_flood,
     check_open,
     find_thread,
     get_or_create_thread,
@@ -223,7 +224,8 @@ def _receive(
     session: Session, ctx: Context, target: Target, kind: CommentKind, source: str,
     content: Content, client: ClientInfo,
 ) -> Comment:  # fmt: skip
-    """Score, store as pending (never approved before verification) and queue the check."""
+    """Flood check, score, store as pending (never approved before verification), queue the check."""
+    check_flood(session, ctx, client.ip, "")  # TB-D5: WordPress's flood rule, by the pinger's IP
     site = target.site
     submission = Submission(
         kind=kind, site=target.site_id, site_url=site.url, permalink=site.page_url(target.uri),

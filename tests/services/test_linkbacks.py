@@ -21,7 +21,7 @@ from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentKind, CommentStatus
-from moderation.errors import Duplicate, NotFound, ThreadClosed
+from moderation.errors import Duplicate, NotFound, RateLimited, ThreadClosed
 from moderation.fetch import BlockedAddress, Fetcher
 from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck
 from moderation.services import build_context, outbox
@@ -188,6 +188,23 @@ def test_tb_8_closed_thread_refused_and_nothing_written(session, ctx, clock):
         webmention(session, ctx, clock, "http://public.test/a")
     assert session.scalars(select(Comment)).all() == []
     assert session.scalars(select(OutboxEntry)).all() == []
+
+
+def test_tb_d5_pings_from_one_ip_keep_the_flood_gap_on_every_protocol(session, ctx, clock):
+    """WordPress's flood rule keys pings by the pinging server's IP (15 s in these settings)."""
+    clock.advance(60)
+    service.receive_pingback(session, ctx, "http://public.test/a", TARGET, PINGER)
+    clock.advance(5)
+    with pytest.raises(RateLimited) as refused:
+        service.receive_webmention(session, ctx, "http://public.test/b", TARGET, PINGER)
+    assert refused.value.retry_after == 10
+    ping = lb.parse_trackback({"url": "http://public.test/c"})
+    with pytest.raises(RateLimited):
+        service.receive_trackback(session, ctx, "blog", "/post/", ping, PINGER)
+    other = ClientInfo(ip="198.51.100.99", user_agent="Another/1.0")
+    assert service.receive_trackback(session, ctx, "blog", "/post/", ping, other).id
+    clock.advance(11)
+    assert service.receive_webmention(session, ctx, "http://public.test/b", TARGET, PINGER).id
 
 
 def test_tb_d6_threads_close_after_n_days(session, tmp_path, clock, database):

@@ -170,11 +170,12 @@ def test_tb_9_duplicate_ping_is_an_error_response(client, session, source_site):
     assert len(comments(session)) == 1
 
 
-def test_tb_14_charset_from_the_header_and_from_a_form_field(client, session):
+def test_tb_14_charset_from_the_header_and_from_a_form_field(client, session, clock):
     title = urllib.parse.quote("Iñtërnâtiônàlizætiøn", encoding="latin-1")
     body = f"url=http://public.test/a&title={title}".encode()
     answer = client.post(TB_URL, data=body, content_type=f"{FORM}; charset=ISO-8859-1")
     assert answer.data == OK_BODY
+    clock.advance(60)  # past the flood gap
     blog = urllib.parse.quote("日本語のブログ", encoding="shift_jis")
     body = f"url=http://public.test/b&charset=Shift_JIS&blog_name={blog}".encode()
     assert client.post(TB_URL, data=body, content_type=FORM).data == OK_BODY
@@ -215,7 +216,7 @@ def test_tb_oversized_body_gets_an_error_response(client):
 
 
 def test_tb_d5_rate_limited_per_ip(make_client):
-    client = make_client(**{"guard.rate_limit": "2 per minute"})
+    client = make_client(**{"guard.rate_limit": "2 per minute", "guard.flood_seconds": 0})
     for n in range(2):
         assert client.post(TB_URL, data={"url": f"http://public.test/{n}"}).data == OK_BODY
     answer = client.post(TB_URL, data={"url": "http://public.test/9"})
@@ -225,6 +226,15 @@ def test_tb_d5_rate_limited_per_ip(make_client):
     other = client.post(TB_URL, data={"url": "http://public.test/8"},
                         environ_base={"REMOTE_ADDR": "203.0.113.9"})  # fmt: skip
     assert other.data == OK_BODY
+
+
+def test_tb_d5_a_second_ping_inside_the_flood_gap_is_refused_as_too_fast(client, session, clock):
+    assert client.post(TB_URL, data={"url": "http://public.test/a"}).data == OK_BODY
+    answer = client.post(TB_URL, data={"url": "http://public.test/b"})
+    assert lb.parse_trackback_response(answer.data) == (False, lb.TRACKBACK_TOO_FAST)
+    clock.advance(16)
+    assert client.post(TB_URL, data={"url": "http://public.test/b"}).data == OK_BODY
+    assert len(comments(session)) == 2
 
 
 def test_tb_trackback_for_the_root_page(client, session):
