@@ -72,7 +72,7 @@ from moderation.services.comments import (
     record_check,
     store_submission,
 )
-from moderation.services.moderation import SYSTEM, apply_action, record_event
+from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ def _accept(session: Session, ctx: Context, comment: Comment, content: Content) 
     """Verified: take the source's content, score it, and let the site's policy decide."""
     comment.verified = True
     if _update_content(comment, content):
-        comment.thread.version += 1
+        bump_thread(session, comment.thread_id)  # in SQL: two changes at once make two versions
     site_id = comment.thread.site
     submission = dataclasses.replace(
         _scored_submission(comment), text=comment.text, author=comment.author
