@@ -425,6 +425,15 @@ class Fetcher:
             raise BlockedAddress(f"{host} has a non-public address: {refused[0]}")
         return addresses[0]
 
+    def addresses_of(self, url: str) -> list[str]:
+        """The addresses `url`'s host resolves to, through this fetcher's resolver; empty when it
+        does not resolve (TB-D2 compares a pinging server's IP with them)."""
+        try:
+            parsed = _parse_url(url)
+            return self._addresses(parsed.host, parsed.port or DEFAULT_PORTS[parsed.scheme])
+        except FetchError:
+            return []
+
     def _addresses(self, host: str, port: int) -> list[str]:
         """Resolve `host` once (an IP literal is not looked up)."""
         try:

@@ -77,6 +77,10 @@ HOMOGLYPH_POINTS = 0.5
 WEBSITE_POINTS = 0.2
 # A previously approved author.
 TRUSTED_POINTS = -1.0
+# TB-D2: a trackback sent from an address its source's host does not resolve to. Only a nudge:
+# hosted blogs ping from other machines than the ones that serve their pages.
+PING_ORIGIN_POINTS = 0.5
+SOURCE_ADDRESSES = "source_addresses"  # `Submission.extra` key: the source host's addresses
 
 _KEY_FIELDS = ("name", "e-mail", "website", "text", "IP", "user agent")
 
@@ -650,6 +654,22 @@ def check_trusted(ctx: RuleContext) -> Signal | None:
     return Signal("rules.trusted", TRUSTED_POINTS, "author has approved comments")
 
 
+def check_ping_origin(ctx: RuleContext) -> Signal | None:
+    """Points for a trackback whose sender's IP is not an address of its source's host (TB-D2).
+
+    Needs the addresses in ``extra["source_addresses"]`` (comma-separated), which verification
+    puts there after it has looked the host up; without them the rule says nothing."""
+    s = ctx.submission
+    addresses = s.extra.get(SOURCE_ADDRESSES, "")
+    if s.kind is not CommentKind.trackback or not addresses or not s.ip:
+        return None
+    if s.ip in addresses.split(","):
+        return None
+    host = website_host(s.source) or s.source
+    return Signal("rules.ping_origin", PING_ORIGIN_POINTS,
+                  f"pinged from {s.ip}, not an address of {host} ({addresses})")  # fmt: skip
+
+
 RULES: tuple[Rule, ...] = (
     check_honeypot,
     check_disallowed,
@@ -674,6 +694,7 @@ RULES: tuple[Rule, ...] = (
     check_domain_mention,
     check_email_in_text,
     check_homoglyph,
+    check_ping_origin,
     check_website,
     check_trusted,
 )

@@ -254,6 +254,7 @@ def submission_record(submission: Submission) -> dict[str, object]:
         "honeypot": submission.honeypot,
         "source": submission.source,
         "author_trusted": submission.author_trusted,
+        "extra": dict(submission.extra),
     }
 
 

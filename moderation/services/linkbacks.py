@@ -62,6 +62,7 @@ from moderation.fetch import (
     system_resolver,
 )
 from moderation.models import Comment, ModerationEvent, Thread
+from moderation.scorers.heuristics import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import (
     ClientInfo,
@@ -305,6 +306,8 @@ class SourceCheck:
     outcome: Outcome
     reason: str
     content: Content | None = None
+    # TB-D2: the addresses the source's host resolves to (trackbacks only; empty when unknown).
+    source_addresses: tuple[str, ...] = ()
 
 
 def fetcher_for(ctx: Context) -> Fetcher:
@@ -346,8 +349,11 @@ def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -
         comment = session.get(Comment, payload["comment_id"])
         if comment is None or comment.status is CommentStatus.deleted or not comment.source:
             return
-        source = comment.source
-    check = check_source(fetcher_for(ctx), source, payload["target"])
+        source, kind = comment.source, comment.kind
+    fetcher = fetcher_for(ctx)
+    check = check_source(fetcher, source, payload["target"])
+    if kind is CommentKind.trackback and check.outcome is Outcome.verified:
+        check = dataclasses.replace(check, source_addresses=tuple(fetcher.addresses_of(source)))
     give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())
     if check.outcome is Outcome.unavailable and ctx.clock() < give_up_at:
         raise SourceUnavailable(check.reason)
@@ -362,8 +368,7 @@ def record_verification(
 ) -> None:
     """Apply a final `SourceCheck` to `comment`, with an audit row saying why."""
     if check.outcome is Outcome.verified:
-        assert check.content is not None
-        _accept(session, ctx, comment, check.content)
+        _accept(session, ctx, comment, check)
         return
     published = comment.status is CommentStatus.approved
     if check.outcome is Outcome.gone:
@@ -380,15 +385,18 @@ def record_verification(
         _act(session, ctx, comment, Action.spam, f"{NO_LINK}: {check.reason}")
 
 
-def _accept(session: Session, ctx: Context, comment: Comment, content: Content) -> None:
+def _accept(session: Session, ctx: Context, comment: Comment, check: SourceCheck) -> None:
     """Verified: take the source's content, score it, and let the site's policy decide."""
+    assert check.content is not None
     comment.verified = True
-    if _update_content(comment, content):
+    if _update_content(comment, check.content):
         bump_thread(session, comment.thread_id)  # in SQL: two changes at once make two versions
     site_id = comment.thread.site
-    submission = dataclasses.replace(
-        _scored_submission(comment), text=comment.text, author=comment.author
-    )
+    scored = _scored_submission(comment)
+    extra = dict(scored.extra)
+    if check.source_addresses:
+        extra[SOURCE_ADDRESSES] = ",".join(check.source_addresses)
+    submission = dataclasses.replace(scored, text=comment.text, author=comment.author, extra=extra)
     assessment = run_pipeline(submission, ctx.scorers_for(session, site_id), ctx.thresholds)
     record_check(session, ctx, comment, submission, assessment)
     if assessment.recheck_reason:  # a scorer is down: the re-check job settles it later

@@ -190,6 +190,7 @@ def submission_from_record(record: dict[str, Any]) -> Submission:
         honeypot=record.get("honeypot", ""),
         source=record.get("source", ""),
         author_trusted=bool(record.get("author_trusted")),
+        extra={str(k): str(v) for k, v in (record.get("extra") or {}).items()},
     )
 
 

@@ -538,6 +538,23 @@ def test_settings_reject_negative_limits():
         RuleSettings(caps_ratio=0)
 
 
+def test_tb_d2_trackback_sent_from_an_address_its_source_lacks_is_only_nudged():
+    ping = make("A reply", kind=CommentKind.trackback, ip="198.51.100.20",
+                source="http://blog.test/p", extra={"source_addresses": "203.0.113.7,2001:db8::1"})  # fmt: skip
+    signal = signals(ping)["rules.ping_origin"]
+    assert signal.score == heuristics.PING_ORIGIN_POINTS < 1  # a nudge, never "unsure" alone
+    assert "198.51.100.20" in signal.reason
+    assert "blog.test" in signal.reason
+    assert verdict(ping) is Verdict.ham
+    from_its_host = make("A reply", kind=CommentKind.trackback, ip="2001:db8::1",
+                         source="http://blog.test/p", extra=ping.extra)  # fmt: skip
+    assert "rules.ping_origin" not in signals(from_its_host)
+    not_looked_up = make("A reply", kind=CommentKind.trackback, ip="198.51.100.20")
+    assert "rules.ping_origin" not in signals(not_looked_up)
+    pingback = make("A reply", kind=CommentKind.pingback, ip="198.51.100.20", extra=ping.extra)
+    assert "rules.ping_origin" not in signals(pingback)
+
+
 def test_rules_run_in_order_decisive_first():
     names = [rule.__name__ for rule in RULES]
     assert names[:7] == [

@@ -280,6 +280,32 @@ def test_tb_d1_verified_source_links_back_and_is_approved(
     assert source_site.requests[0].headers["User-Agent"].startswith("moderation/")
 
 
+def latest_signals(session, comment) -> dict[str, dict]:
+    check = session.scalars(
+        select(SpamCheck).where(SpamCheck.comment_id == comment.id).order_by(SpamCheck.id.desc())
+    ).first()
+    return {signal["name"]: signal for signal in check.signals}
+
+
+def test_tb_d2_ping_from_an_address_the_source_host_lacks_is_flagged_not_refused(
+    session, database, tmp_path, clock, source_site
+):
+    ctx = build_ctx(tmp_path, clock, database)  # with the rules
+    url = serve(source_site, "/reply", linking())
+    comment = trackback(session, ctx, clock, url, title="Reply", excerpt="Nice.", blog_name="B")
+    verify(session, database, ctx)
+    assert comment.status is CommentStatus.approved  # a nudge, not a refusal
+    reason = latest_signals(session, comment)["rules.ping_origin"]["reason"]
+    assert reason == f"pinged from {PINGER.ip}, not an address of public.test ({PUBLIC})"
+
+    clock.advance(60)
+    ping = lb.parse_trackback({"url": serve(source_site, "/own", linking()), "title": "Own"})
+    own = service.receive_trackback(session, ctx, "blog", "/post/", ping,
+                                    ClientInfo(ip=PUBLIC, user_agent="WordPress/6.5"))  # fmt: skip
+    verify(session, database, ctx)
+    assert "rules.ping_origin" not in latest_signals(session, own)
+
+
 def test_tb_trackback_without_blog_name_gets_the_sources_author(
     session, database, ctx, clock, source_site
 ):
