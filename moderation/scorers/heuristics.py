@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import ipaddress
-import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -169,6 +168,8 @@ class RuleLists:
 
     def blocked_network(self, ip: str) -> IPNetwork | None:
         """The blocked network containing `ip`, or None (also for a missing or malformed IP)."""
+        if not self.networks:  # the usual case: nothing to parse the address for
+            return None
         address = _parse_ip(ip)
         if address is None:
             return None
@@ -521,15 +522,22 @@ def check_caps(ctx: RuleContext) -> Signal | None:
     return Signal("rules.caps", CAPS_POINTS, f"{ratio:.0%} of letters are capitals")
 
 
-def _longest_run(text: str, skip: Callable[[str], bool]) -> tuple[str, int]:
-    """The character with the longest run in `text` (ignoring characters `skip` accepts), and its run."""
-    runs = ((char, sum(1 for _ in group)) for char, group in itertools.groupby(text))
-    return max((r for r in runs if not skip(r[0])), key=lambda r: r[1], default=("", 0))
+_RUN = re.compile(r"(\S)\1+")  # two or more of one character that is not white space
+
+
+def _longest_run(text: str) -> tuple[str, int]:
+    """The character with the longest run in `text` (white space aside), and its run (a regex walk:
+    a character-by-character loop in Python cost more than the rest of the rules together)."""
+    longest = max((m.group(0) for m in _RUN.finditer(text)), key=len, default="")
+    if longest:
+        return longest[0], len(longest)
+    stripped = text.strip()
+    return (stripped[0], 1) if stripped else ("", 0)
 
 
 def check_repeats(ctx: RuleContext) -> Signal | None:
     """A nudge for a long run of one character ("!!!!!!…", "ooooo…"): bots pad, but so do fans."""
-    char, run = _longest_run(ctx.plain, str.isspace)
+    char, run = _longest_run(ctx.plain)
     if run < ctx.settings.max_char_run:
         return None
     return Signal("rules.repeats", REPEATS_POINTS, f'"{char}" repeated {run} times')
