@@ -1,11 +1,13 @@
 """Side by side on loopback: Isso 0.14.0, `moderation serve`, and a bare WSGI ceiling.
 
-    .venv/bin/python bench/compare_isso.py [--seconds 10] [--connections 32] [--runs 1]
+    .venv/bin/python bench/compare_isso.py [--seconds 10] [--connections 32] [--rounds 1]
 
 Both systems get the same data (100 threads × 50 published comments, the same texts, every fifth a
 reply), run under gunicorn with 2 workers, and are driven by the same wrk load. The ceiling is a
 bare WSGI app under the same gunicorn returning cached bytes of the same size as our thread JSON.
-Prints requests/s and p50/p99 per scenario and the ratios ours/Isso and ours/ceiling.
+Prints requests/s and p50/p99 per scenario and the ratios ours/Isso and ours/ceiling. With
+``--rounds N`` every measurement is taken N times, alternating, and the medians are printed (each
+ratio is the median of the rounds' ratios): this VM's speed drifts between runs.
 
 Isso is installed from PyPI into .peers/isso-venv on first use (bench/isso/ holds the peer harness
 from shared/peers/isso). Needs Debian's wrk. Figures are for this machine only: compare ratios.
@@ -17,6 +19,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,12 +159,22 @@ def wrk(
     ).stdout
     for line in out.splitlines():
         if line.startswith("RESULT"):
-            rps, p50, p99 = (float(v) for v in line.split()[1:4])
+            rps, p50, p99, failed, errors = (float(v) for v in line.split()[1:6])
+            if failed or errors:  # a cheap 409 or 429 would pass for speed
+                raise SystemExit(f"moderation answered {failed:.0f} non-2xx, {errors:.0f} errors")
             return rps, p50, p99
         if line.startswith("ISSO_WRK_RESULT"):
             fields = dict(part.split("=") for part in line.split()[1:])
+            if int(fields["non2xx3xx"]):
+                raise SystemExit(f"isso answered {fields['non2xx3xx']} non-2xx/3xx")
             return float(fields["rps"]), float(fields["p50_ms"]), float(fields["p99_ms"])
     raise SystemExit(f"no result from wrk: {out}")
+
+
+def median_of(results: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The median requests/s, p50 and p99 of several runs, each taken on its own."""
+    rps, p50, p99 = zip(*results, strict=True)
+    return statistics.median(rps), statistics.median(p50), statistics.median(p99)
 
 
 def worker_rss_mb(parent: int) -> list[float]:
@@ -192,6 +205,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate this many times, print medians"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -209,29 +225,47 @@ def main() -> None:
         procs.append(ceiling)
         ours_lua, isso_lua = HERE / "moderation_wrk.lua", ISSO / "isso_wrk.lua"
         isso_args = lambda s: [s, "100", f"http://127.0.0.1:{isso_port}"]  # noqa: E731
-        rows = [
-            ("thread read (50 comments)", (ours_lua, ["thread", "bench", "100"]), (isso_lua, isso_args("fetch"))),
-            ("counts for 10 pages", (ours_lua, ["counts", "bench", "100"]), (isso_lua, isso_args("count"))),
-            ("post a comment", (ours_lua, ["post", "bench", "100"]), (isso_lua, isso_args("post"))),
+        # (label, our wrk arguments, Isso's); the posts of each round are new comments, not 409s
+        rows = lambda run: [  # noqa: E731
+            ("thread read (50 comments)", ["thread", "bench", "100"], isso_args("fetch")),
+            ("counts for 10 pages", ["counts", "bench", "100"], isso_args("count")),
+            ("post a comment", ["post", "bench", "100", str(run)], isso_args("post")),
         ]  # fmt: skip
         print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; gunicorn 2 workers each; "
-              "100 threads x 50 comments")  # fmt: skip
+              f"100 threads x 50 comments; median of {args.rounds} round(s)")  # fmt: skip
+        # Each round measures the ceiling and every scenario once, ours right before Isso's, so
+        # that the machine's drift (large on a shared VM) hits both sides of a ratio alike.
+        runs: dict[str, list[tuple[float, float, float]]] = {}
+        for run in range(args.rounds):
+            runs.setdefault("ceiling", []).append(
+                wrk(ceiling_port, ours_lua, ["get", "/"], args.seconds, args.connections)
+            )
+            for label, our_args, isso_a in rows(run):
+                runs.setdefault(label, []).append(
+                    wrk(our_port, ours_lua, our_args, args.seconds, args.connections)
+                )
+                runs.setdefault(label + " isso", []).append(
+                    wrk(isso_port, isso_lua, isso_a, args.seconds, args.connections)
+                )
         print(f"{'scenario':<27}{'system':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-        ceiling_rps, c50, c99 = wrk(
-            ceiling_port, ours_lua, ["get", "/"], args.seconds, args.connections
-        )
+        c = median_of(runs["ceiling"])
         print(
-            f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}{ceiling_rps:>9.0f}{c50:>9.1f}{c99:>9.1f}"
+            f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}{c[0]:>9.0f}{c[1]:>9.1f}{c[2]:>9.1f}"
         )
-        for label, (our_script, our_args), (isso_script, isso_a) in rows:
-            o = wrk(our_port, our_script, our_args, args.seconds, args.connections)
-            i = wrk(isso_port, isso_script, isso_a, args.seconds, args.connections)
+        for label, _ours, _isso in rows(0):
+            o, i = median_of(runs[label]), median_of(runs[label + " isso"])
             print(f"{label:<27}{'moderation':<12}{o[0]:>9.0f}{o[1]:>9.1f}{o[2]:>9.1f}")
             print(f"{'':<27}{'isso 0.14.0':<12}{i[0]:>9.0f}{i[1]:>9.1f}{i[2]:>9.1f}")
-            extra = (
-                f", {o[0] / ceiling_rps:.0%} of the ceiling" if label.startswith("thread") else ""
+            ratio = statistics.median(
+                a[0] / b[0] for a, b in zip(runs[label], runs[label + " isso"], strict=True)
             )
-            print(f"{'':<27}{'ratio':<12}{o[0] / i[0]:>8.1f}x  p99 {o[2] / i[2]:.2f}x{extra}")
+            extra = ""
+            if label.startswith("thread"):
+                share = statistics.median(
+                    a[0] / b[0] for a, b in zip(runs[label], runs["ceiling"], strict=True)
+                )
+                extra = f", {share:.0%} of the ceiling"
+            print(f"{'':<27}{'ratio':<12}{ratio:>8.1f}x  p99 {o[2] / i[2]:.2f}x{extra}")
         sizes = ", ".join(f"{mb:.0f} MB" for mb in worker_rss_mb(ours.pid))
         print(f"moderation processes' resident memory after the runs: {sizes}")
     finally:

@@ -1,8 +1,9 @@
 -- wrk scenarios for `moderation serve` (bench/serve_bench.py).
---   wrk -t2 -c32 -d10s -s moderation_wrk.lua http://127.0.0.1:PORT -- SCENARIO SITE [THREADS]
+--   wrk -t2 -c32 -d10s -s moderation_wrk.lua http://127.0.0.1:PORT -- SCENARIO SITE [THREADS] [RUN]
 -- SCENARIO: get PATH (a fixed GET), thread (GET one 50-comment thread, as embed.js does on page load),
 --           counts (GET counts for 10 pages), post (POST a new comment; every body unique,
---           spread over the upper half of the threads so the read target never grows).
+--           spread over the upper half of the threads so the read target never grows; RUN tags the
+--           bodies, so that a second run against the same server posts new comments, not 409s).
 -- done() prints one line: RESULT <requests/s> <p50 ms> <p99 ms> <non-2xx> <errors>
 
 wrk_thread_no = 0
@@ -12,13 +13,14 @@ function setup(thread)
    thread:set("wrk_thread_no", made)
 end
 
-local scenario, site, nthreads = "thread", "bench", 100
+local scenario, site, nthreads, run = "thread", "bench", 100, "0"
 local fixed, counter = nil, 0
 
 function init(args)
    scenario = args[1] or scenario
    site = args[2] or site
    nthreads = tonumber(args[3] or nthreads)
+   run = args[4] or run
    if scenario == "thread" then
       fixed = wrk.format("GET", "/api/v1/threads/comments?site=" .. site .. "&uri=/thread-1/")
    elseif scenario == "counts" then
@@ -38,9 +40,9 @@ function request()
    local half = math.floor(nthreads / 2)
    local k = half + 1 + (counter % half)
    local body = string.format(
-      '{"site":"%s","uri":"/thread-%d/","text":"Benchmark comment %d-%d with *some* Markdown.",' ..
-      '"author":"Reader %d","email":"r%d-%d@example.org"}',
-      site, k, wrk_thread_no, counter, counter, wrk_thread_no, counter)
+      '{"site":"%s","uri":"/thread-%d/","text":"Benchmark comment %s-%d-%d with *some* Markdown.",' ..
+      '"author":"Reader %d","email":"r%s-%d-%d@example.org"}',
+      site, k, run, wrk_thread_no, counter, counter, run, wrk_thread_no, counter)
    return wrk.format("POST", "/api/v1/comments", {["Content-Type"] = "application/json"}, body)
 end
 
