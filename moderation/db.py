@@ -153,11 +153,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _on_end(conn: Any) -> None:
-        _open_gate(conn.info)
+        if not conn.invalidated:  # an invalidated one released it when it was thrown away
+            _open_gate(conn.info)
 
+    # Safety nets: a connection never goes back to the pool, or is thrown away, still holding it.
     @event.listens_for(engine.pool, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
-        _open_gate(record.info)  # a safety net: a connection never goes back still holding it
+        _open_gate(record.info)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: BaseException | None) -> None:
+        _open_gate(record.info)
 
     return engine
 

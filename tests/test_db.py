@@ -118,3 +118,20 @@ def _insert(database: Database, n: int, *, fail: bool = False) -> None:
         session.execute(text("INSERT INTO hits VALUES (:n)"), {"n": n})
         if fail:
             raise RuntimeError("boom")
+
+
+def test_a_write_whose_connection_is_invalidated_lets_the_next_writer_in(tmp_path) -> None:
+    database = file_database(tmp_path)
+    broken = database.session_factory()
+    broken.execute(text("INSERT INTO hits VALUES (1)"))
+    broken.connection().invalidate()  # as after a "disconnect" error
+    broken.rollback()
+    broken.close()
+
+    other = threading.Thread(target=lambda: _insert(database, 2))
+    started = time.monotonic()
+    other.start()
+    other.join(5)
+    assert time.monotonic() - started < 1
+    with database.unit_of_work(write=False) as session:
+        assert session.scalars(text("SELECT n FROM hits")).all() == [2]
