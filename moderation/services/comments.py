@@ -153,8 +153,8 @@ def submit_comment(
     # Everything slow (rendering, scoring, Akismet's answer) happens before the write lock is taken.
     html = markup.render(new.text)
     with deferred_reads(session):
-        thread = session.connection().execute(_THREAD_TO_POST, {"site": new.site, "uri": new.uri})
-        thread = thread.first()
+        where = {"site": new.site, "uri": new.uri}
+        thread = session.connection().execute(_THREAD_TO_POST, where).first()
         if thread is not None:
             check_open(ctx, site, thread)
         thread_id = thread.id if thread is not None else None
