@@ -353,7 +353,7 @@ def linkbacks_send(state: State, url: str) -> None:
     trackback, whichever each page advertises. Prints one line per page."""
     from moderation.errors import ModerationError
     from moderation.fetch import Fetcher, FetchError
-    from moderation.services.linkbacks import Poster, send_linkbacks
+    from moderation.services.sending import Poster, send_linkbacks
 
     fetch = state.settings.fetch
     try:

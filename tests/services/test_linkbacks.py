@@ -24,7 +24,7 @@ from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import Duplicate, NotFound, RateLimited, ThreadClosed
 from moderation.fetch import BlockedAddress, Fetcher
 from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck
-from moderation.services import build_context, outbox
+from moderation.services import build_context, outbox, sending
 from moderation.services import linkbacks as service
 from moderation.services.comments import ClientInfo
 from moderation.services.moderation import Actor, apply_action
@@ -768,8 +768,8 @@ def test_send_discovers_webmention_then_pingback_then_trackback(receivers, dns):
     post = fake_receivers(receivers, f"<title>My post</title><p>Links: {links}</p>"
                                      f"<a href='/post'>self</a><a href='mailto:x@y.z'>m</a>")  # fmt: skip
     fetcher = make_fetcher(dns)
-    poster = service.Poster(FetchSettings(allow_private=False, timeout=2.0), resolver=dns)
-    sent = {s.target: s for s in service.send_linkbacks(fetcher, poster, post)}
+    poster = sending.Poster(FetchSettings(allow_private=False, timeout=2.0), resolver=dns)
+    sent = {s.target: s for s in sending.send_linkbacks(fetcher, poster, post)}
     assert list(sent) == [other(p) for p in ["/wm-header", "/wm-html", "/pb-header", "/pb-html",
                                             "/pb-dup", "/tb", "/nothing", "/missing", "/evil"]]  # fmt: skip
     summary = {p: (sent[other(p)].protocol, sent[other(p)].ok) for p in
@@ -798,14 +798,14 @@ def test_send_uses_the_h_entry_content_only(receivers, dns):
     post = fake_receivers(receivers, f"""<nav><a href="{receivers.url('/nothing', 'other.test')}">
         nav</a></nav><article class="h-entry"><div class="e-content">See
         <a href="{receivers.url('/wm-html', 'other.test')}">this</a>.</div></article>""")  # fmt: skip
-    poster = service.Poster(FetchSettings(timeout=2.0), resolver=dns)
-    sent = service.send_linkbacks(make_fetcher(dns), poster, post)
+    poster = sending.Poster(FetchSettings(timeout=2.0), resolver=dns)
+    sent = sending.send_linkbacks(make_fetcher(dns), poster, post)
     assert [(s.target, s.protocol) for s in sent] == [
         (receivers.url("/wm-html", "other.test"), "webmention")]  # fmt: skip
 
 
 def test_send_poster_refuses_private_endpoints_without_connecting(network, dns):
-    poster = service.Poster(FetchSettings(timeout=1.0), resolver=dns)
+    poster = sending.Poster(FetchSettings(timeout=1.0), resolver=dns)
     for url in ["http://127.0.0.1:9/x", "http://[::1]/x", "http://intranet.test/x"]:
         with pytest.raises(BlockedAddress, match="non-public"):
             poster.post(url, b"", "text/plain")

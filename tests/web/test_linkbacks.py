@@ -560,7 +560,7 @@ def test_tb_live_plain_form_post_to_the_advertised_ping_url(live, source_site):
 
 
 def test_send_live_our_sender_against_our_receiver(live, source_site):
-    from moderation.services.linkbacks import Poster, send_linkbacks
+    from moderation.services.sending import Poster, send_linkbacks
 
     target = live.page("/post-e/")
     post = source(source_site, "/my-post", linking(target, "My post"))
