@@ -25,6 +25,7 @@ from moderation.config import Settings, settings_from_mapping
 from moderation.db import Database, make_engine
 from moderation.services import Context
 from moderation.services.tokens import Tokens
+from tests.fakes.smtp_server import FakeSMTP
 
 PG_ADMIN_URL = os.environ.get(
     "MODERATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -247,3 +248,10 @@ def no_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     messages = [f"{r.name}: {r.getMessage()}" for r in catcher.records]
     assert not messages, f"errors were logged: {messages}"
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTP]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    with FakeSMTP() as server:
+        yield server

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,9 +28,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
-from moderation import markup, schema
+from moderation import markup
 from moderation.app import create_app
 from moderation.db import Database, utcnow
 from moderation.domain.states import Action, CommentKind, CommentStatus
@@ -40,6 +38,7 @@ from moderation.services import Context
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens
 from tests.conftest import make_settings
+from tests.fakes.app_server import app_server
 
 CHROMIUM = os.environ.get("MODERATION_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -194,40 +193,26 @@ class LiveServer:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The whole app over a migrated SQLite file, on 127.0.0.1 with a free port, in a thread."""
     tmp = tmp_path_factory.mktemp("live")
-    url_db = f"sqlite:///{tmp / 'moderation.sqlite3'}"
-    schema.upgrade(url_db)
-    holder: dict[str, Any] = {}
-    server = make_server(
-        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True
-    )
-    base = f"http://127.0.0.1:{server.server_port}"
-    overrides = {
-        "server.public_url": base,
-        "server.demo_site": "blog",
-        "database.url": url_db,
-        "sites": {
-            "blog": {"url": base, "origins": [base], "moderation": "none"},
-            "held": {"url": base, "origins": [base], "moderation": "all"},
-        },
-        "guard.flood_seconds": 0,
-        "guard.rate_limit": "1000 per minute",
-    }
-    database = Database(url_db)
-    settings = make_settings(tmp, **overrides)
-    # The null scorer, as in the other web tests: every comment is ham, so what the site's policy
-    # says decides (the payloads of the XSS test would otherwise look like spam to the rules).
-    context = Context(settings=settings, tokens=Tokens.from_settings(settings))
-    app = create_app(settings, database=database, context=context)
-    holder["app"] = app
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=base, app=app, database=database, tmp=tmp, overrides=overrides)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-        database.engine.dispose()
+    with app_server(tmp) as server:
+        base = server.url
+        overrides = {
+            "server.public_url": base,
+            "server.demo_site": "blog",
+            "database.url": server.db_url,
+            "sites": {
+                "blog": {"url": base, "origins": [base], "moderation": "none"},
+                "held": {"url": base, "origins": [base], "moderation": "all"},
+            },
+            "guard.flood_seconds": 0,
+            "guard.rate_limit": "1000 per minute",
+        }
+        settings = make_settings(tmp, **overrides)
+        # The null scorer, as in the other web tests: every comment is ham, so what the site's
+        # policy says decides (the XSS test's payloads would otherwise look like spam to the rules).
+        context = Context(settings=settings, tokens=Tokens.from_settings(settings))
+        app = create_app(settings, database=server.database, context=context)
+        server.serve(app)
+        yield LiveServer(url=base, app=app, database=server.database, tmp=tmp, overrides=overrides)
 
 
 @pytest.fixture(scope="session")

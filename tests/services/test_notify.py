@@ -14,19 +14,12 @@ from moderation.services import build_context, comments, notify, outbox
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK, Tokens
 from tests.conftest import make_settings
-from tests.fakes.smtp_server import FakeSMTP
 
 MODERATORS = ["mod@example.org", "owner@example.org"]
 BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
 URI = "/2010/07/co-production/"
 TEXT = "Thanks, this explanation of the migration finally made sense to me."
 LINK = re.compile(r"https://comments\.example\.org/moderate/act/([A-Za-z0-9_.\-]+)")
-
-
-@pytest.fixture
-def smtp():
-    with FakeSMTP() as server:
-        yield server
 
 
 @pytest.fixture

@@ -12,18 +12,11 @@ from moderation.models import Comment, ModerationEvent, Moderator
 from moderation.services import build_context, comments, notify
 from moderation.services.moderation import Actor, apply_action
 from tests.conftest import make_settings
-from tests.fakes.smtp_server import FakeSMTP
 
 MOD = "mod@example.org"
 BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0")
 LINK = re.compile(r"https://comments\.example\.org(/moderate/act/[A-Za-z0-9_.\-]+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def smtp():
-    with FakeSMTP() as server:
-        yield server
 
 
 @pytest.fixture

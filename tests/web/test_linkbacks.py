@@ -11,7 +11,6 @@ every connection on loopback); ``[fetch] allow_private`` stays false for the rec
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -26,9 +25,7 @@ import pytest
 import ronkyuu
 from click.testing import CliRunner
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from moderation import schema
 from moderation.app import create_app
 from moderation.cli import main
 from moderation.config import FetchSettings
@@ -41,6 +38,7 @@ from moderation.services import Context
 from moderation.services.tokens import Tokens
 from tests.conftest import make_settings
 from tests.factories import make_thread
+from tests.fakes.app_server import AppServer
 from tests.fakes.web_site import FakeSite, Handler, default_dns, guard_network, send
 
 TARGET = "https://blog.example.org/post/"
@@ -453,25 +451,18 @@ def live(tmp_path_factory) -> Iterator[Live]:
     """The app over a migrated SQLite file on 127.0.0.1, and the blog it serves: a FakeSite whose
     pages carry the discovery markup of /api/v1/discovery, as a host site would."""
     tmp = tmp_path_factory.mktemp("live-linkbacks")
-    db_url = f"sqlite:///{tmp / 'moderation.sqlite3'}"
-    schema.upgrade(db_url)
-    holder: dict[str, Any] = {}
-    server = make_server(
-        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True
-    )
-    base = f"http://127.0.0.1:{server.server_port}"
+    server = AppServer(tmp)
+    base = server.url
     blog = FakeSite()
     blog_url = blog.url("", "127.0.0.1")
     settings = make_settings(tmp, **{
-        "server.public_url": base, "database.url": db_url,
+        "server.public_url": base, "database.url": server.db_url,
         "sites": {"blog": {"url": blog_url, "origins": [blog_url], "moderation": "none"}},
         "guard.flood_seconds": 0, "guard.rate_limit": "1000 per minute"})  # fmt: skip
-    database = Database(db_url)
     context = Context(settings=settings, tokens=Tokens.from_settings(settings))
     context.extras["fetcher"] = receiving_fetcher()
-    holder["app"] = app = create_app(settings, database=database, context=context)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    app = create_app(settings, database=server.database, context=context)
+    server.serve(app)
 
     def blog_page(h: Handler) -> None:
         uri = urllib.parse.urlsplit(h.path).path
@@ -483,13 +474,10 @@ def live(tmp_path_factory) -> Iterator[Live]:
     for path in ("/post-a/", "/post-b/", "/post-c/", "/post-d/", "/post-e/"):
         blog.routes[path] = blog_page
     try:
-        yield Live(base, blog, database, app)
+        yield Live(base, blog, server.database, app)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.close()  # disposes of its database's engine too
         blog.close()
-        database.engine.dispose()
 
 
 def test_pb_live_xmlrpc_client_gets_success_then_fault_48(live, source_site):
