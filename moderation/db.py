@@ -178,30 +178,39 @@ def _open_gate(info: dict[Any, Any]) -> None:
 
 
 def _begin_immediate(dbapi_conn: Any, busy_timeout_ms: int) -> None:
-    """BEGIN IMMEDIATE, waiting for the write lock in short steps.
-
-    SQLite's own busy handler sleeps in steps that grow to 100 ms, so under a burst of posts a
-    writer would often sleep long after the lock was free. Here the wait for the lock is ours: the
-    busy timeout is off for this one statement, and a refused BEGIN is retried after 0.1 ms, then
-    up to 2 ms, until the configured busy timeout has passed. (Plain DBAPI calls: this runs on
-    every write.)
-    """
-    deadline = time.monotonic() + busy_timeout_ms / 1000
-    pause = 0.0001
+    """BEGIN IMMEDIATE, waiting for the write lock in short steps (`when_unlocked`), with SQLite's
+    own busy timeout off for this one statement. (Plain DBAPI calls: this runs on every write.)"""
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
-        while True:
-            try:
-                dbapi_conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                locked = "locked" in str(exc) or "busy" in str(exc)
-                if not locked or time.monotonic() >= deadline:
-                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.002)
+        when_unlocked(lambda: dbapi_conn.execute("BEGIN IMMEDIATE"), busy_timeout_ms / 1000)
+    except sqlite3.OperationalError as exc:
+        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
     finally:
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+
+_T = TypeVar("_T")
+
+
+def when_unlocked(attempt: Callable[[], _T], timeout: float) -> _T:
+    """Run `attempt` (a SQLite statement that needs the write lock), trying again while another
+    connection holds the lock: after 0.1 ms, then in steps growing to 2 ms, for `timeout` seconds;
+    then the last "database is locked" error is raised.
+
+    SQLite's own busy handler sleeps in steps that grow to 100 ms, so under a burst of posts a
+    writer would often sleep long after the lock was free.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.0001
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if not locked or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.002)
 
 
 class Database:
@@ -302,9 +311,6 @@ def deferred_reads(session: Session) -> Iterator[None]:
         session.commit()
 
 
-_Row = TypeVar("_Row")
-
-
 @dataclass(frozen=True)
 class _InsertPlan:
     statement: Any
@@ -334,7 +340,7 @@ def _insert_plan(mapper: Any) -> _InsertPlan:
     )
 
 
-def insert_now(session: Session, obj: _Row) -> _Row:
+def insert_now(session: Session, obj: _T) -> _T:
     """INSERT the new ORM object `obj` with one Core statement, then attach it to `session` as if
     it had just been loaded (its id set, nothing pending).
 

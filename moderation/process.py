@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 # glibc's mallopt() parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
@@ -20,11 +19,10 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     rather than 94-98) at no measurable cost in speed. The same as ``MALLOC_ARENA_MAX=2``, but it
     needs no wrapper script; a no-op off glibc.
     """
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return False
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols, libc's among them
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))

@@ -1,5 +1,6 @@
 """`insert_now` (the single-statement INSERT of the submission path) and the SQLite write gate."""
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from moderation.db import Database, insert_now
+from moderation.db import Database, insert_now, when_unlocked
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Thread
 from tests.factories import make_thread
@@ -135,3 +136,17 @@ def test_a_write_whose_connection_is_invalidated_lets_the_next_writer_in(tmp_pat
     assert time.monotonic() - started < 1
     with database.unit_of_work(write=False) as session:
         assert session.scalars(text("SELECT n FROM hits")).all() == [2]
+
+
+def test_when_unlocked_waits_out_another_writer_then_gives_up_at_its_timeout(tmp_path) -> None:
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    holder.execute("CREATE TABLE t (n INTEGER)")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        when_unlocked(lambda: other.execute("INSERT INTO t VALUES (1)"), 0.05)
+
+    threading.Timer(0.1, lambda: holder.execute("COMMIT")).start()
+    when_unlocked(lambda: other.execute("INSERT INTO t VALUES (2)"), 5)
+    assert other.execute("SELECT n FROM t").fetchall() == [(2,)]

@@ -18,6 +18,8 @@ from typing import cast
 
 from limits.storage import Storage
 
+from moderation.db import when_unlocked
+
 SCHEME = "moderation-sqlite"
 
 
@@ -38,9 +40,8 @@ class SQLiteStorage(Storage):
         self.path = uri.split("://", 1)[1]
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so under a burst a
-        # request from another worker would often sleep long after the lock was free: we wait in
-        # short steps ourselves instead (`_write`), and SQLite gives up at once.
+        # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries: we wait in short
+        # steps ourselves instead (`_write`, through `db.when_unlocked`), and SQLite gives up at once.
         self._conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None,
                                      check_same_thread=False)  # fmt: skip
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -59,19 +60,12 @@ class SQLiteStorage(Storage):
 
     def _write(self, sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
         """Run one writing statement (atomic on its own), retrying while another process writes."""
-        deadline = time.monotonic() + self.BUSY_TIMEOUT
-        pause = 0.0001
-        while True:
-            try:
-                with self._lock:
-                    return self._conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.002)
+
+        def attempt() -> list[tuple[object, ...]]:
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
+
+        return when_unlocked(attempt, self.BUSY_TIMEOUT)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to the counter, starting a new window of `expiry` seconds if none is open."""
