@@ -11,6 +11,8 @@ and we emit BEGIN ourselves, as SQLAlchemy's docs recommend, so that SAVEPOINTs 
 them) and so that a unit of work that will write can take the write lock up front (BEGIN IMMEDIATE).
 A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when another process
 wrote in between, and no busy timeout helps with that; taking the lock first makes writers queue instead.
+The threads of one process queue on a lock of their own before that (`make_engine`), so only one of
+them at a time waits for SQLite's lock, in short steps (`when_unlocked`).
 """
 
 from __future__ import annotations
