@@ -36,6 +36,8 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Table,
+    bindparam,
     create_engine,
     event,
     inspect,
@@ -51,6 +53,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 from sqlalchemy.types import TypeDecorator
+
+from moderation.statements import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -315,25 +319,35 @@ def deferred_reads(session: Session) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _InsertPlan:
-    statement: Any
     columns: list[tuple[str, str]]  # (attribute, column key)
     many_to_one: list[tuple[str, list[tuple[str, Any]]]]  # (relationship, [(local key, remote)])
     primary_key: list[str]
+    defaults: dict[str, Callable[[], Any]]  # Python-side column defaults, by column key
     null_unless_sent: frozenset[str]  # columns that are NULL when the INSERT did not send them
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 @functools.cache
 def _insert_plan(mapper: Any) -> _InsertPlan:
-    columns = [(prop.key, prop.columns[0].key) for prop in mapper.column_attrs]
+    defaults: dict[str, Callable[[], Any]] = {}
+    for column in mapper.local_table.columns:
+        default = column.default
+        if default is not None and default.is_scalar:
+            defaults[column.key] = _constant(default.arg)
+        elif default is not None and default.is_callable:
+            defaults[column.key] = functools.partial(default.arg, None)  # takes a context
     return _InsertPlan(
-        statement=mapper.local_table.insert(),
-        columns=columns,
+        columns=[(prop.key, prop.columns[0].key) for prop in mapper.column_attrs],
         many_to_one=[
             (rel.key, [(local.key, remote) for local, remote in rel.local_remote_pairs])
             for rel in mapper.relationships
             if rel.direction is MANYTOONE
         ],
         primary_key=[column.key for column in mapper.primary_key],
+        defaults=defaults,
         null_unless_sent=frozenset(
             prop.columns[0].key
             for prop in mapper.column_attrs
@@ -342,12 +356,19 @@ def _insert_plan(mapper: Any) -> _InsertPlan:
     )
 
 
+@functools.cache
+def _insert_statement(table: Table, keys: frozenset[str]) -> Prepared:
+    """INSERT of exactly the columns `keys`, returning the primary key."""
+    values = {key: bindparam(key, type_=table.c[key].type) for key in sorted(keys)}
+    return Prepared(table.insert().values(values).returning(*table.primary_key.columns))
+
+
 def insert_now(session: Session, obj: _T) -> _T:
-    """INSERT the new ORM object `obj` with one Core statement, then attach it to `session` as if
-    it had just been loaded (its id set, nothing pending).
+    """INSERT the new ORM object `obj` with one prepared statement (`moderation.statements`), then
+    attach it to `session` as if it had just been loaded (its id set, nothing pending).
 
     The submission path uses this instead of ``session.add`` plus a flush: the unit of work's
-    bookkeeping costs several times the INSERT itself. Column defaults apply as usual; a
+    bookkeeping costs several times the INSERT itself. Python column defaults apply as usual; a
     many-to-one set as an object (``Comment(thread=t)``) fills its foreign key. Pending changes
     elsewhere in the session are not flushed first, so whatever the row refers to must already be
     in the database.
@@ -365,12 +386,15 @@ def insert_now(session: Session, obj: _T) -> _T:
     for attr, column in plan.columns:
         if attr in loaded:
             values[column] = loaded[attr]
-    result = session.connection().execute(plan.statement, values)
-    sent = result.last_inserted_params()
-    sent.update(zip(plan.primary_key, result.inserted_primary_key or (), strict=True))
+        elif column not in values and column in plan.defaults:
+            values[column] = plan.defaults[column]()
+    statement = _insert_statement(state.mapper.local_table, frozenset(values))
+    row = statement.first(session, values)
+    assert row is not None
+    values.update(zip(plan.primary_key, row, strict=True))
     for attr, column in plan.columns:
-        if column in sent:
-            loaded[attr] = sent[column]
+        if column in values:
+            loaded[attr] = values[column]
         elif column in plan.null_unless_sent:
             loaded[attr] = None
     make_transient_to_detached(obj)

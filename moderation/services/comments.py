@@ -30,6 +30,7 @@ from moderation.models import Comment, SpamCheck, Thread
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread, record_event
 from moderation.services.tokens import AUTHOR_EDIT
+from moderation.statements import Prepared
 
 
 @dataclass(frozen=True)
@@ -82,20 +83,24 @@ _FIND_THREAD = select(Thread).where(
     Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
 )
 _threads = Thread.__table__
-_THREAD_TO_POST = select(
-    _threads.c.id, _threads.c.created_at, _threads.c.closed, _threads.c.title
-).where(_threads.c.site == bindparam("site"), _threads.c.uri == bindparam("uri"))
-_SET_TITLE = (
+_THREAD_TO_POST = Prepared(
+    select(_threads.c.id, _threads.c.created_at, _threads.c.closed, _threads.c.title).where(
+        _threads.c.site == bindparam("site"), _threads.c.uri == bindparam("uri")
+    )
+)
+_SET_TITLE = Prepared(
     update(_threads)
     .where(_threads.c.id == bindparam("thread_id"))
     .values(title=bindparam("new_title"), version=_threads.c.version + 1)
 )
-_TRUSTED = select(
-    exists(
-        select(Comment.id).where(
-            Comment.author == bindparam("author"),
-            Comment.email == bindparam("email"),
-            Comment.status == CommentStatus.approved,
+_TRUSTED = Prepared(
+    select(
+        exists(
+            select(Comment.id).where(
+                Comment.author == bindparam("author"),
+                Comment.email == bindparam("email"),
+                Comment.status == CommentStatus.approved,
+            )
         )
     )
 )
@@ -154,10 +159,10 @@ def submit_comment(
     html = markup.render(new.text)
     with deferred_reads(session):
         where = {"site": new.site, "uri": new.uri}
-        thread = session.connection().execute(_THREAD_TO_POST, where).first()
-        if thread is not None:
-            check_open(ctx, site, thread)
-        thread_id = thread.id if thread is not None else None
+        thread = _THREAD_TO_POST.first(session, where)
+        thread_id, title = (thread[0], thread[3]) if thread is not None else (None, "")
+        if thread is not None and not is_open(ctx, site, thread[1], thread[2]):
+            raise ThreadClosed("comments are closed for this page")
         parent = _check_parent(session, thread_id, new.parent)
         _check_guards(session, ctx, thread_id, new, client)
         trusted = author_trusted(session, new.author, new.email)
@@ -166,8 +171,8 @@ def submit_comment(
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
     if thread_id is None:
         thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
-    elif new.title and not thread.title:
-        session.connection().execute(_SET_TITLE, {"thread_id": thread_id, "new_title": new.title})
+    elif new.title and not title:
+        _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
     _check_guards(session, ctx, thread_id, new, client)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
@@ -262,7 +267,7 @@ def author_trusted(session: Session, author: str, email: str) -> bool:
     """WordPress's "previously approved": an approved comment with the same name and e-mail."""
     if not author or not email:
         return False
-    return bool(session.connection().scalar(_TRUSTED, {"author": author, "email": email.lower()}))
+    return bool(_TRUSTED.scalar(session, {"author": author, "email": email.lower()}))
 
 
 def edit_own_comment(
@@ -350,12 +355,12 @@ def _check_duplicate(session: Session, thread_id: int, new: NewComment) -> None:
     params = {"thread": thread_id, "parent": new.parent, "author": new.author, "text": new.text,
               "email": new.email.lower()}  # fmt: skip
     query = _duplicate_query(new.parent is not None, bool(new.email))
-    if session.connection().scalar(query, params):
+    if query.scalar(session, params):
         raise Duplicate("duplicate comment: it looks as though you have already said that")
 
 
 @functools.cache
-def _duplicate_query(has_parent: bool, has_email: bool) -> Any:
+def _duplicate_query(has_parent: bool, has_email: bool) -> Prepared:
     query = select(Comment.id).where(
         Comment.thread_id == bindparam("thread"),
         Comment.parent_id == bindparam("parent") if has_parent else Comment.parent_id.is_(None),
@@ -365,7 +370,7 @@ def _duplicate_query(has_parent: bool, has_email: bool) -> Any:
     )
     if has_email:
         query = query.where(Comment.email == bindparam("email"))
-    return select(exists(query))
+    return Prepared(select(exists(query)))
 
 
 def check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
@@ -377,9 +382,8 @@ def check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
     now = ctx.clock()
     if not ip and not email:
         return
-    last: datetime | None = session.connection().scalar(
-        _flood_query(bool(ip), bool(email)),
-        {"ip": ip, "email": email.lower(), "since": now - timedelta(seconds=gap)},
+    last: datetime | None = _flood_query(bool(ip), bool(email)).scalar(
+        session, {"ip": ip, "email": email.lower(), "since": now - timedelta(seconds=gap)}
     )
     if last is not None:
         last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
@@ -388,12 +392,14 @@ def check_flood(session: Session, ctx: Context, ip: str, email: str) -> None:
 
 
 @functools.cache
-def _flood_query(by_ip: bool, by_email: bool) -> Any:
+def _flood_query(by_ip: bool, by_email: bool) -> Prepared:
     who = [Comment.ip == bindparam("ip")] if by_ip else []
     if by_email:
         who.append(Comment.email == bindparam("email"))
-    return select(func.max(Comment.created_at)).where(
-        or_(*who), Comment.created_at > bindparam("since", type_=Comment.created_at.type)
+    return Prepared(
+        select(func.max(Comment.created_at)).where(
+            or_(*who), Comment.created_at > bindparam("since", type_=Comment.created_at.type)
+        )
     )
 
 

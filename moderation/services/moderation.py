@@ -15,6 +15,7 @@ from moderation.domain.states import Action, CommentStatus, transition
 from moderation.errors import InvalidTransition, NotFound
 from moderation.models import Comment, ModerationEvent, Thread
 from moderation.services import Context
+from moderation.statements import Prepared
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def bump_thread(session: Session, thread_id: int, approved_delta: int = 0) -> No
     Done in SQL (``version = version + 1``), never read-modify-write in Python: two concurrent
     changes must give two versions, or a cache keyed by version could serve a stale thread.
     """
-    session.connection().execute(_BUMP, {"thread_id": thread_id, "delta": approved_delta})
+    _BUMP.execute(session, {"thread_id": thread_id, "delta": approved_delta})
     loaded = session.identity_map.get(identity_key(Thread, thread_id))
     if loaded is not None:
         session.expire(loaded, ["version", "approved_count"])
@@ -122,7 +123,7 @@ def bump_thread(session: Session, thread_id: int, approved_delta: int = 0) -> No
 
 _threads = Thread.__table__
 _count = _threads.c.approved_count + bindparam("delta")
-_BUMP = (
+_BUMP = Prepared(
     update(_threads)
     .where(_threads.c.id == bindparam("thread_id"))
     .values(version=_threads.c.version + 1, approved_count=case((_count < 0, 0), else_=_count))

@@ -26,6 +26,7 @@ from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action
+from moderation.statements import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
         ListKind.blocked_email: list(spam.blocked_emails),
         ListKind.blocked_domain: list(spam.blocked_domains),
     }
-    rows = session.connection().execute(_LIST_ENTRIES, {"site": site})
+    rows = _LIST_ENTRIES.rows(session, {"site": site})
     for kind, value in rows:
         lists[kind].append(value)
     return RuleLists(
@@ -95,12 +96,16 @@ def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
 
 # Statements of the submission path, built once (building one costs more than running it).
 _entries = ListEntry.__table__
-_LIST_ENTRIES = select(_entries.c.kind, _entries.c.value).where(
-    or_(_entries.c.site.is_(None), _entries.c.site == bindparam("site"))
+_LIST_ENTRIES = Prepared(
+    select(_entries.c.kind, _entries.c.value).where(
+        or_(_entries.c.site.is_(None), _entries.c.site == bindparam("site"))
+    )
 )
 _counts = ClassifierCount.__table__
-_LEARNED_COUNTS = select(_counts.c.feature, _counts.c.spam, _counts.c.ham).where(
-    _counts.c.feature.in_(bindparam("features", expanding=True))
+_LEARNED_COUNTS = Prepared(
+    select(_counts.c.feature, _counts.c.spam, _counts.c.ham).where(
+        _counts.c.feature.in_(bindparam("features", expanding=True))
+    )
 )
 
 
@@ -129,7 +134,7 @@ def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
     """Base counts plus learned counts, for `feats` and the totals only."""
     base = base_model()
     wanted = list(dict.fromkeys([TOTALS, *feats]))
-    rows = session.connection().execute(_LEARNED_COUNTS, {"features": wanted})
+    rows = _LEARNED_COUNTS.rows(session, {"features": wanted})
     learned = {feature: (spam, ham) for feature, spam, ham in rows}
     totals = learned.get(TOTALS, (0.0, 0.0))
     counts = {}

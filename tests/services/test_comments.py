@@ -335,7 +335,7 @@ LOOKUP_PARAMS = {"author": "Ann", "email": "ann@example.org", "text": "Hi", "thr
 def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):
     """Each post runs these; a walk of the status index instead (SQLite has no statistics to tell
     it better) would grow with the table."""
-    conn, sent = session.connection(), []
+    conn, sent, query = session.connection(), [], query.statement
     record = lambda *args: sent.append(args[2:4])  # noqa: E731  (statement, parameters)
     event.listen(conn.engine, "before_cursor_execute", record)
     try:
