@@ -145,7 +145,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if not _WRITE_INTENT.get():
-            conn.exec_driver_sql("BEGIN")
+            conn.connection.dbapi_connection.execute("BEGIN")  # (the DBAPI's: runs on every read)
             return
         if not gate.acquire(timeout=busy_timeout_ms / 1000):
             raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
