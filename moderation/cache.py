@@ -3,11 +3,13 @@
 Keys carry the thread's version, which every state change bumps in the database, so a changed
 thread is simply a new key: nothing is ever invalidated by hand, and every worker and node sees a
 change at once because the version comes from the shared database. Old keys age out (LRU locally,
-a TTL in Redis).
+a TTL in Redis). Redis outlives a restart, so its keys also carry a fingerprint of the settings the
+JSON is made from (the public URL and the sites'): a changed setting is a new set of keys there too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from typing import Protocol
@@ -80,5 +82,12 @@ class RedisCache:
 def make_cache(settings: Settings) -> Cache:
     """Redis when ``[redis] url`` is set, else a per-process LRU."""
     if settings.redis.url:
-        return RedisCache(settings.redis.url)
+        return RedisCache(settings.redis.url, prefix=f"moderation:cache:{fingerprint(settings)}:")
     return LocalCache()
+
+
+def fingerprint(settings: Settings) -> str:
+    """A short hash of what the public JSON depends on besides the data: the public URL (links)
+    and every site's settings (avatars, the signed TrackBack URLs, when threads close...)."""
+    shape = repr((settings.server.public_url, sorted(settings.sites.items())))
+    return hashlib.sha256(shape.encode()).hexdigest()[:16]

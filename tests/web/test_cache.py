@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from moderation.cache import LocalCache, RedisCache
+from moderation.cache import LocalCache, RedisCache, fingerprint, make_cache
 from moderation.domain.states import Action
 from moderation.models import Comment
 from moderation.services.moderation import SYSTEM, apply_action
@@ -144,6 +144,25 @@ def test_redis_cache_round_trip_and_down_redis_is_a_miss():
     dead = RedisCache("redis://127.0.0.1:1/0")
     assert dead.get("k") is None
     dead.set("k", b"x")  # no exception: a cache failure only costs a rebuild
+
+
+def test_a_changed_site_setting_is_a_new_set_of_redis_keys(tmp_path):
+    """Redis outlives a restart: JSON built before a setting changed (avatars, signed TrackBack
+    URLs, the public URL) must not be served after it."""
+    redis_or_skip()
+    before = make_settings(tmp_path, **{"redis.url": REDIS_URL})
+    cache = make_cache(before)
+    assert isinstance(cache, RedisCache)
+    key = f"thread:{os.getpid()}:1:1"
+    cache.set(key, b"built before")
+    assert (
+        make_cache(make_settings(tmp_path, **{"redis.url": REDIS_URL})).get(key) == b"built before"
+    )
+    for changed in ({"sites.blog.gravatar": True}, {"sites.blog.signed_trackback_urls": True},
+                    {"server.public_url": "https://elsewhere.example.org"}):  # fmt: skip
+        after = make_settings(tmp_path, **{"redis.url": REDIS_URL, **changed})
+        assert fingerprint(after) != fingerprint(before)
+        assert make_cache(after).get(key) is None
 
 
 def test_fast_path_answers_cached_threads_and_counts_without_flask(app, client, clock):
