@@ -65,6 +65,7 @@ class SiteSettings:
     require_email: bool = False
     gravatar: bool = False
     language: str = "en"
+    signed_trackback_urls: bool = False
 
     def owns(self, url: str) -> bool:
         """True when ``url`` is a page of this site (same scheme, host and port, path below its base)."""

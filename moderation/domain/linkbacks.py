@@ -136,9 +136,11 @@ def host_of(url: str) -> str:
         return ""
 
 
-def trackback_url(public_url: str, site: str, uri: str) -> str:
-    """The TrackBack ping URL of page `uri` of `site` (what the thread JSON advertises)."""
-    return f"{public_url.rstrip('/')}/trackback/{site}{quote(uri, safe='/')}"
+def trackback_url(public_url: str, site: str, uri: str, key: str = "") -> str:
+    """The TrackBack ping URL of page `uri` of `site` (what the thread JSON advertises), with the
+    page's `key` when the site signs its ping URLs (TB-D8)."""
+    url = f"{public_url.rstrip('/')}/trackback/{site}{quote(uri, safe='/')}"
+    return f"{url}?key={key}" if key else url
 
 
 # --- TrackBack ------------------------------------------------------------------------------------
@@ -720,10 +722,13 @@ def _attr(value: str) -> str:
     )
 
 
-def discovery_markup(public_url: str, site: str, uri: str, page_url: str, title: str) -> Discovery:
-    """Our three endpoints for one page, in the exact forms senders look for (PB-4, WM-2, §1.5)."""
+def discovery_markup(
+    public_url: str, site: str, uri: str, page_url: str, title: str, key: str = ""
+) -> Discovery:
+    """Our three endpoints for one page, in the exact forms senders look for (PB-4, WM-2, §1.5);
+    `key` as for `trackback_url`."""
     base = public_url.rstrip("/")
-    ping = trackback_url(public_url, site, uri)
+    ping = trackback_url(public_url, site, uri, key)
     pingback, webmention = f"{base}/pingback", f"{base}/webmention"
     html = (
         f'<link rel="pingback" href="{_attr(pingback)}">\n'

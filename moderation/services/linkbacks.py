@@ -59,6 +59,7 @@ from moderation.services.comments import (
     store_submission,
 )
 from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
+from moderation.services.tokens import Tokens, ping_key
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +100,20 @@ class Content:
 
 def receive_trackback(
     session: Session, ctx: Context, site_id: str, uri: str, ping: lb.TrackbackPing,
-    client: ClientInfo,
+    client: ClientInfo, key: str = "",
 ) -> Comment:  # fmt: skip
     """Store a TrackBack ping to page `uri` of `site_id` as pending, and queue its verification.
+    `key` is the ping URL's key, which a site that signs its ping URLs requires (TB-D8).
 
-    Raises `LinkbackRefused` (unknown site or page, a page pinging itself), `Duplicate` (TB-9),
-    `ThreadClosed` (TB-8).
+    Raises `LinkbackRefused` (unknown site or page, a page pinging itself, a missing or wrong
+    key), `Duplicate` (TB-9), `ThreadClosed` (TB-8).
     """
     site = ctx.settings.sites.get(site_id)
     if site is None:
         raise lb.LinkbackRefused("no such site", fault=lb.FAULT_TARGET_INVALID)
     _check_uri(uri)
+    if site.signed_trackback_urls and not ctx.tokens.check_page_key(site_id, uri, key):
+        raise lb.LinkbackRefused("not a TrackBack URL of this site: ping the one the page gives")
     target = Target(site_id, site, uri, site.page_url(uri))
     if lb.same_resource(ping.url, target.url):
         raise lb.LinkbackRefused("a page cannot ping itself", field="url")
@@ -544,8 +548,9 @@ def discovery(settings: Settings, site_id: str, uri: str, title: str = "") -> lb
     site = settings.sites.get(site_id)
     if site is None:
         raise InvalidInput("unknown site", fields={"site": "no such site"})
+    key = ping_key(Tokens.from_settings(settings), site, site_id, uri)
     public_url = settings.server.public_url
-    return lb.discovery_markup(public_url, site_id, uri, site.page_url(uri), title)
+    return lb.discovery_markup(public_url, site_id, uri, site.page_url(uri), title, key)
 
 
 def page_discovery(session: Session, ctx: Context, site_id: str, uri: str) -> lb.Discovery:

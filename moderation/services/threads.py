@@ -16,6 +16,7 @@ from moderation.domain.states import CommentStatus
 from moderation.models import Comment, Thread
 from moderation.services import Context
 from moderation.services.comments import find_thread, is_open, site_settings
+from moderation.services.tokens import ping_key
 
 PublicComment = dict[str, Any]
 
@@ -79,7 +80,7 @@ def public_thread(
 
     Pass the page's `thread` when it was already looked up (None: look it up here).
     """
-    site_settings(ctx, site)
+    site_config = site_settings(ctx, site)
     thread = thread or find_thread(session, site, uri)
     info = {
         "uri": uri,
@@ -87,7 +88,9 @@ def public_thread(
         "count": thread.approved_count if thread else 0,
         "open": thread_open(ctx, site, thread),
         "version": thread.version if thread else 0,
-        "trackback_url": trackback_url(ctx.settings.server.public_url, site, uri),
+        "trackback_url": trackback_url(
+            ctx.settings.server.public_url, site, uri, ping_key(ctx.tokens, site_config, site, uri)
+        ),
     }
     comments = _approved(session, thread) if thread else []
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}

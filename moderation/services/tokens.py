@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, Signer, URLSafeTimedSerializer
 
-from moderation.config import Settings
+from moderation.config import Settings, SiteSettings
 from moderation.errors import TokenExpired, TokenInvalid
 
 AUTHOR_EDIT = "author-edit"
 MODERATE_LINK = "moderate-link"
+TRACKBACK_URL = "trackback-url"
 
 
 class Tokens:
@@ -24,6 +25,7 @@ class Tokens:
         self._keys = list(secret_keys)
         self._max_ages = dict(max_ages)
         self._serializers = {p: URLSafeTimedSerializer(self._keys, salt=p) for p in max_ages}
+        self._page_signer = Signer(self._keys, salt=TRACKBACK_URL)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
@@ -58,3 +60,21 @@ class Tokens:
             return self._serializers[purpose]
         except KeyError:
             raise ValueError(f"no token purpose {purpose!r}") from None
+
+    def page_key(self, site: str, uri: str) -> str:
+        """The key of page `uri` of `site`'s signed TrackBack URL (TB-D8): an HMAC of the page, so
+        a bot cannot make up the ping URL of a page it has not read. Not timed: the page's RDF block
+        is pasted once and must keep working; pinging ends when the thread closes."""
+        return self._page_signer.get_signature(f"{site}\n{uri}").decode("ascii")
+
+    def check_page_key(self, site: str, uri: str, key: str) -> bool:
+        """Whether `key` is page `uri` of `site`'s key under any configured secret key."""
+        try:
+            return self._page_signer.verify_signature(f"{site}\n{uri}", key)
+        except (BadData, UnicodeError, ValueError):
+            return False
+
+
+def ping_key(tokens: Tokens, site: SiteSettings, site_id: str, uri: str) -> str:
+    """The key of the page's TrackBack URL when the site signs them (TB-D8), else ""."""
+    return tokens.page_key(site_id, uri) if site.signed_trackback_urls else ""

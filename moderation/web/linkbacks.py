@@ -74,7 +74,8 @@ def trackback(site: str, uri: str) -> Response:
             request.get_data(cache=False), request.headers.get("Content-Type", "")
         )
     ping = lb.parse_trackback(fields)
-    service.receive_trackback(get_session(), _ctx(), site, "/" + uri, ping, _client())
+    key = request.args.get("key", "")
+    service.receive_trackback(get_session(), _ctx(), site, "/" + uri, ping, _client(), key)
     return _trackback_answer(None)
 
 

@@ -42,3 +42,20 @@ def test_tokens_rotation_old_key_still_verifies_new_key_signs():
 def test_tokens_unknown_purpose_is_a_programming_error():
     with pytest.raises(ValueError, match="no token purpose"):
         Tokens(("k" * 20,), {}).sign("nope", 1)
+
+
+def test_page_keys_are_one_per_page_and_keep_working_after_a_key_rotation():
+    old = Tokens(("old-key" * 3,), {})
+    rotated = Tokens(("old-key" * 3, "new-key" * 3), {})
+    key = old.page_key("blog", "/post/")
+
+    assert rotated.check_page_key("blog", "/post/", key)  # pasted before the rotation: still good
+    assert rotated.page_key("blog", "/post/") != key  # the newest key signs
+    assert rotated.check_page_key("blog", "/post/", rotated.page_key("blog", "/post/"))
+    for site, uri in (("blog", "/other/"), ("other", "/post/"), ("blog", "/post")):
+        assert not rotated.check_page_key(site, uri, key)
+
+
+@pytest.mark.parametrize("bad", ["", "x", "garbage-signature", "é", "a" * 500])
+def test_a_made_up_page_key_is_refused(bad):
+    assert not Tokens(("k" * 20,), {}).check_page_key("blog", "/post/", bad)

@@ -235,6 +235,45 @@ def test_tb_d5_a_second_ping_inside_the_flood_gap_is_refused_as_too_fast(client,
     assert len(comments(session)) == 2
 
 
+def test_tb_d8_a_signing_site_advertises_keyed_urls_and_takes_only_them(
+    make_client, session, source_site
+):
+    client = make_client(**{"sites.blog.signed_trackback_urls": True})
+    thread = client.get("/api/v1/threads/comments?site=blog&uri=/post/").json["thread"]
+    advertised = thread["trackback_url"]
+    base, _, key = advertised.partition("?key=")
+    assert base == "https://comments.example.org/trackback/blog/post/"
+    assert len(key) >= 27  # an HMAC: nothing to enumerate
+    found = client.get("/api/v1/discovery?site=blog&uri=/post/").json
+    assert found["trackback_url"] == advertised
+    assert lb.find_trackback_ping(found["trackback_rdf"], TARGET) == advertised
+
+    path = urllib.parse.urlsplit(advertised)
+    answer = client.post(f"{path.path}?{path.query}", data={"url": source(source_site)})
+    assert answer.data == OK_BODY
+    assert [c.kind for c in comments(session)] == [CommentKind.trackback]
+
+
+@pytest.mark.parametrize("query", ["", "?key=", "?key=made-up", "?key=OTHER", "?k=OWN"])
+def test_tb_d8_a_ping_without_its_pages_key_is_refused(make_client, session, query):
+    client = make_client(**{"sites.blog.signed_trackback_urls": True})
+    tokens = Tokens.from_settings(make_settings(Path("unused")))
+    query = query.replace("OTHER", tokens.page_key("blog", "/other/"))
+    query = query.replace("OWN", tokens.page_key("blog", "/post/"))
+    answer = client.post(TB_URL + query, data={"url": "http://public.test/a"})
+    assert answer.status_code == 200
+    assert lb.parse_trackback_response(answer.data) == (
+        False, "not a TrackBack URL of this site: ping the one the page gives")  # fmt: skip
+    assert comments(session) == []
+
+
+def test_tb_d8_a_site_that_does_not_sign_advertises_and_takes_plain_urls(client, session):
+    thread = client.get("/api/v1/threads/comments?site=blog&uri=/post/").json["thread"]
+    assert "?" not in thread["trackback_url"]
+    answer = client.post(TB_URL + "?key=whatever", data={"url": "http://public.test/a"})
+    assert answer.data == OK_BODY
+
+
 def test_tb_trackback_for_the_root_page(client, session):
     assert client.post("/trackback/blog/", data={"url": "http://public.test/a"}).data == OK_BODY
     assert comments(session)[0].thread.uri == "/"
