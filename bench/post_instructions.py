@@ -52,7 +52,9 @@ def instructions(seeded: Path, work: Path, count: int, warm: int) -> int:
         capture_output=True, text=True,
     )  # fmt: skip
     if run.returncode:
-        raise SystemExit(f"the run under callgrind failed: {run.stdout[-300:]} {run.stderr[-1500:]}")
+        raise SystemExit(
+            f"the run under callgrind failed: {run.stdout[-300:]} {run.stderr[-1500:]}"
+        )
     found = re.search(r"Collected : (\d+)", run.stderr)
     if not found:
         raise SystemExit(f"no callgrind total in: {run.stderr[-500:]}")
