@@ -44,7 +44,7 @@ from moderation.app import create_app
 from moderation.config import settings_from_mapping
 from moderation.db import Database
 from moderation.domain.states import CommentStatus
-from moderation.services import Context, accounts
+from moderation.services import Context, accounts, queue_filters
 from moderation.services import queue as queue_service
 from moderation.services.tokens import Tokens
 
@@ -163,7 +163,7 @@ def plans(database: Database, cursor: int) -> list[str]:
         explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
         for status, at in ((CommentStatus.pending, None), (CommentStatus.approved, cursor)):
             query = queue_service.queue_query(
-                queue_service.QueueFilter(status), limit=51, cursor=at
+                queue_filters.QueueFilter(status), limit=51, cursor=at
             )
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             out += [f"{status.value}: " + " ".join(map(str, r))
@@ -199,7 +199,7 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
         return run
 
     with database.unit_of_work(write=False) as session:
-        f = queue_service.QueueFilter(CommentStatus.approved)
+        f = queue_filters.QueueFilter(CommentStatus.approved)
         cursor = None
         for _ in range(2_000):  # walk 2,000 pages of ids cheaply to find a deep cursor
             cursor = session.scalar(sa.select(sa.func.min(sa.text("id"))).select_from(

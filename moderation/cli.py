@@ -352,7 +352,8 @@ def linkbacks_send(state: State, url: str) -> None:
     """Tell the pages that the post at URL links to: a webmention, else a pingback, else a
     trackback, whichever each page advertises. Prints one line per page."""
     from moderation.errors import ModerationError
-    from moderation.fetch import Fetcher, FetchError
+    from moderation.fetch import Fetcher
+    from moderation.outbound import FetchError
     from moderation.services.sending import Poster, send_linkbacks
 
     fetch = state.settings.fetch

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from moderation.config import FetchSettings
-from moderation.fetch import (
+from moderation.fetch import Fetcher
+from moderation.outbound import (
     BadScheme,
     BadUrl,
     BlockedAddress,
-    Fetcher,
     FetchFailed,
     HostRateLimited,
     NotHtml,

@@ -1,25 +1,17 @@
-"""Linkbacks: receive TrackBack, Pingback and Webmention, verify every source in the background,
-and advertise our endpoints (sending is `services.sending`).
+"""Linkbacks: receive TrackBack, Pingback and Webmention, answer a webmention's status, and
+advertise our endpoints (verifying sources is `services.verification`, sending is
+`services.sending`).
 
 Receipt is synchronous and cheap: the request is checked (length → duplicate → closed), scored by
 the same pipeline as a comment, stored as pending ("source not verified yet") and a
-``verify_linkback`` outbox job is queued. The job fetches the source with the hardened `Fetcher`
-outside any transaction, then, in one unit of work: a source that links to the exact target is
-marked verified, its title, excerpt and author are read (an h-entry through mf2py, else the page
-title and the text around the link), the new content is scored again, and the site's policy
-decides; any other answer marks it spam (or removes it, for a published mention whose source is
-gone or no longer links). A source that is down or slow is retried with the outbox's back-off
-(the handler raises) until `GIVE_UP_AFTER`, then rejected. Nothing here is ever approved unverified.
+``verify_linkback`` outbox job is queued; `services.verification` carries it out, so nothing here
+is ever approved unverified.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import html as html_lib
-import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,27 +19,14 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moderation import markup
 from moderation.config import Settings, SiteSettings
-from moderation.db import Database
 from moderation.domain import linkbacks as lb
+from moderation.domain import pages
 from moderation.domain.policy import Policy, decide
-from moderation.domain.scoring import Submission, Verdict, run_pipeline
+from moderation.domain.scoring import Submission, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
-from moderation.errors import Duplicate, InvalidInput, InvalidTransition, NotFound
-
-# Sending reuses the fetcher's URL checks, pinned connections and error mapping (the underscored
-# names) rather than a second copy of that security-critical code; a public `Fetcher.post` would
-# be the tidier home for it.
-from moderation.fetch import (
-    Fetcher,
-    FetchError,
-    FetchFailed,
-    HostRateLimited,
-    Timeout,
-)
+from moderation.errors import Duplicate, InvalidInput, NotFound
 from moderation.models import Comment, ModerationEvent, Thread
-from moderation.scorers.heuristics import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import (
     ClientInfo,
@@ -55,25 +34,15 @@ from moderation.services.comments import (
     check_open,
     find_thread,
     get_or_create_thread,
-    record_check,
     store_submission,
 )
-from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
+from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens, ping_key
+from moderation.services.verification import VERIFY, Content, content_html
 
-log = logging.getLogger(__name__)
-
-VERIFY = "verify_linkback"
 GIVE_UP_AFTER = timedelta(minutes=30)  # with the default back-off: about six tries
-NO_LINK = "source does not link to the target"
-NO_LONGER = "source no longer links to the target"
 STATUS_SALT = "webmention-status"
 LINKBACK_KINDS = (CommentKind.trackback, CommentKind.pingback, CommentKind.webmention)
-SHORT_CONTENT = 500  # an h-entry's content up to this many characters is shown whole
-
-
-class SourceUnavailable(Exception):
-    """The source could not be fetched this time; the outbox tries again later."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +53,6 @@ class Target:
     site: SiteSettings
     uri: str
     url: str
-
-
-@dataclass(frozen=True)
-class Content:
-    """What a linkback shows: `html` is sanitized, `text` is plain."""
-
-    author: str
-    text: str
-    html: str
 
 
 # --- receiving ----------------------------------------------------------------------------------
@@ -115,14 +75,14 @@ def receive_trackback(
     if site.signed_trackback_urls and not ctx.tokens.check_page_key(site_id, uri, key):
         raise lb.LinkbackRefused("not a TrackBack URL of this site: ping the one the page gives")
     target = Target(site_id, site, uri, site.page_url(uri))
-    if lb.same_resource(ping.url, target.url):
+    if pages.same_resource(ping.url, target.url):
         raise lb.LinkbackRefused("a page cannot ping itself", field="url")
     _check_new(session, ctx, target, ping.url, lb.TRACKBACK_DUPLICATE)
     text = "\n\n".join(
         part for part in (ping.title if ping.title_given else "", ping.excerpt) if part
     )
     content = Content(ping.blog_name or lb.host_of(ping.url), text or ping.title,
-                      _html(ping.title, ping.excerpt))  # fmt: skip
+                      content_html(ping.title, ping.excerpt))  # fmt: skip
     return _receive(session, ctx, target, CommentKind.trackback, ping.url, content, client)
 
 
@@ -138,7 +98,7 @@ def receive_pingback(
                           fault=lb.FAULT_SOURCE_MISSING)  # fmt: skip
     target = lb.check_url(target, name="targetURI", max_chars=lb.MAX_TARGET_CHARS,
                           fault=lb.FAULT_TARGET_MISSING)  # fmt: skip
-    if lb.same_resource(source, target):
+    if pages.same_resource(source, target):
         raise lb.LinkbackRefused("the source and the target are the same page")
     located = locate_target(ctx, target)
     _check_new(session, ctx, located, source, "the pingback has already been registered")
@@ -265,236 +225,6 @@ def _deleted_by(session: Session, comment: Comment) -> str | None:
         ModerationEvent.comment_id == comment.id, ModerationEvent.to_status == CommentStatus.deleted
     )
     return session.scalars(query.order_by(ModerationEvent.id.desc()).limit(1)).first()
-
-
-def _html(title: str, excerpt: str) -> str:
-    """Sanitized HTML for a title (bold) and an excerpt, both plain text (TB-10, TB-11)."""
-    parts = [f"<p><strong>{html_lib.escape(title)}</strong></p>"] if title else []
-    if excerpt:
-        parts.append(f"<p>{html_lib.escape(excerpt)}</p>")
-    return markup.clean("".join(parts))
-
-
-# --- verifying ----------------------------------------------------------------------------------
-
-
-class Outcome(enum.StrEnum):
-    """What fetching the source showed."""
-
-    verified = "verified"
-    no_link = "no_link"
-    gone = "gone"  # 410: the source was deleted
-    refused = "refused"  # the fetcher would not fetch it (private address, not HTML, ...)
-    unavailable = "unavailable"  # down, slow or erroring: worth another try
-
-
-@dataclass(frozen=True)
-class SourceCheck:
-    """The outcome, in words for moderators, and (when verified) what the source says."""
-
-    outcome: Outcome
-    reason: str
-    content: Content | None = None
-    # TB-D2: the addresses the source's host resolves to (trackbacks only; empty when unknown).
-    source_addresses: tuple[str, ...] = ()
-
-
-def fetcher_for(ctx: Context) -> Fetcher:
-    """The process's one `Fetcher` (tests put theirs in ``ctx.extras["fetcher"]``)."""
-    fetcher = ctx.extras.get("fetcher")
-    if fetcher is None:
-        fetcher = ctx.extras["fetcher"] = Fetcher(ctx.settings.fetch)
-    return fetcher
-
-
-def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
-    """Fetch `source` and look for a link to exactly `target` (WM-11, WM-12, PB-9, PB-10)."""
-    try:
-        result = fetcher.fetch(source)
-    except (Timeout, FetchFailed, HostRateLimited) as exc:
-        return SourceCheck(Outcome.unavailable, f"could not fetch the source: {exc.reason}")
-    except FetchError as exc:
-        return SourceCheck(Outcome.refused, f"the source was not fetched: {exc.reason}")
-    except LookupError as exc:  # the fetcher lets a non-text charset (rot13, base64) through
-        return SourceCheck(Outcome.refused, f"the source was not fetched: bad charset ({exc})")
-    if result.status == 410:
-        return SourceCheck(Outcome.gone, "the source is gone (HTTP 410)")
-    if result.status >= 400:
-        return SourceCheck(Outcome.unavailable, f"the source answered HTTP {result.status}")
-    page = lb.analyse_page(result.text, result.url)
-    link = lb.find_link(page, target)
-    if link is None:
-        cut = f" (in its first {len(result.text)} characters)" if result.truncated else ""
-        return SourceCheck(Outcome.no_link, f"no link to {target} on {result.url}{cut}")
-    content = read_content(result.text, page, link, target)
-    return SourceCheck(Outcome.verified, f"{result.url} links to {target}", content)
-
-
-@outbox.handler(VERIFY)
-def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
-    """The background check of one linkback's source. Raises `SourceUnavailable` (so the outbox
-    tries again with back-off) while the source is down and the time to give up has not come."""
-    with database.unit_of_work(write=False) as session:
-        comment = session.get(Comment, payload["comment_id"])
-        if comment is None or comment.status is CommentStatus.deleted or not comment.source:
-            return
-        source, kind = comment.source, comment.kind
-    fetcher = fetcher_for(ctx)
-    check = check_source(fetcher, source, payload["target"])
-    if kind is CommentKind.trackback and check.outcome is Outcome.verified:
-        check = dataclasses.replace(check, source_addresses=tuple(fetcher.addresses_of(source)))
-    give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())
-    if check.outcome is Outcome.unavailable and ctx.clock() < give_up_at:
-        raise SourceUnavailable(check.reason)
-    with database.unit_of_work() as session:
-        comment = session.get(Comment, payload["comment_id"])
-        if comment is not None and comment.status is not CommentStatus.deleted:
-            record_verification(session, ctx, comment, check)
-
-
-def record_verification(
-    session: Session, ctx: Context, comment: Comment, check: SourceCheck
-) -> None:
-    """Apply a final `SourceCheck` to `comment`, with an audit row saying why."""
-    if check.outcome is Outcome.verified:
-        _accept(session, ctx, comment, check)
-        return
-    published = comment.status is CommentStatus.approved
-    if check.outcome is Outcome.gone:
-        comment.verified = False
-        _act(session, ctx, comment, Action.delete, f"{NO_LINK}: {check.reason}")
-    elif published and check.outcome is Outcome.unavailable:
-        # A published mention whose source is down is kept (WM-16: a 404 or an outage is no delete).
-        _act(session, ctx, comment, None, f"re-verification failed: {check.reason}")
-    elif published:
-        comment.verified = False
-        _act(session, ctx, comment, Action.delete, f"{NO_LONGER}: {check.reason}")
-    else:
-        comment.verified = False
-        _act(session, ctx, comment, Action.spam, f"{NO_LINK}: {check.reason}")
-
-
-def _accept(session: Session, ctx: Context, comment: Comment, check: SourceCheck) -> None:
-    """Verified: take the source's content, score it, and let the site's policy decide."""
-    assert check.content is not None
-    comment.verified = True
-    if _update_content(comment, check.content):
-        bump_thread(session, comment.thread_id)  # in SQL: two changes at once make two versions
-    site_id = comment.thread.site
-    scored = _scored_submission(comment)
-    extra = dict(scored.extra)
-    if check.source_addresses:
-        extra[SOURCE_ADDRESSES] = ",".join(check.source_addresses)
-    submission = dataclasses.replace(scored, text=comment.text, author=comment.author, extra=extra)
-    assessment = run_pipeline(submission, ctx.scorers_for(session, site_id), ctx.thresholds)
-    record_check(session, ctx, comment, submission, assessment)
-    if assessment.recheck_reason:  # a scorer is down: the re-check job settles it later
-        comment.recheck_reason = assessment.recheck_reason
-        outbox.enqueue(session, ctx, "recheck", {"comment_id": comment.id})
-    site = ctx.settings.sites.get(site_id)
-    policy = Policy(site.moderation) if site else Policy.all
-    status, why = decide(assessment.verdict, policy, author_trusted=False)
-    reason = f"source links to the target; {why}"
-    action = _next_action(session, comment, status, assessment.verdict)
-    _act(session, ctx, comment, action, reason)
-    if comment.status is CommentStatus.spam and assessment.verdict is Verdict.discard:
-        comment.discarded = True
-
-
-def _next_action(
-    session: Session, comment: Comment, status: CommentStatus, verdict: Verdict
-) -> Action | None:
-    """The move from the comment's status to what the fresh verdict and policy say.
-
-    Spam stays spam unless it was spam only because an earlier verification failed. A published
-    mention whose new content scores unsure goes back to the queue, as an edited comment does.
-    """
-    if status is CommentStatus.spam:
-        return None if comment.status is CommentStatus.spam else Action.spam
-    if comment.status is CommentStatus.pending:
-        return Action.approve if status is CommentStatus.approved else None
-    if comment.status is CommentStatus.approved:
-        return Action.hold if verdict is Verdict.unsure else None
-    if comment.status is CommentStatus.spam and _spam_for_no_link(session, comment):
-        return Action.approve if status is CommentStatus.approved else Action.hold
-    return None
-
-
-def _spam_for_no_link(session: Session, comment: Comment) -> bool:
-    query = (
-        select(ModerationEvent.reason)
-        .where(ModerationEvent.comment_id == comment.id,
-               ModerationEvent.to_status == CommentStatus.spam)
-        .order_by(ModerationEvent.id.desc())
-        .limit(1)
-    )  # fmt: skip
-    reason = session.scalars(query).first() or ""
-    return reason.startswith(NO_LINK)
-
-
-def _act(
-    session: Session, ctx: Context, comment: Comment, action: Action | None, reason: str
-) -> None:
-    """Move the comment by the system, or (no move, or it no longer applies) just log why."""
-    if action is not None:
-        try:
-            apply_action(session, ctx, comment, action, SYSTEM, reason)
-            return
-        except InvalidTransition:  # a moderator acted in the meantime: theirs stands
-            pass
-    record_event(session, ctx, comment, "verify", comment.status, SYSTEM, reason)
-
-
-def _scored_submission(comment: Comment) -> Submission:
-    from moderation.services.spam import submission_from_record  # spam imports the scorers
-
-    return submission_from_record(comment.checks[-1].submitted)
-
-
-def _update_content(comment: Comment, content: Content) -> bool:
-    """Take the source's author, text and HTML; a trackback keeps what its sender wrote and only
-    gets an author when it came without a blog name. Returns whether anything changed."""
-    before = (comment.author, comment.text, comment.html)
-    if comment.kind is CommentKind.trackback:
-        if comment.author in ("", lb.host_of(comment.source or "")) and content.author:
-            comment.author = content.author
-    else:
-        comment.author = content.author or comment.author
-        comment.text, comment.html = content.text, content.html
-    return before != (comment.author, comment.text, comment.html)
-
-
-def read_content(html: str, page: lb.Page, link: lb.Link, target: str) -> Content:
-    """Author, text and HTML from a verified source: its h-entry (mf2py) when it has one, else
-    the page title and the text around the link (PB-10, WM-13). Everything is sanitized."""
-    entry = h_entry(html, page.url, target) if "h-entry" in html else None
-    excerpt, body_html = lb.excerpt_around(page, link), ""
-    author, title = page.title, ""
-    if entry is not None:
-        author = entry.get("author") or author
-        title = entry.get("name", "")
-        if entry.get("action"):
-            excerpt = entry["action"]
-        elif entry.get("text") and len(entry["text"]) <= SHORT_CONTENT:
-            excerpt, body_html = entry["text"], markup.clean(entry.get("html", ""))
-    author = lb.truncate(author or lb.host_of(page.url), lb.MAX_AUTHOR_CHARS)
-    title = lb.truncate(title, lb.MAX_TITLE_CHARS)
-    html_out = _html(title, "" if body_html else excerpt) + body_html
-    text = "\n\n".join(part for part in (title, excerpt) if part)
-    return Content(author, text, markup.clean(html_out))
-
-
-def h_entry(html: str, url: str, target: str) -> dict[str, str] | None:
-    """`linkbacks.h_entry` of the page, parsed by mf2py from the HTML we fetched ourselves
-    (``mf2py.parse(url=...)`` alone would fetch it with no timeout and no size cap)."""
-    import mf2py  # imports requests and bs4: loaded only for pages that carry microformats
-
-    try:
-        parsed = mf2py.parse(doc=html, url=url, html_parser="html.parser")
-    except Exception as exc:  # a parser bug on hostile HTML: fall back to the plain page reading
-        log.warning("mf2py could not parse %s: %s", url, exc)
-        return None
-    return lb.h_entry(parsed, target)
 
 
 # --- the status resource (webmentions) --------------------------------------------------------------

@@ -16,26 +16,26 @@ import httpcore
 
 from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
+from moderation.domain import pages
 from moderation.errors import InvalidInput
-from moderation.fetch import (
+from moderation.fetch import DEFAULT_USER_AGENT, Fetcher
+from moderation.outbound import (
     DEFAULT_PORTS,
-    DEFAULT_USER_AGENT,
     BlockedAddress,
-    Fetcher,
+    Deadline,
     FetchError,
     FetchFailed,
+    PinnedBackend,
     Resolver,
-    _core_url,
-    _Deadline,
-    _default_ssl_context,
-    _host_header,
-    _parse_url,
-    _PinnedBackend,
-    _transport_errors,
+    core_url,
+    default_ssl_context,
+    host_header,
     is_public_address,
+    parse_url,
     system_resolver,
+    transport_errors,
 )
-from moderation.services.linkbacks import h_entry
+from moderation.services.verification import h_entry
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,21 @@ class Poster:
 
     def post(self, url: str, body: bytes, content_type: str) -> Posted:
         """Send `body`; raise a `FetchError` subclass when the endpoint may not or cannot be used."""
-        parsed = _parse_url(url)
+        parsed = parse_url(url)
         host = parsed.raw_host.decode("ascii")
         address = self._address(host, parsed.port or DEFAULT_PORTS[parsed.scheme])
-        deadline = _Deadline(self._settings.timeout)
-        headers = [(b"Host", _host_header(parsed)), (b"User-Agent", self._user_agent),
+        deadline = Deadline(self._settings.timeout)
+        headers = [(b"Host", host_header(parsed)), (b"User-Agent", self._user_agent),
                    (b"Content-Type", content_type.encode("ascii")),
                    (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]  # fmt: skip
         timeout = self._settings.timeout
         extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout,
                                   "pool": timeout}}  # fmt: skip
-        backend = _PinnedBackend(host, address, deadline)
+        backend = PinnedBackend(host, address, deadline)
         pool = httpcore.ConnectionPool(
-            ssl_context=_default_ssl_context(), network_backend=backend, retries=0
+            ssl_context=default_ssl_context(), network_backend=backend, retries=0
         )
-        with _transport_errors(), pool, pool.stream("POST", _core_url(parsed), headers=headers,
+        with transport_errors(), pool, pool.stream("POST", core_url(parsed), headers=headers,
                                                     content=body, extensions=extensions) as r:  # fmt: skip
             answer = bytearray()
             for chunk in r.iter_stream():
@@ -134,28 +134,28 @@ def send_linkbacks(fetcher: Fetcher, poster: Poster, post_url: str, limit: int =
     post = fetcher.fetch(post_url)
     if post.status >= 400:
         raise InvalidInput(f"the post answered HTTP {post.status}")
-    page = lb.analyse_page(post.text, post.url)
+    page = pages.analyse_page(post.text, post.url)
     return [
         _send_one(fetcher, poster, post.url, page, t) for t in _outgoing(post.text, page)[:limit]
     ]
 
 
-def _outgoing(html: str, page: lb.Page) -> list[str]:
+def _outgoing(html: str, page: pages.Page) -> list[str]:
     """The http(s) links of the post's h-entry content (else of the whole page), each once."""
     links = page.links
     entry = h_entry(html, page.url, "") if "h-entry" in html else None
     if entry is not None and entry.get("html"):
-        links = lb.analyse_page(entry["html"], page.url).links
-    seen, targets = {lb.normalize_url(page.url)}, []
+        links = pages.analyse_page(entry["html"], page.url).links
+    seen, targets = {pages.normalize_url(page.url)}, []
     for link in links:
-        key = lb.normalize_url(link.url)
+        key = pages.normalize_url(link.url)
         if link.tag == "a" and link.url.startswith(("http://", "https://")) and key not in seen:
             seen.add(key)
             targets.append(link.url)
     return targets
 
 
-def _send_one(fetcher: Fetcher, poster: Poster, source: str, post: lb.Page, target: str) -> Sent:
+def _send_one(fetcher: Fetcher, poster: Poster, source: str, post: pages.Page, target: str) -> Sent:
     try:
         found = fetcher.fetch(target)
     except FetchError as exc:
@@ -164,15 +164,15 @@ def _send_one(fetcher: Fetcher, poster: Poster, source: str, post: lb.Page, targ
         return Sent(target, None, False, f"cannot read the target: bad charset ({exc})")
     if found.status >= 400:
         return Sent(target, None, False, f"the target answered HTTP {found.status}")
-    page = lb.analyse_page(found.text, found.url)
+    page = pages.analyse_page(found.text, found.url)
     try:
-        endpoint = lb.find_webmention_endpoint(found.headers.get_list("link"), page)
+        endpoint = pages.find_webmention_endpoint(found.headers.get_list("link"), page)
         if endpoint:
             return _webmention(poster, endpoint, source, target)
-        endpoint = lb.find_pingback_endpoint(found.headers.get("x-pingback"), found.text)
+        endpoint = pages.find_pingback_endpoint(found.headers.get("x-pingback"), found.text)
         if endpoint:  # the spec wants it absolute; resolving a relative one costs nothing
             return _pingback(poster, urljoin(found.url, endpoint), source, target)
-        endpoint = lb.find_trackback_ping(found.text, target)
+        endpoint = pages.find_trackback_ping(found.text, target)
         if endpoint:
             return _trackback(poster, endpoint, source, post, target)
     except FetchError as exc:
@@ -203,11 +203,11 @@ def _pingback(poster: Poster, endpoint: str, source: str, target: str) -> Sent:
     return Sent(target, "pingback", ok, f"fault {code}: {message}")
 
 
-def _trackback(poster: Poster, endpoint: str, source: str, post: lb.Page, target: str) -> Sent:
-    link = lb.find_link(post, target)
-    excerpt = lb.excerpt_around(post, link) if link else ""
+def _trackback(poster: Poster, endpoint: str, source: str, post: pages.Page, target: str) -> Sent:
+    link = pages.find_link(post, target)
+    excerpt = pages.excerpt_around(post, link) if link else ""
     fields = {"url": source, "title": post.title, "blog_name": lb.host_of(source),
-              "excerpt": lb.truncate(excerpt.replace(f"[{lb.ELLIPSIS}]", "").strip(),
+              "excerpt": pages.truncate(excerpt.replace(f"[{pages.ELLIPSIS}]", "").strip(),
                                      lb.MAX_EXCERPT_CHARS)}  # fmt: skip
     ctype = "application/x-www-form-urlencoded; charset=utf-8"
     answer = poster.post(endpoint, urlencode(fields).encode(), ctype)

@@ -21,7 +21,8 @@ from moderation.domain.scoring import Scorer, Signal, Submission, Thresholds, Ve
 from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
 from moderation.errors import InvalidTransition, ScorerUnavailable
 from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, ModerationEvent
-from moderation.scorers.classifier import ClassifierScorer, SpamModel, features, load_base_model
+from moderation.scorers.classifier import ClassifierScorer, SpamModel, load_base_model
+from moderation.scorers.features import features
 from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check

@@ -41,6 +41,7 @@ from moderation.models import Comment, ListKind, Role
 from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
 from moderation.services import queue as queue_service
+from moderation.services import queue_filters
 from moderation.web import auth
 from moderation.web.auth import ctx, role_required, user
 from moderation.web.errors import status_of
@@ -119,8 +120,8 @@ def _ids(values: list[str]) -> list[int]:
 @bp.get("/")
 def queue() -> str:
     """The queue: one tab per status with counts, filters, search, keyset pages."""
-    f = queue_service.parse_filter(request.args, _sites())
-    limit, cursor = queue_service.parse_page(request.args)
+    f = queue_filters.parse_filter(request.args, _sites())
+    limit, cursor = queue_filters.parse_page(request.args)
     session = get_session()
     page = queue_service.list_rows(session, f, limit=limit, cursor=cursor)
     return render_template(
@@ -187,8 +188,8 @@ def bulk() -> Response:
     """An action on the ticked comments, or on every comment matching the filter."""
     action, session = _action(request.form.get("action", "")), get_session()
     if request.form.get("all_matching"):
-        f = queue_service.parse_filter(request.form, _sites())
-        upto = queue_service.int_arg(request.form, "max_id", 1, None) or 0
+        f = queue_filters.parse_filter(request.form, _sites())
+        upto = queue_filters.int_arg(request.form, "max_id", 1, None) or 0
         batch = queue_service.act_on_matching(session, ctx(), f, action, user().actor, upto=upto)
     else:
         ids = _ids(request.form.getlist("ids"))
@@ -219,16 +220,16 @@ def undo() -> Response:
 def audit() -> str:
     """The audit log: who did what, when, from which state, why; newest first."""
     args = request.args
-    comment_id = queue_service.int_arg(args, "comment", 1, None)
-    moderator_id = queue_service.int_arg(args, "moderator", 1, None)
-    limit, cursor = queue_service.parse_page(args)
+    comment_id = queue_filters.int_arg(args, "comment", 1, None)
+    moderator_id = queue_filters.int_arg(args, "moderator", 1, None)
+    limit, cursor = queue_filters.parse_page(args)
     session = get_session()
     page = queue_service.audit_log(session, comment_id=comment_id, moderator_id=moderator_id,
                                    limit=limit, cursor=cursor)  # fmt: skip
     return render_template(
         "dashboard/audit.html", page=page, comment_id=comment_id, moderator_id=moderator_id,
         moderators=account_service.list_moderators(session), cursor=cursor,
-        limit=limit if limit != queue_service.DEFAULT_LIMIT else None,
+        limit=limit if limit != queue_filters.DEFAULT_LIMIT else None,
     )  # fmt: skip
 
 
@@ -321,7 +322,7 @@ def _queue_base() -> str:
     return str(g.dashboard_base)
 
 
-def queue_url(f: queue_service.QueueFilter, **changes: Any) -> str:
+def queue_url(f: queue_filters.QueueFilter, **changes: Any) -> str:
     """The queue under `f` with some fields changed (``cursor``/``limit`` pass through)."""
     extra = {k: changes.pop(k) for k in ("cursor", "limit") if k in changes}
     args = {**f.but(**changes).args(), **{k: v for k, v in extra.items() if v}}
@@ -351,7 +352,7 @@ class QueueRow:
     thread: str  # the queue narrowed to the thread
 
 
-def queue_rows(f: queue_service.QueueFilter, page: queue_service.QueueRows) -> list[QueueRow]:
+def queue_rows(f: queue_filters.QueueFilter, page: queue_service.QueueRows) -> list[QueueRow]:
     """The rows of a queue page under `f`; links equal `queue_url`'s and `comment_url`'s, built by
     concatenation from prefixes made once per page."""
     base, args = _queue_base(), f.args()

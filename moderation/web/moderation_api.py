@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from moderation.db import get_session
 from moderation.domain.states import Action, CommentKind
 from moderation.models import Comment, SpamCheck
-from moderation.services import Context, accounts
+from moderation.services import Context, accounts, queue_filters
 from moderation.services import queue as queue_service
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.threads import public_comment
@@ -73,8 +73,8 @@ def _authenticate() -> Response | None:
 def list_comments() -> Response:
     """The queue, newest first: ``status``, ``site``, ``kind``, ``q``, ``limit``, ``cursor``."""
     sites = _ctx().settings.sites
-    f = queue_service.parse_filter(request.args, sites)
-    limit, cursor = queue_service.parse_page(request.args)
+    f = queue_filters.parse_filter(request.args, sites)
+    limit, cursor = queue_filters.parse_page(request.args)
     page = queue_service.list_queue(get_session(), f, limit=limit, cursor=cursor)
     comments = [moderator_comment(_ctx(), i.comment, i.check) for i in page.items]
     return jsonify({"comments": comments, "next": str(page.next) if page.next else None})

@@ -10,6 +10,7 @@ import xmlrpc.client
 import pytest
 
 from moderation.domain import linkbacks as lb
+from moderation.domain import pages
 
 TARGET = "https://blog.example.org/2010/07/co-production/"
 FORM = "application/x-www-form-urlencoded"
@@ -277,18 +278,20 @@ the co-production model {"works well in practice. " * 10}</p>
 
 
 def test_wm_12_exact_target_found_with_fragment_ignored():
-    page = lb.analyse_page(PAGE, SOURCE)
-    link = lb.find_link(page, TARGET)
+    page = pages.analyse_page(PAGE, SOURCE)
+    link = pages.find_link(page, TARGET)
     assert link is not None
     assert page.text[link.start : link.end] == "this post"
     assert page.title == "A reply to the post"
 
 
 def test_wm_12_relative_links_resolve_against_base_and_final_url():
-    page = lb.analyse_page(PAGE, SOURCE)
+    page = pages.analyse_page(PAGE, SOURCE)
     assert "https://source.example/2010/07/co-production/" in [link.url for link in page.links]
-    no_base = lb.analyse_page('<a href="co-production/">x</a>', "https://blog.example.org/2010/07/")
-    assert lb.find_link(no_base, TARGET) is not None
+    no_base = pages.analyse_page(
+        '<a href="co-production/">x</a>', "https://blog.example.org/2010/07/"
+    )
+    assert pages.find_link(no_base, TARGET) is not None
 
 
 @pytest.mark.parametrize(
@@ -304,41 +307,41 @@ def test_wm_12_relative_links_resolve_against_base_and_final_url():
     ],
 )
 def test_wm_12_no_exact_link_means_no_link(html):
-    assert lb.find_link(lb.analyse_page(html, SOURCE), TARGET) is None
+    assert pages.find_link(pages.analyse_page(html, SOURCE), TARGET) is None
 
 
 @pytest.mark.parametrize("tag", ["<img src='{t}'>", "<video src='{t}'></video>",
                                  "<audio src='{t}'></audio>", "<area href='{t}'>"])  # fmt: skip
 def test_wm_12_media_and_area_links_count(tag):
-    assert lb.find_link(lb.analyse_page(tag.format(t=TARGET), SOURCE), TARGET) is not None
+    assert pages.find_link(pages.analyse_page(tag.format(t=TARGET), SOURCE), TARGET) is not None
 
 
 def test_pb_10_excerpt_is_the_text_around_the_link():
-    page = lb.analyse_page(PAGE, SOURCE)
-    excerpt = lb.excerpt_around(page, lb.find_link(page, TARGET))
+    page = pages.analyse_page(PAGE, SOURCE)
+    excerpt = pages.excerpt_around(page, pages.find_link(page, TARGET))
     assert excerpt.startswith("[…] ")
     assert excerpt.endswith(" […]")
     assert "Lorem ipsum dolor sit amet. As this post says, the co-production model works" in excerpt
-    assert len(excerpt) < 2 * lb.CONTEXT_CHARS + len("this post") + 12
+    assert len(excerpt) < 2 * pages.CONTEXT_CHARS + len("this post") + 12
 
 
 def test_pb_10_short_page_excerpt_has_no_ellipses():
-    page = lb.analyse_page(f"<p>See <a href='{TARGET}'>this</a>.</p>", SOURCE)
-    assert lb.excerpt_around(page, page.links[0]) == "See this."
+    page = pages.analyse_page(f"<p>See <a href='{TARGET}'>this</a>.</p>", SOURCE)
+    assert pages.excerpt_around(page, page.links[0]) == "See this."
 
 
 def test_page_reader_is_linear_on_unclosed_links_and_rdf_openings():
     start = time.monotonic()
-    page = lb.analyse_page("<a href='x'>" * 20_000 + "</b>" * 20_000, SOURCE)
+    page = pages.analyse_page("<a href='x'>" * 20_000 + "</b>" * 20_000, SOURCE)
     assert len(page.links) == 20_000
-    assert lb.find_trackback_ping("<rdf:RDF " * 100_000, TARGET) is None
+    assert pages.find_trackback_ping("<rdf:RDF " * 100_000, TARGET) is None
     assert time.monotonic() - start < 5
 
 
 def test_page_reader_survives_hostile_markup():
-    page = lb.analyse_page("<a href='http://[::1'>x</a><title><a><<<>>></p></div>" * 50, SOURCE)
+    page = pages.analyse_page("<a href='http://[::1'>x</a><title><a><<<>>></p></div>" * 50, SOURCE)
     assert page.links[0].url == ""
-    lb.analyse_page("\x00<a href=" + "a" * 100_000, SOURCE)
+    pages.analyse_page("\x00<a href=" + "a" * 100_000, SOURCE)
 
 
 # --- microformats ------------------------------------------------------------------------------------
@@ -354,7 +357,7 @@ def test_wm_13_h_entry_that_mentions_the_target_gives_author_and_content():
                 "content": [{"html": f"<p>Agreed with <a href='{TARGET}'>this</a></p>",
                              "value": "Agreed with this"}],
                 "in-reply-to": [TARGET]}}]}]}  # fmt: skip
-    assert lb.h_entry(parsed, TARGET) == {
+    assert pages.h_entry(parsed, TARGET) == {
         "author": "Ann Author", "text": "Agreed with this", "name": "A reply",
         "html": f"<p>Agreed with <a href='{TARGET}'>this</a></p>",
     }  # fmt: skip
@@ -364,35 +367,35 @@ def test_wm_13_likes_and_implied_names():
     parsed = {"items": [{"type": ["h-entry"], "properties": {
         "name": ["Ann liked this"], "author": ["Ann"], "content": ["Ann liked this"],
         "like-of": [{"type": ["h-cite"], "properties": {"url": [TARGET]}}]}}]}  # fmt: skip
-    fields = lb.h_entry(parsed, TARGET)
+    fields = pages.h_entry(parsed, TARGET)
     assert fields["action"] == "liked this"
     assert "name" not in fields  # implied from the text: no title
-    assert lb.h_entry({"items": []}, TARGET) is None
-    assert lb.h_entry({"items": "garbage"}, TARGET) is None
+    assert pages.h_entry({"items": []}, TARGET) is None
+    assert pages.h_entry({"items": "garbage"}, TARGET) is None
 
 
 # --- discovery, reading (sending side) ------------------------------------------------------------------
 
 
 def test_wm_1_link_header_beats_html_and_rel_may_hold_several_values():
-    page = lb.analyse_page('<link rel="webmention" href="/html-endpoint">', TARGET)
+    page = pages.analyse_page('<link rel="webmention" href="/html-endpoint">', TARGET)
     headers = ['<https://a.example/other>; rel="other", </header?x=1>; rel="pingback webmention"']
-    assert lb.find_webmention_endpoint(headers, page) == "https://blog.example.org/header?x=1"
+    assert pages.find_webmention_endpoint(headers, page) == "https://blog.example.org/header?x=1"
 
 
 def test_wm_1_first_link_or_a_in_document_order_relative_and_empty_href():
     html = ('<!-- <link rel="webmention" href="/commented"> --><a rel="nofollow webmention" '
             'href="wm/a">a</a><link rel="webmention" href="/link">')  # fmt: skip
-    assert lb.find_webmention_endpoint([], lb.analyse_page(html, TARGET)) == TARGET + "wm/a"
-    empty = lb.analyse_page('<link rel="webmention" href="">', TARGET)
-    assert lb.find_webmention_endpoint([], empty) == TARGET
-    assert lb.find_webmention_endpoint(['<x>; rel="me"'], lb.analyse_page("", TARGET)) is None
+    assert pages.find_webmention_endpoint([], pages.analyse_page(html, TARGET)) == TARGET + "wm/a"
+    empty = pages.analyse_page('<link rel="webmention" href="">', TARGET)
+    assert pages.find_webmention_endpoint([], empty) == TARGET
+    assert pages.find_webmention_endpoint(['<x>; rel="me"'], pages.analyse_page("", TARGET)) is None
 
 
 def test_pb_3_x_pingback_header_wins_over_the_link_element():
     html = '<link rel="pingback" href="https://blog.example.org/xmlrpc.php?a=1&amp;b=2">'
-    assert lb.find_pingback_endpoint(None, html) == "https://blog.example.org/xmlrpc.php?a=1&b=2"
-    assert lb.find_pingback_endpoint(" https://x.example/rpc ", html) == "https://x.example/rpc"
+    assert pages.find_pingback_endpoint(None, html) == "https://blog.example.org/xmlrpc.php?a=1&b=2"
+    assert pages.find_pingback_endpoint(" https://x.example/rpc ", html) == "https://x.example/rpc"
 
 
 @pytest.mark.parametrize(
@@ -400,16 +403,18 @@ def test_pb_3_x_pingback_header_wins_over_the_link_element():
     ["<link href='https://x/rpc' rel='pingback'>", '<link rel="pingback"  href="https://x/">'],
 )
 def test_pb_3_only_the_exact_link_form_is_read(html):
-    assert lb.find_pingback_endpoint(None, html) is None
+    assert pages.find_pingback_endpoint(None, html) is None
 
 
 def test_tb_discovery_rdf_block_matching_the_linked_url():
     other = lb.discovery_markup("https://c.example", "blog", "/other/", "https://blog/other/", "O")
     mine = lb.discovery_markup("https://c.example", "blog", "/p/", "https://blog/p/", "Mine")
     html = f"<body>{other.trackback_rdf}<p>text</p>{mine.trackback_rdf}</body>"
-    assert lb.find_trackback_ping(html, "https://blog/p/") == "https://c.example/trackback/blog/p/"
-    assert lb.find_trackback_ping(html, "https://blog/none/") is None  # two blocks, no match
-    assert lb.find_trackback_ping(mine.trackback_rdf, "https://blog/x/") == mine.trackback_url
+    assert (
+        pages.find_trackback_ping(html, "https://blog/p/") == "https://c.example/trackback/blog/p/"
+    )
+    assert pages.find_trackback_ping(html, "https://blog/none/") is None  # two blocks, no match
+    assert pages.find_trackback_ping(mine.trackback_rdf, "https://blog/x/") == mine.trackback_url
 
 
 # --- discovery, advertising ours (TB-15) ------------------------------------------------------------------
@@ -432,13 +437,13 @@ def test_tb_15_discovery_markup_for_a_page():
     assert rdf.count("--") == 2  # the title cannot end the comment early
     assert f'dc:identifier="{TARGET}"' in rdf
     assert 'dc:title="A &quot;quoted&quot; &#45;&#45; title &#45;&#45;&gt;"' in rdf
-    assert lb.find_trackback_ping(rdf, TARGET) == found.trackback_url
+    assert pages.find_trackback_ping(rdf, TARGET) == found.trackback_url
 
 
 def test_pb_4_pingback_link_matches_the_specs_exact_regex():
     found = lb.discovery_markup("https://comments.example.org", "blog", "/p/", TARGET, "")
     assert PINGBACK_SPEC_REGEX.findall(found.html) == ["https://comments.example.org/pingback"]
-    assert lb.find_pingback_endpoint(None, found.html) == found.pingback_url
+    assert pages.find_pingback_endpoint(None, found.html) == found.pingback_url
 
 
 def test_trackback_url_quotes_odd_paths():

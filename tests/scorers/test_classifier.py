@@ -17,12 +17,9 @@ from moderation.scorers.classifier import (
     SpamModel,
     _chi2_sf,
     combine_clues,
-    features,
-    link_hosts,
     load_base_model,
-    registrable_domain,
-    words,
 )
+from moderation.scorers.features import features, link_hosts, registrable_domain, words
 
 OBVIOUS_SPAM = "check out my channel http://bit.ly/x subscribe!!!"
 OBVIOUS_HAM = "Thanks, this explanation of the migration finally made sense to me."

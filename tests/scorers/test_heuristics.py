@@ -12,18 +12,10 @@ import pytest
 from moderation.domain.scoring import Signal, Submission, Verdict, run_pipeline
 from moderation.domain.states import CommentKind
 from moderation.errors import InvalidInput
-from moderation.scorers import heuristics
-from moderation.scorers.heuristics import (
-    RULES,
-    RuleLists,
-    RuleScorer,
-    RuleSettings,
-    find_links,
-    find_phone,
-    split_keys,
-    strip_html,
-    url_host,
-)
+from moderation.scorers import heuristic_rules, heuristics, rule_text
+from moderation.scorers.heuristic_rules import find_phone
+from moderation.scorers.heuristics import RULES, RuleLists, RuleScorer, RuleSettings, split_keys
+from moderation.scorers.rule_text import find_links, strip_html, url_host
 
 YOUTUBE_CSV = Path(__file__).resolve().parents[3] / "shared/data/spam/comments/youtube.csv"
 
@@ -77,7 +69,7 @@ def test_scorer_name_and_signal_names_are_namespaced():
 def test_no_single_heuristic_weight_reaches_the_hold_threshold():
     weights = [
         value
-        for name, value in vars(heuristics).items()
+        for name, value in {**vars(heuristics), **vars(heuristic_rules)}.items()
         if name.endswith("_POINTS")
         and name not in {"HOLD_POINTS", "SPAM_POINTS", "MAX_LINK_POINTS"}
     ]
@@ -519,9 +511,9 @@ def test_strip_html_removes_tags_scripts_and_decodes_entities():
 
 
 def test_website_host_accepts_a_missing_scheme():
-    assert heuristics.website_host("Ann.Example/blog") == "ann.example"
-    assert heuristics.website_host("https://ann.example") == "ann.example"
-    assert heuristics.website_host("  ") is None
+    assert rule_text.website_host("Ann.Example/blog") == "ann.example"
+    assert rule_text.website_host("https://ann.example") == "ann.example"
+    assert rule_text.website_host("  ") is None
 
 
 def test_url_host_normalises():

@@ -22,9 +22,10 @@ from moderation.domain import linkbacks as lb
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import Duplicate, NotFound, RateLimited, ThreadClosed
-from moderation.fetch import BlockedAddress, Fetcher
+from moderation.fetch import Fetcher
 from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck
-from moderation.services import build_context, outbox, sending
+from moderation.outbound import BlockedAddress
+from moderation.services import build_context, outbox, sending, verification
 from moderation.services import linkbacks as service
 from moderation.services.comments import ClientInfo
 from moderation.services.moderation import Actor, apply_action
@@ -98,7 +99,7 @@ def verify(session, database, ctx) -> list[float | None]:
     """Run every verification job that is due, as the worker does after the commit."""
     session.flush()
     due = session.scalars(
-        select(OutboxEntry.id).where(OutboxEntry.kind == service.VERIFY,
+        select(OutboxEntry.id).where(OutboxEntry.kind == verification.VERIFY,
                                      OutboxEntry.done_at.is_(None))
     ).all()  # fmt: skip
     delays = [outbox.run_entry(database, ctx, entry_id) for entry_id in due]
@@ -150,7 +151,9 @@ def test_tb_10_trackback_stored_pending_with_its_spam_check_and_a_verification_j
     assert check.submitted["source"] == "http://public.test/reply"
     assert check.submitted["permalink"] == TARGET
     assert events(session, comment) == [("create", "pending", "source not verified yet")]
-    (job,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == service.VERIFY)).all()
+    (job,) = session.scalars(
+        select(OutboxEntry).where(OutboxEntry.kind == verification.VERIFY)
+    ).all()
     assert job.payload["comment_id"] == comment.id
     assert job.payload["target"] == TARGET
 
@@ -414,7 +417,7 @@ def test_wm_s2_slow_source_is_retried_then_rejected(
     comment = webmention(session, ctx, clock, source_site.url("/slow"))
     assert verify(session, database, ctx) == [60.0]  # down: tried again in a minute
     assert (comment.status, comment.verified) == (CommentStatus.pending, None)
-    (job,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == service.VERIFY))
+    (job,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == verification.VERIFY))
     assert re.search("timed out|deadline", job.last_error)
     clock.advance(service.GIVE_UP_AFTER.total_seconds())
     assert verify(session, database, ctx) == [None]
@@ -813,12 +816,12 @@ def test_send_poster_refuses_private_endpoints_without_connecting(network, dns):
 
 
 def test_verify_handler_is_registered():
-    assert service.VERIFY in outbox.HANDLERS
+    assert verification.VERIFY in outbox.HANDLERS
 
 
 def test_wm_s4_one_verification_job_per_receipt(session, ctx, clock):
     webmention(session, ctx, clock, "http://public.test/a")
     webmention(session, ctx, clock, "http://public.test/a")
-    jobs = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == service.VERIFY)).all()
+    jobs = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == verification.VERIFY)).all()
     assert len(jobs) == 2
     assert {j.payload["comment_id"] for j in jobs} == {session.scalars(select(Comment.id)).one()}

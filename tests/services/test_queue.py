@@ -22,6 +22,7 @@ from moderation.models import (
 )
 from moderation.services import lists as list_service
 from moderation.services import queue as q
+from moderation.services import queue_filters as qf
 from moderation.services.comments import author_trusted
 from moderation.services.moderation import Actor
 from tests.factories import make_comment, make_thread
@@ -73,17 +74,17 @@ def add_check(session, comment, verdict=Verdict.unsure, score=1.5, signals=None)
 
 
 def test_parse_filter_defaults_to_the_pending_tab():
-    f = q.parse_filter({}, SITES)
-    assert f == q.QueueFilter(status=S.pending)
+    f = qf.parse_filter({}, SITES)
+    assert f == qf.QueueFilter(status=S.pending)
     assert f.args() == {"status": "pending"}
 
 
 def test_parse_filter_reads_every_field():
     args = {"status": "spam", "site": "blog", "uri": "/p/", "kind": "pingback", "q": " Ann ",
             "discarded": "1"}  # fmt: skip
-    f = q.parse_filter(args, SITES)
-    assert f == q.QueueFilter(S.spam, "blog", "/p/", CommentKind.pingback, "Ann", True)
-    assert q.parse_filter(f.args(), SITES) == f
+    f = qf.parse_filter(args, SITES)
+    assert f == qf.QueueFilter(S.spam, "blog", "/p/", CommentKind.pingback, "Ann", True)
+    assert qf.parse_filter(f.args(), SITES) == f
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_parse_filter_reads_every_field():
 )  # fmt: skip
 def test_parse_filter_bad_input_names_the_field(args, field):
     with pytest.raises(InvalidInput) as err:
-        q.parse_filter(args, SITES)
+        qf.parse_filter(args, SITES)
     assert field in err.value.fields
 
 
@@ -104,17 +105,17 @@ def test_parse_filter_bad_input_names_the_field(args, field):
 )  # fmt: skip
 def test_parse_page_bad_input_names_the_field(args, field):
     with pytest.raises(InvalidInput) as err:
-        q.parse_page(args)
+        qf.parse_page(args)
     assert field in err.value.fields
 
 
 def test_parse_page_defaults_and_values():
-    assert q.parse_page({}) == (50, None)
-    assert q.parse_page({"limit": "10", "cursor": "99"}) == (10, 99)
+    assert qf.parse_page({}) == (50, None)
+    assert qf.parse_page({"limit": "10", "cursor": "99"}) == (10, 99)
 
 
 def test_escape_like_escapes_wildcards_and_the_escape():
-    assert q.escape_like(r"50%_a\b") == r"50\%\_a\\b"
+    assert qf.escape_like(r"50%_a\b") == r"50\%\_a\\b"
 
 
 # --- listing ---------------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def test_list_queue_is_newest_first_and_keyset_pages_cover_everything_once(sessi
     make_comment(session, thread)  # approved: another tab
     seen, cursor, pages = [], None, 0
     while True:
-        page = q.list_queue(session, q.QueueFilter(), limit=3, cursor=cursor)
+        page = q.list_queue(session, qf.QueueFilter(), limit=3, cursor=cursor)
         seen += ids(page)
         pages += 1
         if page.next is None:
@@ -143,7 +144,7 @@ def test_list_queue_loads_threads_and_latest_checks(session):
     add_check(session, comment, Verdict.ham, 0.0)
     newest = add_check(session, comment, Verdict.spam, 6.0)
     other = pending(session, thread)
-    page = q.list_queue(session, q.QueueFilter())
+    page = q.list_queue(session, qf.QueueFilter())
     by_id = {item.comment.id: item for item in page.items}
     assert by_id[comment.id].check.id == newest.id
     assert by_id[other.id].check is None
@@ -156,7 +157,7 @@ def test_list_rows_are_list_queue_as_rows_with_thread_and_latest_check(session):
     add_check(session, made[4], Verdict.ham, 0.0)
     newest = add_check(session, made[4], Verdict.spam, 6.0, signals=[{"name": "x", "score": 6.0,
                                                                       "reason": "r"}])  # fmt: skip
-    f = q.QueueFilter(q="c")
+    f = qf.QueueFilter(q="c")
     first = q.list_rows(session, f, limit=3)
     second = q.list_rows(session, f, limit=3, cursor=first.next)
     assert [r.id for r in first.rows] == ids(q.list_queue(session, f, limit=3))
@@ -179,7 +180,7 @@ def test_filters_by_site_thread_and_kind(session):
     o = pending(session, other)
 
     def shown(**kw):
-        return set(ids(q.list_queue(session, q.QueueFilter(**kw))))
+        return set(ids(q.list_queue(session, qf.QueueFilter(**kw))))
 
     assert shown() == {a.id, b.id, o.id}
     assert shown(site="blog") == {a.id, b.id}
@@ -193,10 +194,10 @@ def test_spam_tab_hides_discards_unless_asked(session):
     thread = make_thread(session)
     spam = make_comment(session, thread, status=S.spam)
     discarded = make_comment(session, thread, status=S.spam, discarded=True)
-    assert ids(q.list_queue(session, q.QueueFilter(S.spam))) == [spam.id]
-    shown = ids(q.list_queue(session, q.QueueFilter(S.spam, discarded=True)))
+    assert ids(q.list_queue(session, qf.QueueFilter(S.spam))) == [spam.id]
+    shown = ids(q.list_queue(session, qf.QueueFilter(S.spam, discarded=True)))
     assert shown == [discarded.id, spam.id]
-    counts = q.status_counts(session, q.QueueFilter(S.spam))
+    counts = q.status_counts(session, qf.QueueFilter(S.spam))
     assert (counts["spam"], counts["discarded"]) == (1, 1)
 
 
@@ -214,7 +215,7 @@ def test_search_is_case_insensitive_over_every_field(session, query, expected):
         "website": pending(session, thread, website="https://SPAM-site.example/"),
         "ip": pending(session, thread, ip="198.51.100.7"),
     }
-    page = q.list_queue(session, q.QueueFilter(q=query))
+    page = q.list_queue(session, qf.QueueFilter(q=query))
     assert ids(page) == [made[expected].id]
 
 
@@ -225,17 +226,17 @@ def test_search_treats_percent_and_underscore_literally(session):
     under = pending(session, thread, text="snake_case")
     pending(session, thread, text="snakeXcase")
     backslash = pending(session, thread, text=r"C:\temp")
-    assert ids(q.list_queue(session, q.QueueFilter(q="50%"))) == [percent.id]
-    assert ids(q.list_queue(session, q.QueueFilter(q="e_c"))) == [under.id]
-    assert ids(q.list_queue(session, q.QueueFilter(q="\\t"))) == [backslash.id]
+    assert ids(q.list_queue(session, qf.QueueFilter(q="50%"))) == [percent.id]
+    assert ids(q.list_queue(session, qf.QueueFilter(q="e_c"))) == [under.id]
+    assert ids(q.list_queue(session, qf.QueueFilter(q="\\t"))) == [backslash.id]
 
 
 def test_search_and_keyset_combine(session):
     thread = make_thread(session)
     hits = [pending(session, thread, text=f"needle {i}").id for i in range(5)]
     pending(session, thread, text="hay")
-    first = q.list_queue(session, q.QueueFilter(q="needle"), limit=2)
-    second = q.list_queue(session, q.QueueFilter(q="needle"), limit=2, cursor=first.next)
+    first = q.list_queue(session, qf.QueueFilter(q="needle"), limit=2)
+    second = q.list_queue(session, qf.QueueFilter(q="needle"), limit=2, cursor=first.next)
     assert ids(first) + ids(second) == sorted(hits, reverse=True)[:4]
 
 
@@ -246,10 +247,10 @@ def test_status_counts_follow_site_but_not_search_and_stop_at_the_cap(session):
         pending(session, blog)
     pending(session, other)
     make_comment(session, blog)
-    counts = q.status_counts(session, q.QueueFilter(q="nothing matches"))
+    counts = q.status_counts(session, qf.QueueFilter(q="nothing matches"))
     assert counts == {"pending": 5, "approved": 1, "spam": 0, "deleted": 0, "discarded": 0}
-    assert q.status_counts(session, q.QueueFilter(site="other"))["pending"] == 1
-    assert q.status_counts(session, q.QueueFilter(), cap=2)["pending"] == 3  # "2+"
+    assert q.status_counts(session, qf.QueueFilter(site="other"))["pending"] == 1
+    assert q.status_counts(session, qf.QueueFilter(), cap=2)["pending"] == 3  # "2+"
 
 
 def plan_of(session, query):
@@ -262,7 +263,7 @@ def plan_of(session, query):
 
 def test_queue_page_uses_the_status_index(session):
     """The page query walks the status index on both engines (the benchmark shows it at 1M)."""
-    plan = plan_of(session, q.queue_query(q.QueueFilter(S.spam), limit=51, cursor=1000))
+    plan = plan_of(session, q.queue_query(qf.QueueFilter(S.spam), limit=51, cursor=1000))
     assert "ix_comments_status_id_discarded" in plan
     assert "TEMP B-TREE" not in plan
     assert "Sort" not in plan
@@ -278,7 +279,7 @@ def test_tab_counts_read_only_the_status_index(session):
 
     event.listen(conn.engine, "before_cursor_execute", record)
     try:
-        q.status_counts(session, q.QueueFilter(S.spam))
+        q.status_counts(session, qf.QueueFilter(S.spam))
     finally:
         event.remove(conn.engine, "before_cursor_execute", record)
     assert len(sent) == 1
@@ -302,9 +303,9 @@ def test_status_counts_on_the_spam_tab_count_the_hidden_discards_up_to_the_cap(s
         make_comment(session, thread, status=S.spam, discarded=True)
     make_comment(session, thread, status=S.spam)
     make_comment(session, thread, status=S.deleted, discarded=True)
-    counts = q.status_counts(session, q.QueueFilter(S.spam), cap=2)
+    counts = q.status_counts(session, qf.QueueFilter(S.spam), cap=2)
     assert counts == {"pending": 0, "approved": 0, "spam": 1, "deleted": 1, "discarded": 3}
-    assert q.status_counts(session, q.QueueFilter(S.spam, discarded=True))["spam"] == 4
+    assert q.status_counts(session, qf.QueueFilter(S.spam, discarded=True))["spam"] == 4
 
 
 # --- one comment -----------------------------------------------------------------------------------
@@ -369,11 +370,11 @@ def test_act_on_matching_works_through_every_match_in_batches(session, ctx, monk
     pending(session, thread, text="a real comment")
     upto = q.newest_id(session)
     late = pending(session, thread, text="buy pills later")  # arrived after the page was shown
-    f = q.QueueFilter(q="pills")
+    f = qf.QueueFilter(q="pills")
     batch = q.act_on_matching(session, ctx, f, Action.spam, actor, upto=upto)
     assert (batch.done, batch.skipped, batch.remaining) == (7, 0, 0)
     session.expire_all()
-    assert ids(q.list_queue(session, q.QueueFilter(S.spam))) == sorted(hits, reverse=True)
+    assert ids(q.list_queue(session, qf.QueueFilter(S.spam))) == sorted(hits, reverse=True)
     assert ids(q.list_queue(session, f)) == [late.id]
 
 
@@ -386,7 +387,7 @@ def test_act_on_matching_keeps_what_the_transition_hooks_changed(session, ctx, m
     ctx.transition_hooks.append(hook)
     thread = make_thread(session)
     made = [pending(session, thread).id for _ in range(3)]
-    q.act_on_matching(session, ctx, q.QueueFilter(), Action.spam, actor, upto=q.newest_id(session))
+    q.act_on_matching(session, ctx, qf.QueueFilter(), Action.spam, actor, upto=q.newest_id(session))
     session.expire_all()
     learned = session.scalars(select(Comment.learned).where(Comment.id.in_(made))).all()
     assert learned == ["spam"] * 3
@@ -397,7 +398,7 @@ def test_act_on_matching_stops_at_its_limit_and_reports_the_rest(session, ctx, m
     thread = make_thread(session)
     for _ in range(5):
         pending(session, thread)
-    f = q.QueueFilter()
+    f = qf.QueueFilter()
     batch = q.act_on_matching(session, ctx, f, Action.delete, actor, upto=q.newest_id(session),
                               limit=3)  # fmt: skip
     assert (batch.done, batch.remaining) == (3, 2)

@@ -31,6 +31,7 @@ from moderation.cli import main
 from moderation.config import FetchSettings
 from moderation.db import Database
 from moderation.domain import linkbacks as lb
+from moderation.domain import pages
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.fetch import Fetcher
 from moderation.models import Comment
@@ -246,7 +247,7 @@ def test_tb_d8_a_signing_site_advertises_keyed_urls_and_takes_only_them(
     assert len(key) >= 27  # an HMAC: nothing to enumerate
     found = client.get("/api/v1/discovery?site=blog&uri=/post/").json
     assert found["trackback_url"] == advertised
-    assert lb.find_trackback_ping(found["trackback_rdf"], TARGET) == advertised
+    assert pages.find_trackback_ping(found["trackback_rdf"], TARGET) == advertised
 
     path = urllib.parse.urlsplit(advertised)
     answer = client.post(f"{path.path}?{path.query}", data={"url": source(source_site)})
@@ -456,7 +457,7 @@ def test_tb_15_discovery_api(client, session):
     assert found["link_header"] == '<https://comments.example.org/webmention>; rel="webmention"'
     assert found["x_pingback"] == "https://comments.example.org/pingback"
     assert '<link rel="pingback" href="https://comments.example.org/pingback">' in found["html"]
-    assert lb.find_trackback_ping(found["trackback_rdf"], TARGET) == found["trackback_url"]
+    assert pages.find_trackback_ping(found["trackback_rdf"], TARGET) == found["trackback_url"]
     assert 'dc:title="Post"' in found["trackback_rdf"]
 
 
@@ -574,7 +575,7 @@ def test_wm_live_ronkyuu_discovers_our_endpoint_and_sends(live, source_site):
 def test_tb_live_plain_form_post_to_the_advertised_ping_url(live, source_site):
     target = live.page("/post-d/")
     with urllib.request.urlopen(target, timeout=5) as page:
-        ping_url = lb.find_trackback_ping(page.read().decode(), target)
+        ping_url = pages.find_trackback_ping(page.read().decode(), target)
     assert ping_url == f"{live.url}/trackback/blog/post-d/"
     url = source(source_site, "/tb", linking(target))
     form = urllib.parse.urlencode({"url": url, "title": "Re: D", "excerpt": "Yes.",

@@ -1,0 +1,148 @@
+"""What the moderation queue shows, and how a request asks for it: `QueueFilter` (a tab narrowed by
+site, thread, kind and a search) read from query arguments with the page's limit and cursor, and the
+search clause: a case-insensitive substring match (`FoldedLike`, with ``%`` and ``_`` escaped).
+
+`services.queue` turns a filter into its WHERE clauses (`matching`), and lists, counts and acts on
+the comments it selects."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from sqlalchemy import Boolean, ColumnElement, func, literal, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from moderation.domain.states import CommentKind, CommentStatus
+from moderation.errors import InvalidInput
+from moderation.models import Comment
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+MAX_ID = 2**63 - 1  # the largest integer SQLite stores; a larger id or cursor matches nothing
+S = CommentStatus
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue shows: one status (a tab) narrowed by site, thread, kind and a search.
+
+    `discarded` shows Akismet's discards, which the spam tab hides by default.
+    """
+
+    status: CommentStatus = S.pending
+    site: str | None = None
+    uri: str | None = None
+    kind: CommentKind | None = None
+    q: str = ""
+    discarded: bool = False
+
+    def but(self, **changes: Any) -> QueueFilter:
+        """This filter with some fields changed (templates build tab and filter links with it)."""
+        return replace(self, **changes)
+
+    def args(self) -> dict[str, str]:
+        """The filter as query-string arguments (empty ones left out)."""
+        out = {"status": self.status.value, "site": self.site or "", "uri": self.uri or "",
+               "kind": self.kind.value if self.kind else "", "q": self.q,
+               "discarded": "1" if self.discarded else ""}  # fmt: skip
+        return {k: v for k, v in out.items() if v}
+
+
+def _enum_arg(args: Mapping[str, str], name: str, cls: Any, default: Any) -> Any:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return cls(raw)
+    except ValueError:
+        choices = ", ".join(m.value for m in cls)
+        raise InvalidInput(f"unknown {name}", fields={name: f"one of {choices}"}) from None
+
+
+def parse_filter(args: Mapping[str, str], sites: Collection[str]) -> QueueFilter:
+    """A `QueueFilter` from query arguments; raise `InvalidInput` naming the bad field."""
+    site = (args.get("site") or "").strip() or None
+    if site is not None and site not in sites:
+        raise InvalidInput("unknown site", fields={"site": "no such site"})
+    q = (args.get("q") or "").strip()
+    if len(q) > 200:
+        raise InvalidInput("search too long", fields={"q": "at most 200 characters"})
+    return QueueFilter(
+        status=_enum_arg(args, "status", CommentStatus, S.pending),
+        site=site,
+        uri=(args.get("uri") or "").strip() or None,
+        kind=_enum_arg(args, "kind", CommentKind, None),
+        q=q,
+        discarded=(args.get("discarded") or "") in ("1", "true", "on"),
+    )
+
+
+def int_arg(args: Mapping[str, str], name: str, low: int, high: int | None) -> int | None:
+    """The integer argument `name` (None when absent); raise `InvalidInput` naming it."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    high = high or MAX_ID
+    bounds = f"from {low} to {high}"
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"bad {name}", fields={name: f"an integer {bounds}"})
+    return int(raw)
+
+
+def parse_page(args: Mapping[str, str], default: int = DEFAULT_LIMIT) -> tuple[int, int | None]:
+    """``(limit, cursor)`` from ``limit`` (1 to 100) and ``cursor`` (the last id seen)."""
+    limit = int_arg(args, "limit", 1, MAX_LIMIT)
+    return limit or default, int_arg(args, "cursor", 1, None)
+
+
+# --- search ----------------------------------------------------------------------------------------
+
+
+def escape_like(text: str) -> str:
+    """`text` for use inside a LIKE pattern with ``\\`` as the escape character."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class FoldedLike(ColumnElement[bool]):
+    """``column LIKE pattern`` ignoring case, compiled per engine.
+
+    PostgreSQL: ``lower(column) LIKE lower(pattern)`` (measured faster than ILIKE at a million rows).
+    SQLite: a plain ``LIKE``, which already ignores ASCII case, exactly what SQLite's ``lower()``
+    folds, at half the cost (no five function calls per row).
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals: ClassVar[Any] = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> None:
+        """Match `column` against the LIKE `pattern` (escaped with a backslash)."""
+        self.column = column
+        self.pattern = pattern
+
+
+@compiles(FoldedLike)
+def _folded_like(element: FoldedLike, compiler: Any, **kw: Any) -> str:
+    clause = func.lower(element.column).like(func.lower(element.pattern), escape="\\")
+    return str(compiler.process(clause, **kw))
+
+
+@compiles(FoldedLike, "sqlite")
+def _folded_like_sqlite(element: FoldedLike, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.like(element.pattern, escape="\\"), **kw))
+
+
+def search_clause(q: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match over text, author, e-mail, website and IP."""
+    pattern = literal(f"%{escape_like(q)}%")
+    columns = (Comment.text, Comment.author, Comment.email, Comment.website, Comment.ip)
+    return or_(*(FoldedLike(col, pattern) for col in columns))
