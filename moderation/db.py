@@ -54,7 +54,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from moderation.statements import Prepared
+from moderation.statements import Prepared, reading_outside_transactions
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ NAMING_CONVENTION = {
 # Whether the current unit of work intends to write (SQLite: BEGIN IMMEDIATE rather than BEGIN).
 _WRITE_INTENT: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
 _AFTER_COMMIT = "moderation.after_commit"
+_DATABASE = "moderation.database"  # a session's info: the `Database` that made it
 # GETs that may write (the moderation API records when a token was last used): they take SQLite's
 # write lock up front too, since a read transaction that later writes can fail at once with BUSY.
 READS_THAT_WRITE = ("/api/v1/moderation/",)
@@ -226,7 +227,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
         self.session_factory: Callable[[], Session] = sessionmaker(
-            bind=self.engine, expire_on_commit=False
+            bind=self.engine, expire_on_commit=False, info={_DATABASE: self}
         )
         # Tests point this at their transaction so `raw_rows` sees their uncommitted rows.
         self.read_bind: Connection | None = None
@@ -243,14 +244,8 @@ class Database:
             sql = sql.replace("?", "%s")
         if self.read_bind is not None:
             return [tuple(row) for row in self.read_bind.exec_driver_sql(sql, tuple(params))]
-        if self.engine.dialect.name == "sqlite":
-            # SQLite in autocommit mode: each SELECT is its own snapshot, so one connection per
-            # thread can serve every fast-path read (no pool checkout, about half the cost).
-            connection = getattr(self._readers, "connection", None)
-            if connection is None:
-                fairy = self.engine.raw_connection()
-                fairy.detach()  # ours for this thread's lifetime; the pool no longer counts it
-                connection = self._readers.connection = fairy.dbapi_connection
+        connection = self.reader()
+        if connection is not None:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, tuple(params))
@@ -266,6 +261,23 @@ class Database:
             return rows
         finally:
             raw.close()  # back to the pool, which rolls back any implicit transaction
+
+    def reader(self) -> Any | None:
+        """This thread's SQLite connection for reads outside any transaction, or None (another
+        engine, or a test's `read_bind`).
+
+        SQLite in autocommit mode: each SELECT is its own snapshot, so one connection per thread
+        can serve every such read (no pool checkout, no BEGIN or COMMIT). The fast path reads
+        through it, and so does a submission's read phase (`deferred_reads`).
+        """
+        if self.engine.dialect.name != "sqlite" or self.read_bind is not None:
+            return None
+        connection = getattr(self._readers, "connection", None)
+        if connection is None:
+            fairy = self.engine.raw_connection()
+            fairy.detach()  # ours for this thread's lifetime; the pool no longer counts it
+            connection = self._readers.connection = fairy.dbapi_connection
+        return connection
 
     def init_app(self, app: Flask) -> None:
         """Give every request its own session, committed once at the end when the response is < 400."""
@@ -297,24 +309,32 @@ def deferred_reads(session: Session) -> Iterator[None]:
 
     A unit of work that will write normally begins with BEGIN IMMEDIATE, so SQLite writers queue
     instead of failing; but the lock is then held for the whole request. A submission spends most
-    of its time scoring (and waiting for Akismet), so it reads in a deferred transaction first,
-    which this block then ends (nothing was written), and the writes that follow begin a fresh
-    IMMEDIATE transaction: the lock is held only while the rows are written. Callers re-check, under
-    the lock, whatever a concurrent writer could have changed. On PostgreSQL this changes nothing.
+    of its time scoring (and waiting for Akismet), so its reads come first, outside the write
+    transaction, and the writes that follow begin it: the lock is held only while the rows are
+    written. Callers re-check, under the lock, whatever a concurrent writer could have changed.
+
+    Prepared statements (`moderation.statements`) in the block read through the thread's
+    autocommit connection (`Database.reader`: no BEGIN, no COMMIT, no pool checkout); anything
+    read through the session begins a deferred transaction, which the block ends. On PostgreSQL,
+    and with a test's connection, this changes nothing.
     """
     if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
         yield
         return
+    database: Database | None = session.info.get(_DATABASE)
+    reader = database.reader() if database is not None else None
     token = _WRITE_INTENT.set(False)
     try:
-        yield
+        with reading_outside_transactions(reader, session.get_bind().dialect):
+            yield
     finally:
         _WRITE_INTENT.reset(token)
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("deferred_reads() block changed rows")  # a programming error
-        # End the read transaction. Nothing was written, so COMMIT is a no-op for the data, and
-        # (with expire_on_commit off) the rows it loaded stay usable without being read again.
-        session.commit()
+        if session.in_transaction():
+            # End the read transaction. Nothing was written, so COMMIT is a no-op for the data,
+            # and (with expire_on_commit off) the rows it loaded stay usable without a new read.
+            session.commit()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ Driver errors are raised as SQLAlchemy's own exception classes, as through ``exe
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _Processor = Callable[[Any], Any] | None
+# Within `reading_outside_transactions`: the connection (and its dialect) that reads run on.
+_READER: ContextVar[tuple[Any, Dialect] | None] = ContextVar("reader", default=None)
+
+
+@contextmanager
+def reading_outside_transactions(connection: Any | None, dialect: Dialect) -> Iterator[None]:
+    """Run the block's prepared reads on `connection`, a DBAPI connection in autocommit mode,
+    instead of in the session's transaction (see `moderation.db.deferred_reads`). A prepared write
+    in the block is an error. With `connection` None, nothing changes."""
+    token = _READER.set((connection, dialect) if connection is not None else None)
+    try:
+        yield
+    finally:
+        _READER.reset(token)
 
 
 @dataclass
@@ -39,6 +55,7 @@ class _Plan:
     expanding: tuple[str, ...]  # list parameters (``IN``): the plan to run depends on their lengths
     compiled: Any
     dialect: Dialect
+    writes: bool  # an INSERT, UPDATE or DELETE
     # Result processors, one per returned column, made from the first cursor's description (some
     # depend on the type the driver reports).
     results: tuple[_Processor, ...] | None = None
@@ -98,9 +115,16 @@ class Prepared:
             cursor.close()
 
     def _run(self, session: Session, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
-        connection = session.connection()
-        dialect = connection.dialect
+        reader = _READER.get()
+        if reader is not None:
+            dbapi_connection, dialect = reader
+        else:
+            connection = session.connection()
+            dialect = connection.dialect
+            dbapi_connection = connection.connection.dbapi_connection
         plan = self._plans.get(dialect.name) or self._compile(dialect)
+        if reader is not None and plan.writes:
+            raise RuntimeError("a prepared write inside reading_outside_transactions()")
         if plan.expanding:
             plan, params = self._expand(plan, dialect, params)
         values = dict(plan.fixed)
@@ -108,7 +132,6 @@ class Prepared:
             value = params[name]
             values[name] = value if process is None or value is None else process(value)
         args: Any = values if plan.names is None else tuple(values[n] for n in plan.names)
-        dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
         try:
@@ -174,6 +197,7 @@ def compile_plan(statement: Executable, dialect: Dialect) -> _Plan:
         expanding=tuple(expanding),
         compiled=compiled,
         dialect=dialect,
+        writes=bool(compiled.isinsert or compiled.isupdate or compiled.isdelete),
     )
 
 
@@ -193,6 +217,7 @@ def expanded_plan(base: _Plan, dialect: Dialect, sizes: dict[str, int]) -> _Plan
         expanding=(),
         compiled=None,
         dialect=dialect,
+        writes=base.writes,
     )
 
 

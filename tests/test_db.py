@@ -6,12 +6,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Integer, bindparam, column, func, insert, inspect, select, table, text
 from sqlalchemy.orm import Session
 
-from moderation.db import Database, insert_now, when_unlocked
+from moderation.db import Database, deferred_reads, insert_now, when_unlocked
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Thread
+from moderation.statements import Prepared
 from tests.factories import make_thread
 
 
@@ -150,3 +151,49 @@ def test_when_unlocked_waits_out_another_writer_then_gives_up_at_its_timeout(tmp
     threading.Timer(0.1, lambda: holder.execute("COMMIT")).start()
     when_unlocked(lambda: other.execute("INSERT INTO t VALUES (2)"), 5)
     assert other.execute("SELECT n FROM t").fetchall() == [(2,)]
+
+
+# --- a submission's read phase -----------------------------------------------------------------
+
+HITS = table("hits", column("n", Integer))
+COUNT_HITS = Prepared(select(func.count()).select_from(HITS).where(HITS.c.n >= bindparam("least")))
+ADD_HIT = Prepared(insert(HITS).values(n=bindparam("n")))
+
+
+def test_reads_in_deferred_reads_take_no_transaction_and_writes_then_take_the_lock(tmp_path):
+    database = file_database(tmp_path)
+    sent: list[str] = []
+    reader = database.reader()
+    assert reader is not None
+    reader.set_trace_callback(sent.append)
+    with database.unit_of_work() as session:
+        with deferred_reads(session):
+            assert COUNT_HITS.scalar(session, {"least": 0}) == 0
+            assert not session.in_transaction()  # no BEGIN, no pool checkout
+            with pytest.raises(RuntimeError):
+                ADD_HIT.execute(session, {"n": 1})  # a write here is a programming error
+        ADD_HIT.execute(session, {"n": 1})  # the write phase: the session's IMMEDIATE transaction
+        assert session.in_transaction()
+    assert sent  # the read went through the thread's reader, and only reads did
+    assert all(sql.lstrip().upper().startswith("SELECT") for sql in sent)
+    with database.unit_of_work(write=False) as session:
+        assert COUNT_HITS.scalar(session, {"least": 1}) == 1
+
+
+def test_orm_reads_in_deferred_reads_begin_a_read_transaction_that_the_block_ends(tmp_path):
+    database = file_database(tmp_path)
+    with database.unit_of_work() as session:
+        with deferred_reads(session):
+            assert session.scalar(text("SELECT count(*) FROM hits")) == 0
+            assert session.in_transaction()
+        assert not session.in_transaction()  # ended: the writes begin BEGIN IMMEDIATE afresh
+        ADD_HIT.execute(session, {"n": 2})
+    with database.unit_of_work(write=False) as session:
+        assert COUNT_HITS.scalar(session, {"least": 2}) == 1
+
+
+def test_with_a_tests_connection_the_reads_stay_in_its_transaction(tmp_path):
+    database = file_database(tmp_path)
+    with database.engine.connect() as conn:
+        database.read_bind = conn
+        assert database.reader() is None  # so a test's savepoint sees its own rows
