@@ -329,11 +329,12 @@ def linkbacks_discovery(state: State, site: str, uri: str, title: str, as_json: 
 
     from moderation.errors import InvalidInput
     from moderation.services.linkbacks import discovery
+    from moderation.services.tokens import Tokens
 
     if not uri.startswith("/"):
         raise click.ClickException("URI is the page's path, starting with /")
     try:
-        found = discovery(state.settings, site, uri, title)
+        found = discovery(state.settings, Tokens.from_settings(state.settings), site, uri, title)
     except InvalidInput:
         raise click.ClickException(f"no site {site!r} in {state.path}") from None
     if as_json:

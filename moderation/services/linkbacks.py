@@ -273,12 +273,14 @@ def webmention_status(session: Session, ctx: Context, token: str) -> dict[str, A
 # --- advertising ---------------------------------------------------------------------------------
 
 
-def discovery(settings: Settings, site_id: str, uri: str, title: str = "") -> lb.Discovery:
+def discovery(
+    settings: Settings, tokens: Tokens, site_id: str, uri: str, title: str = ""
+) -> lb.Discovery:
     """The discovery markup and headers for page `uri` of `site_id` (TB-15)."""
     site = settings.sites.get(site_id)
     if site is None:
         raise InvalidInput("unknown site", fields={"site": "no such site"})
-    key = ping_key(Tokens.from_settings(settings), site, site_id, uri)
+    key = ping_key(tokens, site, site_id, uri)
     public_url = settings.server.public_url
     return lb.discovery_markup(public_url, site_id, uri, site.page_url(uri), title, key)
 
@@ -286,4 +288,4 @@ def discovery(settings: Settings, site_id: str, uri: str, title: str = "") -> lb
 def page_discovery(session: Session, ctx: Context, site_id: str, uri: str) -> lb.Discovery:
     """`discovery`, with the thread's title when the page has a thread."""
     thread = find_thread(session, site_id, uri)
-    return discovery(ctx.settings, site_id, uri, thread.title if thread else "")
+    return discovery(ctx.settings, ctx.tokens, site_id, uri, thread.title if thread else "")

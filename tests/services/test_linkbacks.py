@@ -710,7 +710,8 @@ def test_tb_15_discovery_uses_the_threads_title(session, ctx):
     assert 'dc:title="The Post"' in found.trackback_rdf
     assert found.trackback_url == "https://comments.example.org/trackback/blog/post/"
     assert (
-        service.discovery(ctx.settings, "blog", "/new/").page_url == "https://blog.example.org/new/"
+        service.discovery(ctx.settings, ctx.tokens, "blog", "/new/").page_url
+        == "https://blog.example.org/new/"
     )
 
 

@@ -633,6 +633,20 @@ def test_cli_linkbacks_discovery_prints_the_same_as_the_api(tmp_path, client):
     assert "no site 'nope'" in bad.output
 
 
+def test_tb_d8_the_cli_prints_the_signed_url_of_a_signing_site(tmp_path):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(
+        'origins = ["https://blog.example.org"]',
+        'origins = ["https://blog.example.org"]\nsigned_trackback_urls = true'))  # fmt: skip
+    out = CliRunner().invoke(main, ["--config", str(config), "linkbacks", "discovery", "blog",
+                                    "/post/", "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    url = json.loads(out.output)["trackback_url"]
+    base, _, key = url.partition("?key=")
+    assert base == "https://comments.example.org/trackback/blog/post/"
+    assert Tokens(("a-secret-key-of-enough-length",), {}).check_page_key("blog", "/post/", key)
+
+
 class Receiver(Handler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
