@@ -141,7 +141,9 @@ def test_a_write_whose_connection_is_invalidated_lets_the_next_writer_in(tmp_pat
 
 def test_when_unlocked_waits_out_another_writer_then_gives_up_at_its_timeout(tmp_path) -> None:
     path = tmp_path / "locked.db"
-    holder = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    # The holder waits out any lock of its own (its COMMIT can meet a transient one while the other
+    # connection retries); only `other` goes through `when_unlocked`.
+    holder = sqlite3.connect(path, isolation_level=None, timeout=5, check_same_thread=False)
     holder.execute("CREATE TABLE t (n INTEGER)")
     other = sqlite3.connect(path, isolation_level=None, timeout=0)
     holder.execute("BEGIN IMMEDIATE")
