@@ -318,14 +318,15 @@ def deferred_reads(session: Session) -> Iterator[None]:
     read through the session begins a deferred transaction, which the block ends. On PostgreSQL,
     and with a test's connection, this changes nothing.
     """
-    if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite" or session.in_transaction():
         yield
         return
     database: Database | None = session.info.get(_DATABASE)
     reader = database.reader() if database is not None else None
     token = _WRITE_INTENT.set(False)
     try:
-        with reading_outside_transactions(reader, session.get_bind().dialect):
+        with reading_outside_transactions(reader, dialect):
             yield
     finally:
         _WRITE_INTENT.reset(token)

@@ -45,15 +45,14 @@ from moderation.outbound import (
     FetchFailed,
     HostRateLimited,
     NotHtml,
-    PinnedBackend,
     Resolver,
     TooLarge,
     TooManyRedirects,
-    core_url,
     default_ssl_context,
     host_header,
     is_public_address,
     parse_url,
+    pinned_stream,
     system_resolver,
     transport_errors,
 )
@@ -194,12 +193,10 @@ class Fetcher:
         self, url: httpx.URL, address: str, deadline: Deadline
     ) -> Iterator[httpcore.Response]:
         """Send the GET to `address` over a new connection and stream the answer."""
-        backend = PinnedBackend(url.raw_host.decode("ascii"), address, deadline)
         headers, extensions = self._headers(url), self._extensions()
-        # A new pool per hop: a connection is never reused for another hop's checked address.
-        pool = httpcore.ConnectionPool(ssl_context=self._ssl, network_backend=backend, retries=0)
-        with pool, pool.stream("GET", core_url(url), headers=headers, extensions=extensions) as r:
-            yield r
+        with pinned_stream("GET", url, address, deadline, headers, extensions,
+                           ssl_context=self._ssl) as response:  # fmt: skip
+            yield response
 
     def _pin(self, url: httpx.URL) -> str:
         """Check this hop's URL and host, and return the one address to connect to."""

@@ -288,7 +288,31 @@ def core_url(url: httpx.URL) -> httpcore.URL:
     return httpcore.URL(scheme=scheme, host=host, port=url.port, target=target)
 
 
+@contextmanager
+def pinned_stream(
+    method: str,
+    url: httpx.URL,
+    address: str,
+    deadline: Deadline,
+    headers: list[tuple[bytes, bytes]],
+    extensions: dict[str, Any],
+    *,
+    content: bytes | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Iterator[httpcore.Response]:
+    """One request to `url` over a new connection to `address` (already checked), streamed. A new
+    pool per request: a connection is never reused for another request's checked address."""
+    backend = PinnedBackend(url.raw_host.decode("ascii"), address, deadline)
+    pool = httpcore.ConnectionPool(
+        ssl_context=ssl_context or default_ssl_context(), network_backend=backend, retries=0
+    )
+    with pool, pool.stream(method, core_url(url), headers=headers, content=content,
+                           extensions=extensions) as response:  # fmt: skip
+        yield response
+
+
 def host_header(url: httpx.URL) -> bytes:
+    """The Host header's value for `url` (the port only when it is not the scheme's default)."""
     host = url.raw_host
     if b":" in host:  # an IPv6 literal
         host = b"[" + host + b"]"

@@ -12,8 +12,6 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin
 
-import httpcore
-
 from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
@@ -25,13 +23,11 @@ from moderation.outbound import (
     Deadline,
     FetchError,
     FetchFailed,
-    PinnedBackend,
     Resolver,
-    core_url,
-    default_ssl_context,
     host_header,
     is_public_address,
     parse_url,
+    pinned_stream,
     system_resolver,
     transport_errors,
 )
@@ -77,12 +73,8 @@ class Poster:
         timeout = self._settings.timeout
         extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout,
                                   "pool": timeout}}  # fmt: skip
-        backend = PinnedBackend(host, address, deadline)
-        pool = httpcore.ConnectionPool(
-            ssl_context=default_ssl_context(), network_backend=backend, retries=0
-        )
-        with transport_errors(), pool, pool.stream("POST", core_url(parsed), headers=headers,
-                                                    content=body, extensions=extensions) as r:  # fmt: skip
+        with transport_errors(), pinned_stream("POST", parsed, address, deadline, headers,
+                                                extensions, content=body) as r:  # fmt: skip
             answer = bytearray()
             for chunk in r.iter_stream():
                 answer += chunk
