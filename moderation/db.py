@@ -450,6 +450,25 @@ def get_session() -> Session:
     return session
 
 
+def commit_request() -> None:
+    """End the current request's unit of work now: commit, then run its after-commit hooks.
+
+    For a view whose work after this point reads only what it already holds and cannot fail: it
+    then builds its response without holding SQLite's write lock, which every other writer waits
+    for (the comment post, whose edit token and JSON cost more than its INSERTs). Objects stay
+    usable (no expiry on commit); a later `get_session()` in the same request begins a new unit
+    of work, committed as usual when the response is sent.
+    """
+    session: Session | None = g.pop("db_session", None)
+    if session is None:
+        return
+    try:
+        session.commit()
+    finally:
+        session.close()
+    run_after_commit(session)
+
+
 def _begin_request() -> None:
     from flask import request
 

@@ -6,10 +6,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from flask import Flask
 from sqlalchemy import Integer, bindparam, column, func, insert, inspect, select, table, text
 from sqlalchemy.orm import Session
 
-from moderation.db import Database, deferred_reads, insert_now, when_unlocked
+from moderation.db import (
+    Database,
+    after_commit,
+    commit_request,
+    deferred_reads,
+    get_session,
+    insert_now,
+    when_unlocked,
+)
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Thread
 from moderation.statements import Prepared
@@ -199,3 +208,46 @@ def test_with_a_tests_connection_the_reads_stay_in_its_transaction(tmp_path):
     with database.engine.connect() as conn:
         database.read_bind = conn
         assert database.reader() is None  # so a test's savepoint sees its own rows
+
+
+# --- ending a request's unit of work early -----------------------------------------------------
+
+
+def test_commit_request_commits_and_frees_the_write_lock_before_the_response(tmp_path) -> None:
+    database = file_database(tmp_path)
+    app = Flask(__name__)
+    database.init_app(app)
+    seen: dict[str, object] = {}
+    hooks: list[str] = []
+
+    @app.post("/early")
+    def early() -> str:
+        session = get_session()
+        ADD_HIT.execute(session, {"n": 1})
+        after_commit(session, lambda: hooks.append("ran"))
+        commit_request()
+        seen["hooks at commit"] = list(hooks)
+        # Committed, and the lock is free: another process's writer gets in at once.
+        other = sqlite3.connect(tmp_path / "gate.db", timeout=0)
+        other.execute("INSERT INTO hits VALUES (10)")
+        other.commit()
+        seen["visible"] = other.execute("SELECT count(*) FROM hits WHERE n = 1").fetchone()[0]
+        other.close()
+        ADD_HIT.execute(get_session(), {"n": 2})  # a new unit of work, committed at the end
+        return "ok"
+
+    @app.post("/fails-after")
+    def fails_after() -> tuple[str, int]:
+        ADD_HIT.execute(get_session(), {"n": 3})
+        commit_request()
+        ADD_HIT.execute(get_session(), {"n": 4})
+        return "no", 500
+
+    client = app.test_client()
+    assert client.post("/early").status_code == 200
+    assert seen == {"hooks at commit": ["ran"], "visible": 1}
+    assert hooks == ["ran"]  # once, not again when the response is sent
+    assert client.post("/fails-after").status_code == 500
+    with database.unit_of_work(write=False) as session:
+        rows = session.scalars(text("SELECT n FROM hits ORDER BY n")).all()
+    assert rows == [1, 2, 3, 10]  # what was committed early stays; the later write rolled back

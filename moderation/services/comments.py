@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from moderation.errors import (
 from moderation.models import Comment, SpamCheck, Thread
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread, record_event
-from moderation.services.tokens import AUTHOR_EDIT
+from moderation.services.tokens import AUTHOR_EDIT, Tokens
 from moderation.statements import Prepared
 
 
@@ -57,12 +57,18 @@ class NewComment:
     honeypot: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Submitted:
     """The outcome of a submission: the stored comment and the author's edit token."""
 
     comment: Comment
-    edit_token: str
+    tokens: Tokens = field(repr=False)
+
+    @functools.cached_property
+    def edit_token(self) -> str:
+        """Signed on first use, so a caller can sign after its commit: the token needs only the
+        comment's id, and signing takes longer than any of the submission's INSERTs."""
+        return self.tokens.sign(AUTHOR_EDIT, {"id": self.comment.id})
 
     @property
     def published(self) -> bool:
@@ -155,7 +161,8 @@ def submit_comment(
     Whatever the verdict, the caller learns only "published" or "waiting".
     """
     site = site_settings(ctx, new.site)
-    # Everything slow (rendering, scoring, Akismet's answer) happens before the write lock is taken.
+    # Everything slow (rendering, scoring, Akismet's answer, building the row) happens before the
+    # write lock is taken.
     html = markup.render(new.text)
     with deferred_reads(session):
         where = {"site": new.site, "uri": new.uri}
@@ -168,15 +175,8 @@ def submit_comment(
         trusted = author_trusted(session, new.author, new.email)
         submission = _submission(ctx, site, new, client, trusted)
         assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
-    # Under the lock: the guards again (another post may have landed meanwhile), then write.
-    if thread_id is None:
-        thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
-    elif new.title and not title:
-        _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
-    _check_guards(session, ctx, thread_id, new, client)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     comment = Comment(
-        thread_id=thread_id,
         parent_id=parent.id if parent else None,
         kind=CommentKind.comment,
         status=CommentStatus.pending,
@@ -188,11 +188,17 @@ def submit_comment(
         referrer=client.referrer,
         text=new.text,
         html=html,
-        created_at=ctx.clock(),
     )
+    # Under the lock: the guards again (another post may have landed meanwhile), then write.
+    if thread_id is None:
+        thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
+    elif new.title and not title:
+        _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
+    _check_guards(session, ctx, thread_id, new, client)
+    comment.thread_id = thread_id
+    comment.created_at = ctx.clock()  # in the order the lock gives: a thread lists by this
     store_submission(session, ctx, comment, submission, assessment, status, reason)
-    token = ctx.tokens.sign(AUTHOR_EDIT, {"id": comment.id})
-    return Submitted(comment, token)
+    return Submitted(comment, ctx.tokens)
 
 
 def store_submission(

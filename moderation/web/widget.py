@@ -17,7 +17,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from moderation.cache import Cache
 from moderation.config import Settings
-from moderation.db import get_session
+from moderation.db import commit_request, get_session
 from moderation.errors import Forbidden, TokenInvalid
 from moderation.services import Context
 from moderation.services import comments as comment_service
@@ -152,6 +152,7 @@ def post_comment() -> Response:
         referrer=request.headers.get("Referer", "")[:1024],
     )
     result = comment_service.submit_comment(get_session(), _ctx(), new, client)
+    commit_request()  # the rest only formats what is stored: other writers need not wait for it
     window = timedelta(seconds=_settings().comments.edit_window_seconds)
     body = {
         "comment": thread_service.public_comment(_ctx(), result.comment, new.site),
