@@ -61,6 +61,25 @@ class _Plan:
     results: tuple[_Processor, ...] | None = None
 
 
+_CONNECTION = "moderation.prepared_connection"
+
+
+def _session_connection(session: Session) -> tuple[Any, Dialect]:
+    """The DBAPI connection of the session's transaction (begun here if need be), and its dialect.
+
+    `Session.connection()` walks the transaction machinery on every call, which costs more than a
+    small INSERT: the answer is kept in the session for as long as the same transaction is active.
+    """
+    transaction = session.get_transaction()
+    kept = session.info.get(_CONNECTION)
+    if kept is not None and kept[0] is transaction is not None and transaction.is_active:
+        return kept[1], kept[2]
+    connection = session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    session.info[_CONNECTION] = (session.get_transaction(), dbapi_connection, connection.dialect)
+    return dbapi_connection, connection.dialect
+
+
 class Prepared:
     """A Core statement run straight on the session's DBAPI connection (see the module docstring).
 
@@ -119,9 +138,7 @@ class Prepared:
         if reader is not None:
             dbapi_connection, dialect = reader
         else:
-            connection = session.connection()
-            dialect = connection.dialect
-            dbapi_connection = connection.connection.dbapi_connection
+            dbapi_connection, dialect = _session_connection(session)
         plan = self._plans.get(dialect.name) or self._compile(dialect)
         if reader is not None and plan.writes:
             raise RuntimeError("a prepared write inside reading_outside_transactions()")

@@ -251,3 +251,22 @@ def test_commit_request_commits_and_frees_the_write_lock_before_the_response(tmp
     with database.unit_of_work(write=False) as session:
         rows = session.scalars(text("SELECT n FROM hits ORDER BY n")).all()
     assert rows == [1, 2, 3, 10]  # what was committed early stays; the later write rolled back
+
+
+def test_prepared_statements_follow_the_session_from_one_transaction_to_the_next(tmp_path):
+    """`Prepared` keeps the session's connection for its transaction only: after a rollback or a
+    commit the next statement begins (and takes the write lock in) a new one."""
+    database = file_database(tmp_path)
+    with database.unit_of_work() as session:
+        ADD_HIT.execute(session, {"n": 1})
+        first = session.get_transaction()
+        session.rollback()
+        assert not session.in_transaction()
+        ADD_HIT.execute(session, {"n": 2})  # not on the rolled-back transaction's connection
+        assert session.in_transaction()
+        assert session.get_transaction() is not first
+        session.commit()
+        ADD_HIT.execute(session, {"n": 3})
+        assert COUNT_HITS.scalar(session, {"least": 0}) == 2  # 2 committed, 3 in this one
+    with database.unit_of_work(write=False) as session:
+        assert session.scalars(text("SELECT n FROM hits ORDER BY n")).all() == [2, 3]
