@@ -3,8 +3,10 @@
     .venv/bin/python bench/compare_isso.py [--seconds 10] [--connections 32] [--rounds 1]
 
 Both systems get the same data (100 threads × 50 published comments, the same texts, every fifth a
-reply), run under gunicorn with 2 workers, and are driven by the same wrk load. The ceiling is a
-bare WSGI app under the same gunicorn returning cached bytes of the same size as our thread JSON.
+reply), run with 2 worker processes each (Isso under gunicorn, as its docs deploy it; ours under
+`moderation serve`, i.e. Granian with 4 threads per worker), and are driven by the same wrk load.
+The ceiling is a bare WSGI app under the same server as ours (Granian, the same settings)
+returning cached bytes of the same size as our thread JSON.
 Prints requests/s and p50/p99 per scenario and the ratios ours/Isso and ours/ceiling. With
 ``--rounds N`` every measurement is taken N times, alternating, and the medians are printed (each
 ratio is the median of the rounds' ratios): this VM's speed drifts between runs.
@@ -140,9 +142,12 @@ def start_ceiling(work: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int
     (work / "ceiling_app.py").write_text(CEILING_APP)
     (work / "ceiling.json").write_bytes(body)
     env = {**os.environ, "CEILING_BODY": str(work / "ceiling.json")}
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen([str(gunicorn), "-w", "2", "-k", "gthread", "--threads", "4",
-                             "--no-control-socket", "-b", f"127.0.0.1:{port}", "ceiling_app:app"],
+    # The same server and settings as `moderation serve` (moderation/server.py) with our bench
+    # config: Granian, WSGI, HTTP/1, 2 workers x 4 threads.
+    granian = Path(sys.executable).parent / "granian"
+    proc = subprocess.Popen([str(granian), "--interface", "wsgi", "--http", "1", "--no-ws",
+                             "--workers", "2", "--blocking-threads", "4", "--log-level", "warning",
+                             "--host", "127.0.0.1", "--port", str(port), "ceiling_app:app"],
                             cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     wait_up(f"http://127.0.0.1:{port}/")
@@ -178,7 +183,7 @@ def median_of(results: list[tuple[float, float, float]]) -> tuple[float, float, 
 
 
 def worker_rss_mb(parent: int) -> list[float]:
-    """Resident memory of the direct children of `parent` (gunicorn's workers, the job worker)."""
+    """Resident memory of the direct children of `parent` (the server's workers, the job worker)."""
     sizes = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -231,7 +236,7 @@ def main() -> None:
             ("counts for 10 pages", ["counts", "bench", "100"], isso_args("count")),
             ("post a comment", ["post", "bench", "100", str(run)], isso_args("post")),
         ]  # fmt: skip
-        print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; gunicorn 2 workers each; "
+        print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; 2 worker processes each; "
               f"100 threads x 50 comments; median of {args.rounds} round(s)")  # fmt: skip
         # Each round measures the ceiling and every scenario once, ours right before Isso's, so
         # that the machine's drift (large on a shared VM) hits both sides of a ratio alike.

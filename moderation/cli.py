@@ -59,7 +59,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 )
 @pass_state
 def serve(state: State, host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the app with gunicorn (a production WSGI server)."""
+    """Serve the app with Granian (a production WSGI server)."""
     from moderation.server import run
 
     run(state.settings, host=host, port=port, workers=workers, config_path=state.path)

@@ -33,6 +33,7 @@ from moderation.config import AkismetSettings, ConfigError
 from moderation.domain.scoring import Signal, Submission, Verdict
 from moderation.domain.states import CommentKind
 from moderation.errors import ScorerUnavailable
+from moderation.process import waiting_on_network
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,10 @@ class EndpointTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Rewrite, send, and read the answer with a size cap."""
         exchange = _EXCHANGE.get()
-        response = self.inner.handle_request(self._rewrite(request, exchange))
-        body = _read_capped(response, request)
+        sent = self._rewrite(request, exchange)
+        with waiting_on_network():  # other submissions of this process may run meanwhile
+            response = self.inner.handle_request(sent)
+            body = _read_capped(response, request)
         if exchange is not None:
             exchange.headers = response.headers
         return httpx.Response(

@@ -1,7 +1,7 @@
 """Rate-limit counters that every worker process on one machine shares.
 
 Flask-Limiter keeps counters in a `limits` storage. Its memory storage is per process, so with several
-gunicorn workers a client would get N times its limit. When no Redis is configured we keep the counters
+worker processes a client would get N times its limit. When no Redis is configured we keep the counters
 in a small SQLite file instead: each increment is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
 statement, atomic on its own, so increments from different processes serialize and a limit holds
 exactly. Redis (``[redis] url``) replaces this for

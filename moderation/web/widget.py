@@ -19,6 +19,7 @@ from moderation.cache import Cache
 from moderation.config import Settings
 from moderation.db import commit_request, get_session
 from moderation.errors import Forbidden, TokenInvalid
+from moderation.process import one_submission_at_a_time
 from moderation.services import Context
 from moderation.services import comments as comment_service
 from moderation.services import threads as thread_service
@@ -142,6 +143,11 @@ def counts() -> Response:
 @limiter.limit(post_rate, methods=["POST"])
 def post_comment() -> Response:
     """A reader's new comment: 201 when published at once, 202 when it waits (or is spam)."""
+    with one_submission_at_a_time():
+        return _post_comment()
+
+
+def _post_comment() -> Response:
     data = json_body()
     if isinstance(data.get("site"), str) and data["site"] in _settings().sites:
         check_origin(data["site"])  # a foreign origin learns nothing about field rules
