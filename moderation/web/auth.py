@@ -2,7 +2,7 @@
 
 The session cookie's flags (HttpOnly, SameSite=Lax, Secure behind https) are set in `moderation.app`.
 Sign-in failures are counted per client IP and per e-mail address in the rate-limit store every worker
-shares (`moderation.web.guards.limiter`); after `LOGIN_LIMIT` failures the form refuses even the right
+shares (`moderation.web.guards.rate_limits`); after `LOGIN_LIMIT` failures the form refuses even the right
 password until the window ends, and says so.
 """
 
@@ -36,7 +36,7 @@ from moderation.models import Moderator, Role
 from moderation.services import Context, accounts
 from moderation.services.moderation import Actor
 from moderation.web.client import client_ip
-from moderation.web.guards import limiter
+from moderation.web.guards import rate_limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,8 +140,8 @@ def _login_keys(email: str) -> list[tuple[str, ...]]:
 def login_wait(email: str) -> int:
     """Seconds until this IP and this e-mail may try again (0: they may now)."""
     for key in _login_keys(email):
-        if not limiter.limiter.test(LOGIN_LIMIT, *key):
-            reset = limiter.limiter.get_window_stats(LOGIN_LIMIT, *key).reset_time
+        if not rate_limits().test(LOGIN_LIMIT, *key):
+            reset = rate_limits().get_window_stats(LOGIN_LIMIT, *key).reset_time
             return max(1, int(reset - time.time() + 0.999))
     return 0
 
@@ -149,7 +149,7 @@ def login_wait(email: str) -> int:
 def count_failure(email: str) -> None:
     """One more failed sign-in for this IP and this e-mail."""
     for key in _login_keys(email):
-        limiter.limiter.hit(LOGIN_LIMIT, *key)
+        rate_limits().hit(LOGIN_LIMIT, *key)
 
 
 def _login_page(email: str, error: str | None, status: int = 200) -> Response:

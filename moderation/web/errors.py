@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
-from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from moderation.errors import (
@@ -18,7 +17,7 @@ from moderation.errors import (
     NotFound,
     RateLimited,
 )
-from moderation.web.guards import retry_after_seconds
+from moderation.web.guards import RateLimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def handle_http_error(exc: HTTPException) -> Response | HTTPException:
     if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
     if isinstance(exc, RateLimitExceeded):
-        response.headers["Retry-After"] = str(retry_after_seconds())
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -1,38 +1,86 @@
-"""The per-IP rate limit, shared by every worker (SQLite counters) or every node (Redis)."""
+"""The per-IP rate limit, shared by every worker (SQLite counters) or every node (Redis).
+
+Built on `limits`, the library under Flask-Limiter, used directly: fixed-window counters in a
+`limits` storage (`moderation.web.ratelimit`'s SQLite file, or Redis). Flask-Limiter did the same
+counting but resolved its limits twice on every request, once in a ``before_request`` hook that
+runs for every request and once in the decorator; that bookkeeping cost more than the counter
+itself, a tenth of a comment post's time. The service has one kind of limit, per client IP and
+per endpoint, so the decorator below is all it needs.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-from flask import Flask, current_app
-from flask_limiter import Limiter
+from flask import Flask, current_app, g, request
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from moderation.config import Settings
 from moderation.web import ratelimit
 from moderation.web.client import client_ip
 
-# Flask-Limiter's own headers would put a Retry-After on every response, 201s included, and would
-# overwrite the flood check's precise one; we set Retry-After on our 429s ourselves instead.
-limiter = Limiter(key_func=lambda: client_ip(), headers_enabled=False, strategy="fixed-window")
+PREFIX = "moderation"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class RateLimitExceeded(TooManyRequests):
+    """429: the client IP used up the endpoint's ``[guard] rate_limit``."""
+
+    def __init__(self, limit: RateLimitItem, retry_after: int) -> None:
+        super().__init__(str(limit))
+        self.retry_after = max(1, retry_after)
+
+
+def rate_limits() -> FixedWindowRateLimiter:
+    """The app's counters (`init_limiter`)."""
+    limits: FixedWindowRateLimiter = current_app.extensions["moderation.rate_limits"]
+    return limits
 
 
 def retry_after_seconds() -> int:
-    """Seconds until the breached limit's window ends (at least 1)."""
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    return max(1, int(current.reset_at - time.time()))
+    """Seconds until the breached limit's window ends (at least 1); for the 429 being answered."""
+    return int(g.get("retry_after", 60))
 
 
-def post_rate() -> str:
+def post_rate() -> RateLimitItem:
     """The configured ``[guard] rate_limit`` (read per request, so tests and reloads see changes)."""
     settings: Settings = current_app.extensions["moderation.settings"]
-    return settings.guard.rate_limit
+    return _parsed(settings.guard.rate_limit)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def rate_limited(view: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Count a POST to `view` against ``[guard] rate_limit`` for its client IP; over the limit,
+    raise `RateLimitExceeded` (a 429 with Retry-After) before the view runs. Every endpoint
+    counts on its own, as Flask-Limiter's per-route limits did."""
+
+    @functools.wraps(view)
+    def limited(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if request.method == "POST":
+            limit = post_rate()
+            key = (PREFIX, client_ip(), request.endpoint or "")
+            counters = rate_limits()
+            if not counters.hit(limit, *key):
+                reset = counters.get_window_stats(limit, *key).reset_time
+                g.retry_after = max(1, int(reset - time.time() + 0.999))
+                raise RateLimitExceeded(limit, g.retry_after)
+        return view(*args, **kwargs)
+
+    return limited
 
 
 def init_limiter(app: Flask, settings: Settings) -> None:
-    """Point the limiter at Redis when configured, else at a counter file every worker shares."""
+    """Keep the counters in Redis when configured, else in a file every worker shares."""
     uri = settings.redis.url or ratelimit.storage_uri(settings.data_path / "ratelimits.sqlite3")
-    app.config["RATELIMIT_STORAGE_URI"] = uri
-    app.config["RATELIMIT_KEY_PREFIX"] = "moderation"
-    limiter.init_app(app)
+    app.extensions["moderation.rate_limits"] = FixedWindowRateLimiter(storage_from_string(uri))

@@ -24,7 +24,7 @@ from moderation.services.comments import ClientInfo
 from moderation.web import schemas
 from moderation.web.client import client_ip
 from moderation.web.errors import handle_http_error, handle_moderation_error
-from moderation.web.guards import limiter, post_rate, retry_after_seconds
+from moderation.web.guards import rate_limited, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _client() -> ClientInfo:
 
 @bp.route("/trackback/<site>/", defaults={"uri": ""}, methods=ANY_METHOD)
 @bp.route("/trackback/<site>/<path:uri>", methods=ANY_METHOD)
-@limiter.limit(post_rate, methods=["POST"])
+@rate_limited
 def trackback(site: str, uri: str) -> Response:
     """A TrackBack ping (form fields url, title, excerpt, blog_name); POST only (TB-1, TB-13)."""
     if request.method != "POST":
@@ -80,7 +80,7 @@ def trackback(site: str, uri: str) -> Response:
 
 
 @bp.route("/pingback", methods=ANY_METHOD)
-@limiter.limit(post_rate, methods=["POST"])
+@rate_limited
 def pingback() -> Response:
     """The XML-RPC server for ``pingback.ping(sourceURI, targetURI)``."""
     if request.method != "POST":
@@ -93,7 +93,7 @@ def pingback() -> Response:
 
 
 @bp.route("/webmention", methods=ANY_METHOD)
-@limiter.limit(post_rate, methods=["POST"])
+@rate_limited
 def webmention() -> Response:
     """A webmention (form fields source, target): 202 with a Location to its status (WM-7)."""
     if request.method != "POST":

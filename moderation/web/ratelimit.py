@@ -1,6 +1,6 @@
 """Rate-limit counters that every worker process on one machine shares.
 
-Flask-Limiter keeps counters in a `limits` storage. Its memory storage is per process, so with several
+The rate limits keep counters in a `limits` storage. Its memory storage is per process, so with several
 worker processes a client would get N times its limit. When no Redis is configured we keep the counters
 in a small SQLite file instead: each increment is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
 statement, atomic on its own, so increments from different processes serialize and a limit holds
@@ -24,7 +24,7 @@ SCHEME = "moderation-sqlite"
 
 
 def storage_uri(path: Path) -> str:
-    """The Flask-Limiter ``storage_uri`` for a counter file at `path`."""
+    """The `limits` storage URI for a counter file at `path`."""
     return f"{SCHEME}://{path.resolve()}"
 
 

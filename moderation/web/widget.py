@@ -26,7 +26,7 @@ from moderation.services import threads as thread_service
 from moderation.services.moderation import get_comment
 from moderation.web import schemas
 from moderation.web.client import client_ip
-from moderation.web.guards import limiter, post_rate
+from moderation.web.guards import rate_limited
 
 bp = Blueprint("widget", __name__, url_prefix="/api/v1")
 
@@ -140,7 +140,7 @@ def counts() -> Response:
 
 
 @bp.post("/comments")
-@limiter.limit(post_rate, methods=["POST"])
+@rate_limited
 def post_comment() -> Response:
     """A reader's new comment: 201 when published at once, 202 when it waits (or is spam)."""
     with one_submission_at_a_time():
