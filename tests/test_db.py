@@ -54,6 +54,19 @@ def test_the_row_is_written_with_its_defaults_and_the_object_is_persistent(
     assert tuple(row) == ("Ann", "", thread.id)
 
 
+def test_without_attach_the_row_is_written_and_the_object_left_detached(session: Session) -> None:
+    thread = make_thread(session)
+    comment = insert_now(session, new_comment(thread_id=thread.id, author="Bo"), attach=False)
+
+    assert inspect(comment).detached
+    assert comment not in session
+    assert comment.email == ""  # its values are still there to read
+    found = session.get(Comment, comment.id)  # the session loads the row as a new object
+    assert found is not comment
+    assert found is not None
+    assert found.author == "Bo"
+
+
 def test_a_many_to_one_given_as_an_object_fills_its_foreign_key(session: Session) -> None:
     thread = make_thread(session, uri="/other/")
     comment = insert_now(session, new_comment(thread=thread))

@@ -26,9 +26,9 @@ from moderation.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from moderation.models import Comment, SpamCheck, Thread
+from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
 from moderation.services import Context
-from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread, record_event
+from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT, Tokens
 from moderation.statements import Prepared
 
@@ -189,6 +189,7 @@ def submit_comment(
         text=new.text,
         html=html,
     )
+    rows = submission_rows(ctx, submission, assessment, status, reason)
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
     if thread_id is None:
         thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
@@ -197,45 +198,67 @@ def submit_comment(
     _check_guards(session, ctx, thread_id, new, client)
     comment.thread_id = thread_id
     comment.created_at = ctx.clock()  # in the order the lock gives: a thread lists by this
-    store_submission(session, ctx, comment, submission, assessment, status, reason)
+    store_submission(session, ctx, comment, rows)
     return Submitted(comment, ctx.tokens)
 
 
+@dataclass(frozen=True)
+class SubmissionRows:
+    """What a submission stores besides the comment: its spam check and its first audit row, made
+    before the write lock is taken (`submission_rows`) and inserted under it (`store_submission`)."""
+
+    check: SpamCheck
+    event: ModerationEvent
+    assessment: Assessment
+    status: CommentStatus
+
+
+def submission_rows(
+    ctx: Context, submission: Submission, assessment: Assessment, status: CommentStatus, reason: str
+) -> SubmissionRows:
+    """The spam check and the "create" audit row of a comment about to be stored in `status`."""
+    event = ModerationEvent(moderator_id=SYSTEM.moderator_id, actor=SYSTEM.label, action="create",
+                            from_status=None, to_status=status, reason=reason)  # fmt: skip
+    return SubmissionRows(_new_check(ctx, submission, assessment), event, assessment, status)
+
+
 def store_submission(
-    session: Session,
-    ctx: Context,
-    comment: Comment,
-    submission: Submission,
-    assessment: Assessment,
-    status: CommentStatus,
-    reason: str,
-) -> SpamCheck:
-    """Insert a new comment in `status`, its spam check and its first audit row.
+    session: Session, ctx: Context, comment: Comment, rows: SubmissionRows
+) -> None:
+    """Insert a new comment in its first status, its spam check and its first audit row.
 
     Shared by every channel (widget comments and linkbacks), so all of them land the same way.
     """
+    status, assessment = rows.status, rows.assessment
     comment.status = status
     comment.approved_at = comment.created_at if status is CommentStatus.approved else None
     comment.discarded = assessment.verdict.value == "discard"
     comment.recheck_reason = assessment.recheck_reason
     # Single-statement INSERTs (and an UPDATE of the thread when it is published): the hot path
-    # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone.
+    # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone. The
+    # check and the audit row are written and left out of the session: nothing changes them.
     insert_now(session, comment)
-    check = record_check(session, ctx, comment, submission, assessment)
-    record_event(session, ctx, comment, "create", None, SYSTEM, reason, comment.created_at)
+    rows.check.comment_id = rows.event.comment_id = comment.id
+    rows.event.created_at = comment.created_at
+    insert_now(session, rows.check, attach=False)
+    insert_now(session, rows.event, attach=False)
     if status is CommentStatus.approved:  # what pages show changed (a held one changes nothing)
         bump_thread(session, comment.thread_id, 1)
     for hook in ctx.submission_hooks:
-        hook(session, ctx, comment, check, assessment)
-    return check
+        hook(session, ctx, comment, rows.check, assessment)
 
 
 def record_check(
     session: Session, ctx: Context, comment: Comment, submission: Submission, assessment: Assessment
 ) -> SpamCheck:
     """Keep one run of the pipeline: verdict, every signal, and the submission as it was scored."""
-    check = SpamCheck(
-        comment_id=comment.id,
+    check = _new_check(ctx, submission, assessment)
+    check.comment_id = comment.id
+    return insert_now(session, check)
+
+
+def _new_check(ctx: Context, submission: Submission, assessment: Assessment) -> SpamCheck:
+    return SpamCheck(
         created_at=ctx.clock(),
         verdict=assessment.verdict,
         score=assessment.score,
@@ -243,7 +266,6 @@ def record_check(
         submitted=submission_record(submission),
         recheck_reason=assessment.recheck_reason,
     )
-    return insert_now(session, check)
 
 
 def submission_record(submission: Submission) -> dict[str, object]:

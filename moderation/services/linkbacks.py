@@ -35,6 +35,7 @@ from moderation.services.comments import (
     find_thread,
     get_or_create_thread,
     store_submission,
+    submission_rows,
 )
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens, ping_key
@@ -192,7 +193,9 @@ def _receive(
         ip=client.ip, user_agent=client.user_agent, referrer=client.referrer, text=content.text,
         html=content.html, created_at=ctx.clock(), source=source, verified=None,
     )  # fmt: skip
-    store_submission(session, ctx, comment, submission, assessment, status, reason)
+    store_submission(
+        session, ctx, comment, submission_rows(ctx, submission, assessment, status, reason)
+    )
     # Verification scores the linkback again with the source's content, and queues a re-check
     # itself if a scorer is still down then. Left set, the re-check job could publish the
     # linkback before its source was verified.
