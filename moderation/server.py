@@ -19,12 +19,26 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
 from moderation.config import Settings, load_settings
 from moderation.logs import configure_logging
 from moderation.process import limit_malloc_arenas
+
+#: Granian's own lines (start, stop, a worker that died) as JSON on stderr, like the app's.
+GRANIAN_LOGGING: dict[str, Any] = {
+    "formatters": {"json": {"()": "moderation.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {"_granian": {"handlers": ["console"], "propagate": False}},
+}
 
 #: The settings `run` serves. Forked workers inherit them; a worker started afresh (a platform
 #: whose multiprocessing spawns) reads the same file, named in ``MODERATION_CONFIG``.
@@ -68,6 +82,7 @@ def run(
         workers=workers or settings.server.workers,
         blocking_threads=settings.server.threads,
         log_level=settings.server.log_level.lower(),
+        log_dictconfig=GRANIAN_LOGGING,
         log_access=False,  # the app writes its own structured access log (`moderation.logs`)
         respawn_failed_workers=True,
         workers_kill_timeout=10,

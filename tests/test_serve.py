@@ -1,5 +1,6 @@
 """`moderation serve` as a real process, spoken to over real HTTP."""
 
+import json
 import platform
 import socket
 import subprocess
@@ -111,6 +112,9 @@ def test_serve_garbage_gets_json_errors_and_no_traceback(server):
     text = log.read_text()
     assert "Traceback" not in text
     assert '"path": "/api/v1/comments"' in text  # structured access log lines
+    # The server's own lines (Granian starting its workers) are JSON too: one format to parse.
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert any(r["logger"].startswith("_granian") for r in records)
 
 
 def children(pid):
