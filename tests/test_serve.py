@@ -117,6 +117,15 @@ def test_serve_garbage_gets_json_errors_and_no_traceback(server):
     assert any(r["logger"].startswith("_granian") for r in records)
 
 
+def test_serve_refuses_an_oversized_body_before_reading_it(server):
+    base, *_ = server
+    # The Webmention endpoint: its rate-limit counter is its own, untouched by the other tests.
+    big = b"source=" + b"a" * 2_000_000  # four times [server] max_body_bytes
+    r = httpx.post(f"{base}/webmention", content=big,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 413
+
+
 def children(pid):
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
