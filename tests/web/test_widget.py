@@ -1,7 +1,10 @@
+import threading
+
 import pytest
 
 from moderation.app import create_app
 from moderation.domain.scoring import Verdict
+from moderation.process import one_submission_at_a_time
 from tests.conftest import SITE_URL, make_settings
 from tests.factories import FixedScorer
 
@@ -153,6 +156,26 @@ def test_post_duplicate_is_409(client, clock):
     r = post(client, clock)
     assert r.status_code == 409
     assert r.get_json()["error"]["code"] == "duplicate"
+
+
+def test_a_post_takes_its_turn_at_the_processs_submission_gate(client, clock):
+    order: list[str] = []
+    holding = threading.Event()
+
+    def another_submission() -> None:
+        with one_submission_at_a_time():
+            holding.set()
+            threading.Event().wait(0.3)  # a submission that takes a while
+            order.append("the other submission ended")
+
+    other = threading.Thread(target=another_submission)
+    other.start()
+    assert holding.wait(5)
+    r = post(client, clock)
+    order.append("the post was answered")
+    other.join(5)
+    assert r.status_code == 201
+    assert order == ["the other submission ended", "the post was answered"]
 
 
 def test_post_flood_is_429_with_retry_after(client, clock):
