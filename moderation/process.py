@@ -47,8 +47,10 @@ def one_submission_at_a_time() -> Iterator[None]:
     letting a process's threads interleave their submissions buys no parallelism; it only makes
     the thread that holds the write lock wait for the interpreter behind the others' scoring, and
     every process behind it waits too. One at a time, the posts benchmark goes from about 500 to
-    600 posts/s (2 workers x 4 threads). Network waits inside the block (`waiting_on_network`)
-    let the next submission in; reads never wait for the gate.
+    600 posts/s (2 workers x 4 threads, SQLite). Network waits inside the block
+    (`waiting_on_network`) let the next submission in; reads never wait for the gate. (The web
+    layer takes the gate on SQLite only: on PostgreSQL there is no single write lock to queue for,
+    and interleaved submissions overlap their round trips to the server.)
     """
     _SUBMISSION_GATE.acquire()
     _holding.gate = True
