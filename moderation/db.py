@@ -463,13 +463,8 @@ def commit_request() -> None:
     of work, committed as usual when the response is sent.
     """
     session: Session | None = g.pop("db_session", None)
-    if session is None:
-        return
-    try:
-        session.commit()
-    finally:
-        session.close()
-    run_after_commit(session)
+    if session is not None:
+        _end_request_session(session, commit=True)
 
 
 def _begin_request() -> None:
@@ -483,11 +478,16 @@ def _begin_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     session: Session | None = g.pop("db_session", None)
-    if session is None:
-        return response
+    if session is not None:
+        _end_request_session(session, commit=response.status_code < 400)
+    return response
+
+
+def _end_request_session(session: Session, *, commit: bool) -> None:
+    """Commit (then run the after-commit hooks) or roll back, and close."""
     committed = False
     try:
-        if response.status_code < 400:
+        if commit:
             session.commit()
             committed = True
         else:
@@ -498,7 +498,6 @@ def _finish_request(response: Response) -> Response:
         run_after_commit(session)
     else:
         session.info.pop(_AFTER_COMMIT, None)
-    return response
 
 
 def _close_request_session(_exc: BaseException | None) -> None:
