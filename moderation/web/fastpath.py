@@ -10,6 +10,7 @@ Flask, which builds the answer, handles the error, and fills the cache.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -32,6 +33,13 @@ THREAD_PATH = "/api/v1/threads/comments"
 COUNTS_PATH = "/api/v1/counts"
 FIND_THREAD = "SELECT id, version, created_at, closed FROM threads WHERE site = ? AND uri = ?"
 FIND_COUNTS = "SELECT uri, approved_count FROM threads WHERE site = ? AND uri IN ({})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_query(query_string: str) -> dict[str, list[str]]:
+    """The parsed query string. Every view of a page asks with the same one, so the parse is kept
+    (bounded); callers only read the dict."""
+    return parse_qs(query_string, keep_blank_values=True)
 
 
 class ReadFastPath:
@@ -64,7 +72,7 @@ class ReadFastPath:
 
     def _query(self, environ: dict[str, Any]) -> tuple[str, dict[str, list[str]]] | None:
         """The site and the parsed query string, when the site is known and the origin allowed."""
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        query = _parsed_query(environ.get("QUERY_STRING", ""))
         sites = query.get("site", [])
         if len(sites) != 1 or sites[0] not in self.origins:
             return None
