@@ -61,8 +61,8 @@ def run(
 ) -> None:  # fmt: skip
     """Serve until SIGINT or SIGTERM; with the embedded job consumer, run `moderation worker`
     beside the server and stop it when the server has stopped."""
+    from granian import Granian
     from granian.constants import HTTPModes, Interfaces
-    from granian.server import Server
 
     global _SERVED
     configure_logging(settings.server.log_level)
@@ -71,7 +71,7 @@ def run(
     _SERVED = settings
     if config_path is not None:
         os.environ["MODERATION_CONFIG"] = str(config_path.resolve())
-    server = Server(
+    server = Granian(
         "moderation.server:worker_app",
         factory=True,
         address=host or settings.server.host,
