@@ -8,7 +8,6 @@ password until the window ends, and says so.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
@@ -36,7 +35,7 @@ from moderation.models import Moderator, Role
 from moderation.services import Context, accounts
 from moderation.services.moderation import Actor
 from moderation.web.client import client_ip
-from moderation.web.guards import rate_limits
+from moderation.web.guards import rate_limits, seconds_left
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,8 +140,7 @@ def login_wait(email: str) -> int:
     """Seconds until this IP and this e-mail may try again (0: they may now)."""
     for key in _login_keys(email):
         if not rate_limits().test(LOGIN_LIMIT, *key):
-            reset = rate_limits().get_window_stats(LOGIN_LIMIT, *key).reset_time
-            return max(1, int(reset - time.time() + 0.999))
+            return seconds_left(LOGIN_LIMIT, *key)
     return 0
 
 

@@ -4,7 +4,7 @@ Built on `limits`, the library under Flask-Limiter, used directly: fixed-window 
 `limits` storage (`moderation.web.ratelimit`'s SQLite file, or Redis). Flask-Limiter did the same
 counting but resolved its limits twice on every request, once in a ``before_request`` hook that
 runs for every request and once in the decorator; that bookkeeping cost more than the counter
-itself, a tenth of a comment post's time. The service has one kind of limit, per client IP and
+itself, 12 % of a comment post's instructions. The service has one kind of limit, per client IP and
 per endpoint, so the decorator below is all it needs.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -44,9 +44,10 @@ def rate_limits() -> FixedWindowRateLimiter:
     return limits
 
 
-def retry_after_seconds() -> int:
-    """Seconds until the breached limit's window ends (at least 1); for the 429 being answered."""
-    return int(g.get("retry_after", 60))
+def seconds_left(limit: RateLimitItem, *key: str) -> int:
+    """Seconds until the current window of `limit` for `key` ends (at least 1): a Retry-After."""
+    reset = rate_limits().get_window_stats(limit, *key).reset_time
+    return max(1, int(reset - time.time() + 0.999))
 
 
 def post_rate() -> RateLimitItem:
@@ -70,11 +71,8 @@ def rate_limited(view: Callable[_P, _R]) -> Callable[_P, _R]:
         if request.method == "POST":
             limit = post_rate()
             key = (PREFIX, client_ip(), request.endpoint or "")
-            counters = rate_limits()
-            if not counters.hit(limit, *key):
-                reset = counters.get_window_stats(limit, *key).reset_time
-                g.retry_after = max(1, int(reset - time.time() + 0.999))
-                raise RateLimitExceeded(limit, g.retry_after)
+            if not rate_limits().hit(limit, *key):
+                raise RateLimitExceeded(limit, seconds_left(limit, *key))
         return view(*args, **kwargs)
 
     return limited

@@ -24,7 +24,7 @@ from moderation.services.comments import ClientInfo
 from moderation.web import schemas
 from moderation.web.client import client_ip
 from moderation.web.errors import handle_http_error, handle_moderation_error
-from moderation.web.guards import rate_limited, retry_after_seconds
+from moderation.web.guards import RateLimitExceeded, rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,8 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
         response = _text(message, code)
     else:
         return handle_http_error(exc)
-    if code == 429:
-        response.headers["Retry-After"] = str(retry_after_seconds())
+    if isinstance(exc, RateLimitExceeded):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
