@@ -54,6 +54,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from moderation.changes import ChangeStamp
 from moderation.statements import Prepared, reading_outside_transactions
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,18 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) -> Engine:
-    """An engine for `url`, with SQLite opened the way the whole service expects."""
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = 5000,
+    pool_size: int = 5,
+    on_write: Callable[[], object] | None = None,
+) -> Engine:
+    """An engine for `url`, with SQLite opened the way the whole service expects.
+
+    SQLite: `on_write` is called once a transaction that changed rows has committed, when its
+    connection goes back to the pool (`moderation.changes`).
+    """
     if not is_sqlite(url):
         return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
     database = make_url(url).database
@@ -145,8 +156,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        dbapi_conn = conn.connection.dbapi_connection
+        conn.info[_CHANGES_AT_BEGIN] = dbapi_conn.total_changes
         if not _WRITE_INTENT.get():
-            conn.connection.dbapi_connection.execute("BEGIN")  # (the DBAPI's: runs on every read)
+            dbapi_conn.execute("BEGIN")  # (the DBAPI's: runs on every read)
             return
         if not gate.acquire(timeout=busy_timeout_ms / 1000):
             raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
@@ -163,10 +176,19 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
         if not conn.invalidated:  # an invalidated one released it when it was thrown away
             _open_gate(conn.info)
 
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        # (before the DBAPI's commit: what it wrote is marked, and told of once it is visible)
+        before = conn.info.pop(_CHANGES_AT_BEGIN, None)
+        if conn.invalidated or before != conn.connection.dbapi_connection.total_changes:
+            conn.info[_WROTE] = True
+
     # Safety nets: a connection never goes back to the pool, or is thrown away, still holding it.
     @event.listens_for(engine.pool, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
         _open_gate(record.info)
+        if record.info.pop(_WROTE, False) and on_write is not None:
+            on_write()
 
     @event.listens_for(engine.pool, "invalidate")
     def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: BaseException | None) -> None:
@@ -176,6 +198,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) ->
 
 
 _HOLDS_GATE = "moderation.holds_write_gate"
+_CHANGES_AT_BEGIN = "moderation.changes_at_begin"  # the connection's total_changes at BEGIN
+_WROTE = "moderation.wrote"  # committed changes that `on_write` has not been told of
 
 
 def _open_gate(info: dict[Any, Any]) -> None:
@@ -225,7 +249,15 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        # A SQLite file's change stamp (`moderation.changes`): None for PostgreSQL and :memory:.
+        database = make_url(url).database if is_sqlite(url) else None
+        self.changes = ChangeStamp(database) if database and database != ":memory:" else None
+        self.engine = make_engine(
+            url,
+            busy_timeout_ms=busy_timeout_ms,
+            pool_size=pool_size,
+            on_write=self.changes.bump if self.changes is not None else None,
+        )
         self.session_factory: Callable[[], Session] = sessionmaker(
             bind=self.engine, expire_on_commit=False, info={_DATABASE: self}
         )

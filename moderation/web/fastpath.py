@@ -2,10 +2,12 @@
 
 Thread reads and comment counts are most of the traffic (every page view asks for one of them). The
 thread JSON is built once per thread version by the Flask view (`widget.cached_thread`); this layer
-only looks up the thread's current version in the shared database (one indexed query), and when
-the cache holds that version it sends the bytes itself. Counts are one indexed query. Anything it is
-not sure about (a cache miss, an unknown site, a bad parameter, a foreign origin) falls through to
-Flask, which builds the answer, handles the error, and fills the cache.
+looks up the thread's current version in the shared database (one indexed query), and when the
+cache holds that version it sends the bytes itself. On SQLite it also keeps that answer by query
+string, and serves it again without any query while the database's change stamp says nothing was
+committed since (`moderation.changes`). Counts are one indexed query. Anything it is not sure about
+(a cache miss, an unknown site, a bad parameter, a foreign origin) falls through to Flask, which
+builds the answer, handles the error, and fills the cache.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
 
 from moderation.cache import Cache
+from moderation.changes import TRUST_SECONDS, ChangeStamp
 from moderation.config import Settings
 from moderation.db import Database, as_utc
 from moderation.services import Context
@@ -32,7 +37,21 @@ StartResponse = Callable[..., Any]
 THREAD_PATH = "/api/v1/threads/comments"
 COUNTS_PATH = "/api/v1/counts"
 FIND_THREAD = "SELECT id, version, created_at, closed FROM threads WHERE site = ? AND uri = ?"
+MAX_ANSWERS = 512  # thread answers kept by the fast path, per process (bodies: tens of kB each)
 FIND_COUNTS = "SELECT uri, approved_count FROM threads WHERE site = ? AND uri IN ({})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A thread read answered from the cache, and what it depends on."""
+
+    stamp: bytes  # the database's change stamp before the thread's row was read
+    changes: ChangeStamp  # of which database
+    until: float  # time.monotonic() past which the stamp alone is not trusted
+    closes_at: datetime | None  # when the thread closes by age (the answer says it is open)
+    site: str
+    etag: str
+    body: bytes
 
 
 @functools.lru_cache(maxsize=4096)
@@ -49,6 +68,9 @@ class ReadFastPath:
         self.inner = inner
         self.extensions = app.extensions  # read per request: tests and reloads may swap parts
         self.settings: Settings = app.extensions["moderation.settings"]
+        # Thread answers by query string, with the change stamp taken before they were read
+        # (SQLite only). Plain dict operations: atomic under the GIL.
+        self.answers: dict[str, _Answer] = {}
         own = self.settings.server.public_url.split("/")[:3]
         self.origins = {
             site_id: {o.rstrip("/") for o in site.origins} | {"/".join(own)}
@@ -83,6 +105,17 @@ class ReadFastPath:
 
     def thread(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
         """(etag, body) of a cached thread, or None."""
+        query_string = environ.get("QUERY_STRING", "")
+        database: Database = self.extensions["moderation.db"]
+        changes = database.changes if database.read_bind is None else None
+        if changes is not None:  # a SQLite file: what was read under this stamp still holds
+            stamp = changes.read()
+            known = self.answers.get(query_string)
+            if known is not None and self._still_holds(known, stamp, changes):
+                origin = environ.get("HTTP_ORIGIN")
+                if origin is None or origin.rstrip("/") in self.origins[known.site]:
+                    return known.etag, known.body
+                return None  # Flask answers the 403
         parsed = self._query(environ)
         if parsed is None:
             return None
@@ -90,19 +123,43 @@ class ReadFastPath:
         uris = query.get("uri", [])
         if len(uris) != 1 or check_uri(uris[0]) or len(query) != 2:
             return None
-        database: Database = self.extensions["moderation.db"]
         rows = database.raw_rows(FIND_THREAD, (site, uris[0]))
         if not rows:
             return None
         thread_id, version, created_at, closed = rows[0]
         ctx: Context = self.extensions["moderation.context"]
-        is_open = thread_is_open(ctx, site, as_utc(created_at), bool(closed))
+        created_at = as_utc(created_at)
+        is_open = thread_is_open(ctx, site, created_at, bool(closed))
         cache: Cache = self.extensions["moderation.cache"]
         hit = cache.get(thread_cache_key(thread_id, version, is_open))
         if hit is None:
             return None
         etag, _, body = hit.partition(b"\n")
+        if changes is not None:
+            days = self.settings.sites[site].close_after_days
+            if len(self.answers) >= MAX_ANSWERS:
+                self.answers.clear()
+            self.answers[query_string] = _Answer(
+                stamp=stamp,
+                changes=changes,
+                until=time.monotonic() + TRUST_SECONDS,
+                closes_at=created_at + timedelta(days=days) if is_open and days else None,
+                site=site,
+                etag=etag.decode(),
+                body=body,
+            )
         return etag.decode(), body
+
+    def _still_holds(self, known: _Answer, stamp: bytes, changes: ChangeStamp) -> bool:
+        """Whether an answer made earlier is still the one the database and the clock give."""
+        if known.stamp != stamp or known.changes is not changes:
+            return False  # a write committed since (or another database)
+        if time.monotonic() >= known.until:
+            return False  # trusted for a bounded time (`moderation.changes`)
+        if known.closes_at is not None:
+            ctx: Context = self.extensions["moderation.context"]
+            return bool(ctx.clock() <= known.closes_at)  # the answer says the thread is open
+        return True
 
     def counts(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
         """(no etag, body) for a well-formed counts query, or None."""

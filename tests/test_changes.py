@@ -1,0 +1,142 @@
+"""The SQLite change stamp (`moderation.changes`): written after every committed write, seen at once
+by every process on the machine, and what lets the read fast path skip its query."""
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import text
+
+from moderation import schema as migrations
+from moderation.app import create_app
+from moderation.changes import ChangeStamp
+from moderation.db import Database
+from moderation.web import fastpath
+from tests.conftest import make_settings
+
+THREAD = "/api/v1/threads/comments?site=blog&uri=/post/"
+
+
+def test_a_new_stamp_file_starts_random_and_a_bump_is_seen_by_another_mapping(tmp_path):
+    first = ChangeStamp(tmp_path / "a.db")
+    other = ChangeStamp(tmp_path / "b.db")
+    assert first.read() != other.read()  # two databases never share a starting stamp
+    again = ChangeStamp(tmp_path / "a.db")  # a second process opening the same database
+    before = again.read()
+    assert before == first.read()
+    first.bump()
+    assert again.read() != before
+    assert again.read() == first.read()
+
+
+def test_a_bump_in_another_process_is_seen_without_reopening(tmp_path):
+    stamp = ChangeStamp(tmp_path / "p.db")
+    before = stamp.read()
+    code = f"from moderation.changes import ChangeStamp; ChangeStamp({str(tmp_path / 'p.db')!r}).bump()"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert stamp.read() != before
+
+
+@pytest.fixture
+def file_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'changes.sqlite3'}"
+    migrations.upgrade(url)
+    database = Database(url)
+    yield database
+    database.engine.dispose()
+
+
+def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_database):
+    stamp = file_database.changes
+    assert stamp is not None
+    before = stamp.read()
+    with file_database.unit_of_work(write=False) as session:
+        session.execute(text("SELECT count(*) FROM threads")).scalar()
+    with file_database.unit_of_work() as session:  # took the write lock, wrote nothing
+        session.execute(text("SELECT count(*) FROM threads")).scalar()
+
+    def insert_then(after, uri):
+        with file_database.unit_of_work() as session:
+            session.execute(text("INSERT INTO threads (site, uri, title, created_at, closed, "
+                                 "approved_count, version) VALUES ('blog', :uri, '', "
+                                 "'2026-01-01 00:00:00', 0, 0, 1)"), {"uri": uri})  # fmt: skip
+            after()
+
+    def fail():
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        insert_then(fail, "/r/")
+    assert stamp.read() == before
+    seen_before_commit = []
+    insert_then(lambda: seen_before_commit.append(stamp.read()), "/w/")
+    # Not before the commit (a reader could keep old rows under the new stamp): after it.
+    assert seen_before_commit == [before]
+    assert stamp.read() != before
+
+
+def test_postgresql_and_memory_databases_have_no_stamp():
+    assert Database("sqlite://").changes is None
+    assert Database("postgresql+psycopg://localhost/test").changes is None
+
+
+def two_processes(tmp_path):
+    """Two apps on one SQLite file, each with its own engine, cache and fast path, as two
+    worker processes have."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    migrations.upgrade(url)
+    settings = make_settings(tmp_path, **{"guard.flood_seconds": 0})
+    return (create_app(settings, database=Database(url)).test_client(),
+            create_app(settings, database=Database(url)).test_client())  # fmt: skip
+
+
+def comments(client):
+    return [c["html"] for c in client.get(THREAD).get_json()["comments"]]
+
+
+def count_thread_queries(client, monkeypatch):
+    """A list that grows by one each time `client`'s app asks the database for a thread's row."""
+    database = client.application.extensions["moderation.db"]
+    asked, raw_rows = [], database.raw_rows
+
+    def counting(sql, params):
+        asked.extend([params] if sql == fastpath.FIND_THREAD else [])
+        return raw_rows(sql, params)
+
+    monkeypatch.setattr(database, "raw_rows", counting)
+    return asked
+
+
+def test_a_post_in_one_process_is_read_at_once_in_the_other(tmp_path, monkeypatch):
+    writer, reader = two_processes(tmp_path)
+    asked = count_thread_queries(reader, monkeypatch)
+    for i in range(5):
+        posted = writer.post("/api/v1/comments", json={"site": "blog", "uri": "/post/",
+                             "text": f"number {i}", "email": f"p{i}@example.org"})  # fmt: skip
+        assert posted.status_code == 201, posted.get_json()
+        asked.clear()
+        for _ in range(4):  # the first read fills the reader's cache; the others are fast
+            assert comments(reader)[-1] == f"<p>number {i}</p>"
+        # The post changed the stamp. The fast path asked for the thread's row, found no cached
+        # JSON for its new version and let the Flask view build it; asked again, answered from
+        # the cache, and kept that answer: under the same stamp, the last reads asked nothing.
+        assert asked == [("blog", "/post/")] * 2
+
+
+def test_a_write_by_another_program_is_seen_within_the_trusted_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(fastpath, "TRUST_SECONDS", 0.3)
+    writer, reader = two_processes(tmp_path)
+    writer.post("/api/v1/comments", json={"site": "blog", "uri": "/post/", "text": "kept"})
+    assert comments(reader) == ["<p>kept</p>"]
+    assert comments(reader) == ["<p>kept</p>"]  # now from the fast path's rows
+    # Another program holds the comment back and bumps the version, as the service would, but does not
+    # know about the stamp: for up to TRUST_SECONDS the reader may still serve what it had.
+    path = tmp_path / "shared.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE comments SET status = 'pending', approved_at = NULL")
+        raw.execute("UPDATE threads SET version = version + 1, approved_count = 0")
+    raw.close()
+    time.sleep(0.35)
+    assert comments(reader) == []
