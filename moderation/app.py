@@ -14,6 +14,7 @@ from moderation.web import register_web
 from moderation.web.client import parse_networks
 from moderation.web.fastpath import ReadFastPath
 from moderation.web.guards import init_limiter
+from moderation.web.sessions import CookieSessions
 
 
 def create_app(
@@ -39,6 +40,7 @@ def create_app(
         REMEMBER_COOKIE_SECURE=settings.server.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
+    app.session_interface = CookieSessions()
     app.extensions["moderation.settings"] = settings
     app.extensions["moderation.trusted_proxies"] = parse_networks(settings.guard.trusted_proxies)
     database = database or Database(
