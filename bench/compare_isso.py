@@ -37,7 +37,7 @@ ISSO = HERE / "isso"
 VENV = ROOT / ".peers" / "isso-venv"
 sys.path.insert(0, str(HERE))
 
-from serve_bench import CLI, free_port, write_config  # noqa: E402
+from serve_bench import CLI, free_port, wait_listening, write_config  # noqa: E402
 
 TEXT = (
     "Comment {j} on thread {i}. Lorem ipsum dolor sit amet, *consectetur* "
@@ -134,6 +134,7 @@ def start_moderation(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=folder,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     wait_up(f"http://127.0.0.1:{port}/healthz")
+    wait_listening(port, 2)
     return proc, port
 
 
@@ -151,6 +152,7 @@ def start_ceiling(work: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int
                             cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     wait_up(f"http://127.0.0.1:{port}/")
+    wait_listening(port, 2)
     return proc, port
 
 

@@ -39,6 +39,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(port: int, workers: int, seconds: float = 30) -> None:
+    """Wait until `workers` sockets listen on `port` (Linux: Granian gives each worker its own,
+    with SO_REUSEPORT). /healthz answers as soon as one worker is up; wrk's connections, opened
+    at once and kept alive, would then all go to that worker for the whole run and leave a core
+    idle (seen here: posts at half speed, with 32 connections on one worker and 0 on the other)."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        time.sleep(2)
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = [line.split() for line in table.read_text().splitlines()[1:]]
+        listening = sum(1 for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
+        if listening >= workers:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"only some of the {workers} workers listen on port {port}")
+
+
 def write_config(folder: Path, port: int, workers: int, threads: int = 4) -> None:
     (folder / "config.toml").write_text(f"""
 [server]
@@ -122,6 +141,7 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
+        wait_listening(port, args.workers)
         print(f"moderation serve, {args.workers} workers; wrk -t2 -c{args.connections} "
               f"-d{args.seconds}s; 100 threads x 50 comments (SQLite)")  # fmt: skip
         print(f"{'scenario':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
