@@ -11,8 +11,8 @@ what it read is still what the database holds.
 The order is what makes it safe. A writer stores its stamp after its commit is visible (when the
 connection goes back to the pool), so a reader that sees the old stamp either read before the
 commit and will see the new stamp next time, or read after it and holds the new data under an old
-stamp (a needless query next time, never a stale answer). A new stamp is random rather than one
-more, so two processes that commit at once can never store the same value.
+stamp (a needless query next time, never a stale answer). A new stamp is 64 random bits rather
+than one more, so two processes that commit at once cannot in practice store the same value.
 
 What it cannot see (a write by another program, a writer killed between its commit and its stamp),
 readers bound: they trust a stamp for `TRUST_SECONDS` at most, then ask the database again.
@@ -55,7 +55,3 @@ class ChangeStamp:
     def bump(self) -> None:
         """Record that a write committed (call it after the commit)."""
         self._map[:_SIZE] = self._random.getrandbits(64).to_bytes(_SIZE, "little")
-
-    def close(self) -> None:
-        """Unmap the file (the stamp stays for the other processes)."""
-        self._map.close()

@@ -13,6 +13,7 @@ from moderation import schema as migrations
 from moderation.app import create_app
 from moderation.changes import ChangeStamp
 from moderation.db import Database
+from moderation.services import build_context
 from moderation.web import fastpath
 from tests.conftest import make_settings
 
@@ -82,14 +83,20 @@ def test_postgresql_and_memory_databases_have_no_stamp():
     assert Database("postgresql+psycopg://localhost/test").changes is None
 
 
-def two_processes(tmp_path):
+def two_processes(tmp_path, clock=None, **overrides):
     """Two apps on one SQLite file, each with its own engine, cache and fast path, as two
-    worker processes have."""
+    worker processes have; with `clock`, both tell the time by it."""
     url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     migrations.upgrade(url)
-    settings = make_settings(tmp_path, **{"guard.flood_seconds": 0})
-    return (create_app(settings, database=Database(url)).test_client(),
-            create_app(settings, database=Database(url)).test_client())  # fmt: skip
+    settings = make_settings(tmp_path, **{"guard.flood_seconds": 0, **overrides})
+
+    def client():
+        ctx = build_context(settings)
+        if clock is not None:
+            ctx.clock = clock
+        return create_app(settings, database=Database(url), context=ctx).test_client()
+
+    return client(), client()
 
 
 def comments(client):
@@ -140,3 +147,12 @@ def test_a_write_by_another_program_is_seen_within_the_trusted_time(tmp_path, mo
     raw.close()
     time.sleep(0.35)
     assert comments(reader) == []
+
+
+def test_a_kept_answer_stops_at_the_moment_the_thread_closes_by_age(tmp_path, clock):
+    writer, reader = two_processes(tmp_path, clock, **{"sites.blog.close_after_days": 1})
+    writer.post("/api/v1/comments", json={"site": "blog", "uri": "/post/", "text": "early"})
+    for _ in range(3):  # built, then answered from the cache, then from the kept answer
+        assert reader.get(THREAD).get_json()["thread"]["open"] is True
+    clock.advance(86400 + 1)  # no write: only the clock says the thread has closed
+    assert reader.get(THREAD).get_json()["thread"]["open"] is False

@@ -37,8 +37,8 @@ StartResponse = Callable[..., Any]
 THREAD_PATH = "/api/v1/threads/comments"
 COUNTS_PATH = "/api/v1/counts"
 FIND_THREAD = "SELECT id, version, created_at, closed FROM threads WHERE site = ? AND uri = ?"
-MAX_ANSWERS = 512  # thread answers kept by the fast path, per process (bodies: tens of kB each)
 FIND_COUNTS = "SELECT uri, approved_count FROM threads WHERE site = ? AND uri IN ({})"
+MAX_ANSWERS = 512  # thread answers kept by the fast path, per process (bodies: tens of kB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +134,10 @@ class ReadFastPath:
         hit = cache.get(thread_cache_key(thread_id, version, is_open))
         if hit is None:
             return None
-        etag, _, body = hit.partition(b"\n")
+        head, _, body = hit.partition(b"\n")
+        etag = head.decode()
         if changes is not None:
-            days = self.settings.sites[site].close_after_days
+            days = ctx.settings.sites[site].close_after_days
             if len(self.answers) >= MAX_ANSWERS:
                 self.answers.clear()
             self.answers[query_string] = _Answer(
@@ -145,10 +146,10 @@ class ReadFastPath:
                 until=time.monotonic() + TRUST_SECONDS,
                 closes_at=created_at + timedelta(days=days) if is_open and days else None,
                 site=site,
-                etag=etag.decode(),
+                etag=etag,
                 body=body,
             )
-        return etag.decode(), body
+        return etag, body
 
     def _still_holds(self, known: _Answer, stamp: bytes, changes: ChangeStamp) -> bool:
         """Whether an answer made earlier is still the one the database and the clock give."""
