@@ -81,9 +81,16 @@ def load_user(user_id: str) -> DashboardUser | None:
 
 
 def init_auth(app: Flask) -> None:
-    """Attach Flask-Login to `app`."""
+    """Attach Flask-Login to `app`.
+
+    Without its remember-me cookie: a moderator's sign-in lasts as long as the browser session
+    (`login_user` is never asked to remember). Flask-Login's after-request hook, which keeps that
+    cookie up to date, would only read the session on every response, the widget's API's
+    included, which marks them all ``Vary: Cookie`` and makes Flask save an empty session.
+    """
     login_manager.init_app(app)
     login_manager.login_view = "dashboard.login"
+    app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
 
 
 def ctx() -> Context:

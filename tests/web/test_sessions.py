@@ -25,6 +25,16 @@ def test_an_api_post_opens_no_session_and_sets_no_cookie(client, opened):
     assert response.status_code in (201, 202), response.get_json()
     assert opened == []
     assert "Set-Cookie" not in response.headers
+    # Nothing read the session, so the answer does not depend on cookies (caches may share it).
+    assert response.headers["Vary"] == "Origin"
+
+
+def test_a_thread_read_through_flask_does_not_vary_on_cookies(client):
+    client.post("/api/v1/comments", json={"site": "blog", "uri": "/p/", "text": "hi"})
+    # An extra parameter is beyond the read fast path: Flask's view answers.
+    response = client.get("/api/v1/threads/comments?site=blog&uri=/p/&unknown=1")
+    assert response.status_code == 200
+    assert response.headers["Vary"] == "Origin"  # as the fast path's answers
 
 
 def test_the_dashboard_session_is_signed_read_back_and_cleared(dash, admin, client, opened):
