@@ -23,12 +23,12 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from flask import Flask, Response, g
 from sqlalchemy import (
@@ -428,34 +428,78 @@ def insert_now(session: Session, obj: _T, *, attach: bool = True) -> _T:
     elsewhere in the session are not flushed first, so whatever the row refers to must already be
     in the database.
     """
-    state = inspect(obj)
-    plan = _insert_plan(state.mapper)
-    loaded = state.dict
-    values: dict[str, Any] = {}
-    for key, pairs in plan.many_to_one:
-        target = loaded.get(key)
-        if target is not None:
-            target_mapper = inspect(target).mapper
-            for local, remote in pairs:
-                values[local] = getattr(target, target_mapper.get_property_by_column(remote).key)
-    for attr, column in plan.columns:
-        if attr in loaded:
-            values[column] = loaded[attr]
-        elif column not in values and column in plan.defaults:
-            values[column] = plan.defaults[column]()
-    statement = _insert_statement(state.mapper.local_table, frozenset(values))
-    row = statement.first(session, values)
-    assert row is not None
-    values.update(zip(plan.primary_key, row, strict=True))
-    for attr, column in plan.columns:
-        if column in values:
-            loaded[attr] = values[column]
-        elif column in plan.null_unless_sent:
-            loaded[attr] = None
-    make_transient_to_detached(obj)
-    if attach:
-        session.add(obj)
-    return obj
+    return stage_insert(session, obj).run(session, attach=attach)
+
+
+class StagedInsert(Generic[_T]):
+    """`insert_now` in two steps: the row's values worked out and processed now (`stage_insert`),
+    the INSERT run later with the few columns only known then (`run`).
+
+    A submission stages its rows before it takes SQLite's write lock, which every other writer
+    of the database waits for: under the lock it fills in the thread, the time and the new
+    comment's id, and each INSERT is then little more than the driver call.
+    """
+
+    __slots__ = ("_bound", "_later", "_plan", "_statement", "_values", "obj")
+
+    def __init__(self, session: Session, obj: _T, later: Collection[str]) -> None:
+        state = inspect(obj)
+        plan = _insert_plan(state.mapper)
+        loaded = state.dict
+        values: dict[str, Any] = {}
+        for key, pairs in plan.many_to_one:
+            target = loaded.get(key)
+            if target is not None:
+                target_mapper = inspect(target).mapper
+                for local, remote in pairs:
+                    prop = target_mapper.get_property_by_column(remote)
+                    values[local] = getattr(target, prop.key)
+        for attr, column in plan.columns:
+            if column in later:
+                continue
+            if attr in loaded:
+                values[column] = loaded[attr]
+            elif column not in values and column in plan.defaults:
+                values[column] = plan.defaults[column]()
+        for column in later:
+            values.pop(column, None)
+        self.obj = obj
+        self._plan = plan
+        self._values = values
+        self._later = tuple(later)
+        self._statement = _insert_statement(
+            state.mapper.local_table, frozenset(values).union(later)
+        )
+        self._bound = self._statement.bind(session.get_bind().dialect, values, self._later)
+
+    def run(self, session: Session, *, attach: bool = True, **later: Any) -> _T:
+        """INSERT the row with the `later` columns given now (each one named at staging); then,
+        as `insert_now`, the object has its id and is attached to `session` (or left detached)."""
+        if later.keys() != set(self._later):
+            raise TypeError(f"give exactly the staged later columns: {sorted(self._later)}")
+        row = self._statement.first_bound(session, self._bound, later)
+        assert row is not None
+        plan, values = self._plan, self._values
+        values.update(later)
+        values.update(zip(plan.primary_key, row, strict=True))
+        obj = self.obj
+        loaded = inspect(obj).dict
+        for attr, column in plan.columns:
+            if column in values:
+                loaded[attr] = values[column]
+            elif column in plan.null_unless_sent:
+                loaded[attr] = None
+        make_transient_to_detached(obj)
+        if attach:
+            session.add(obj)
+        return obj
+
+
+def stage_insert(session: Session, obj: _T, *, later: Collection[str] = ()) -> StagedInsert[_T]:
+    """Stage the INSERT of the new ORM object `obj` (see `StagedInsert`). The columns in `later`
+    (column keys) are left out now and given to `StagedInsert.run`; their Python defaults do not
+    apply. `obj` must not change in between."""
+    return StagedInsert(session, obj, later)
 
 
 def after_commit(session: Session, hook: Callable[[], object]) -> None:

@@ -17,7 +17,7 @@ Driver errors are raised as SQLAlchemy's own exception classes, as through ``exe
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -59,6 +59,15 @@ class _Plan:
     # Result processors, one per returned column, made from the first cursor's description (some
     # depend on the type the driver reports).
     results: tuple[_Processor, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A statement's parameters processed ahead of its run (`Prepared.bind`)."""
+
+    plan: _Plan
+    values: dict[str, Any]  # processed, by bind name; the names in `later` are still missing
+    later: tuple[str, ...]
 
 
 _CONNECTION = "moderation.prepared_connection"
@@ -133,6 +142,39 @@ class Prepared:
         finally:
             cursor.close()
 
+    def bind(self, dialect: Dialect, params: Mapping[str, Any], later: Collection[str]) -> Bound:
+        """`params` processed now, for a run later (`first_bound`) that gives only the names in
+        `later`. A write can then do its slow part (JSON, timestamps, enums) before it takes a
+        lock, and only the driver call under it."""
+        plan = self._plans.get(dialect.name) or self._compile(dialect)
+        if plan.expanding:
+            raise ValueError("a statement with list parameters cannot be bound ahead")
+        values = dict(plan.fixed)
+        for name, process in plan.binds.items():
+            if name not in later:
+                value = params[name]
+                values[name] = value if process is None or value is None else process(value)
+        return Bound(plan, values, tuple(later))
+
+    def first_bound(
+        self, session: Session, bound: Bound, params: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """Run a statement bound ahead (`bind`) with the values it left for now; its first row."""
+        dbapi_connection, dialect = _session_connection(session)
+        plan = bound.plan
+        if plan.dialect.name != dialect.name:
+            raise ValueError("bound for another database")
+        values = dict(bound.values)
+        for name in bound.later:
+            value, process = params[name], plan.binds[name]
+            values[name] = value if process is None or value is None else process(value)
+        cursor = self._execute(plan, dialect, dbapi_connection, values)
+        try:
+            row = cursor.fetchone()
+            return None if row is None else _processed(_result_processors(plan, cursor), row)
+        finally:
+            cursor.close()
+
     def _run(self, session: Session, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
         reader = _READER.get()
         if reader is not None:
@@ -148,6 +190,13 @@ class Prepared:
         for name, process in plan.binds.items():
             value = params[name]
             values[name] = value if process is None or value is None else process(value)
+        return plan, self._execute(plan, dialect, dbapi_connection, values)
+
+    @staticmethod
+    def _execute(
+        plan: _Plan, dialect: Dialect, dbapi_connection: Any, values: dict[str, Any]
+    ) -> Any:
+        """The driver's cursor after running `plan` with processed `values`."""
         args: Any = values if plan.names is None else tuple(values[n] for n in plan.names)
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
@@ -156,7 +205,7 @@ class Prepared:
         except dialect.loaded_dbapi.Error as exc:
             cursor.close()
             raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error) from exc
-        return plan, cursor
+        return cursor
 
     def _compile(self, dialect: Dialect, key: str | None = None, base: _Plan | None = None,
                  sizes: tuple[int, ...] = ()) -> _Plan:  # fmt: skip

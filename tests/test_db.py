@@ -1,9 +1,11 @@
-"""`insert_now` (the single-statement INSERT of the submission path) and the SQLite write gate."""
+"""`insert_now` and `stage_insert` (the single-statement INSERTs of the submission path) and the
+SQLite write gate."""
 
 import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -17,10 +19,12 @@ from moderation.db import (
     deferred_reads,
     get_session,
     insert_now,
+    stage_insert,
     when_unlocked,
 )
+from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
-from moderation.models import Comment, Thread
+from moderation.models import Comment, SpamCheck, Thread
 from moderation.statements import Prepared
 from tests.factories import make_thread
 
@@ -84,6 +88,58 @@ def test_later_changes_to_the_object_are_flushed_as_an_update(session: Session) 
 
     assert session.get(Comment, comment.id).author == "Changed"
     assert session.scalar(select(Thread.id).where(Thread.uri == "/third/")) == thread.id
+
+
+def test_a_staged_insert_writes_nothing_until_run_then_takes_its_later_columns(
+    session: Session,
+) -> None:
+    thread = make_thread(session, uri="/staged/")
+    when = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    staged = stage_insert(session, new_comment(thread_id=thread.id, author="Cy",
+                                               email="set@example.org"),
+                          later=("created_at", "approved_at"))  # fmt: skip
+    assert session.scalar(select(func.count()).select_from(Comment)) == 0
+
+    comment = staged.run(session, created_at=when, approved_at=None)
+
+    assert inspect(comment).persistent
+    assert comment.created_at == when
+    row = session.execute(
+        select(Comment.author, Comment.email, Comment.created_at, Comment.approved_at)
+        .where(Comment.id == comment.id)
+    ).one()  # fmt: skip
+    assert tuple(row) == ("Cy", "set@example.org", when, None)
+
+
+def test_a_later_column_skips_its_python_default_and_must_be_given(session: Session) -> None:
+    thread = make_thread(session, uri="/staged-2/")
+    staged = stage_insert(session, new_comment(thread_id=thread.id), later=("created_at",))
+    with pytest.raises(TypeError, match="created_at"):
+        staged.run(session)  # the default (now) is not used in its place
+    with pytest.raises(TypeError, match="created_at"):
+        staged.run(session, created_at=datetime.now(UTC), author="not staged as later")
+    assert session.scalar(select(func.count()).select_from(Comment)) == 0
+
+
+def test_a_staged_row_with_json_left_detached_gets_its_foreign_key_at_run(
+    session: Session,
+) -> None:
+    thread = make_thread(session, uri="/staged-3/")
+    comment = insert_now(session, new_comment(thread_id=thread.id))
+    check = SpamCheck(created_at=datetime.now(UTC), verdict=Verdict.ham, score=0.0,
+                      signals=[{"name": "rules"}], submitted={"text": "Hi."})  # fmt: skip
+    staged = stage_insert(session, check, later=("comment_id",))
+
+    stored = staged.run(session, attach=False, comment_id=comment.id)
+
+    assert stored is check
+    assert inspect(stored).detached
+    assert stored.comment_id == comment.id
+    row = session.execute(
+        select(SpamCheck.comment_id, SpamCheck.verdict, SpamCheck.signals)
+        .where(SpamCheck.id == stored.id)
+    ).one()  # fmt: skip
+    assert tuple(row) == (comment.id, Verdict.ham, [{"name": "rules"}])
 
 
 # --- the process's SQLite write gate -----------------------------------------------------------

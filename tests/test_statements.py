@@ -123,3 +123,36 @@ def test_a_thread_row_comes_back_with_python_booleans(session: Session) -> None:
     closed = Prepared(select(threads.c.closed, threads.c.uri).where(threads.c.id == bindparam("i")))
 
     assert closed.first(session, {"i": thread.id}) == (True, "/post/")
+
+
+INSERT_HELD = Prepared(
+    _comments.insert()
+    .values(thread_id=bindparam("thread"), kind="comment", status=bindparam("status"),
+            author=bindparam("author"), email="", website="", ip="", user_agent="", referrer="",
+            text="x", html="<p>x</p>", created_at=bindparam("created"), discarded=False)
+    .returning(_comments.c.id, _comments.c.created_at)
+)  # fmt: skip
+
+
+def test_a_statement_bound_ahead_runs_later_with_the_values_left_for_then(
+    session: Session,
+) -> None:
+    thread = make_thread(session)
+    dialect = session.get_bind().dialect
+    bound = INSERT_HELD.bind(dialect, {"thread": thread.id, "status": CommentStatus.pending,
+                                       "author": "Early"}, later=("created",))  # fmt: skip
+
+    row = INSERT_HELD.first_bound(session, bound, {"created": WHEN})
+
+    assert row is not None
+    assert row[1] == WHEN  # processed in and out as `first` does
+    assert BY_STATUS.rows(session, {"status": CommentStatus.pending, "thread": thread.id}) == [
+        (row[0], CommentStatus.pending, WHEN, False)
+    ]
+    with pytest.raises(KeyError):
+        INSERT_HELD.first_bound(session, bound, {})  # a later value is required, never NULL
+
+
+def test_a_statement_with_a_list_parameter_cannot_be_bound_ahead(session: Session) -> None:
+    with pytest.raises(ValueError, match="list"):
+        AUTHORS_IN.bind(session.get_bind().dialect, {"names": ["Ann"]}, later=())

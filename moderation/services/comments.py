@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import SiteSettings
-from moderation.db import deferred_reads, insert_now
+from moderation.db import StagedInsert, deferred_reads, insert_now, stage_insert
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Assessment, Submission, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
@@ -189,16 +189,16 @@ def submit_comment(
         text=new.text,
         html=html,
     )
-    rows = submission_rows(ctx, submission, assessment, status, reason)
+    staged = stage_submission(session, comment, submission_rows(ctx, submission, assessment,
+                                                                 status, reason))  # fmt: skip
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
     if thread_id is None:
         thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
     elif new.title and not title:
         _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
     _check_guards(session, ctx, thread_id, new, client)
-    comment.thread_id = thread_id
-    comment.created_at = ctx.clock()  # in the order the lock gives: a thread lists by this
-    store_submission(session, ctx, comment, rows)
+    # The time is taken in the order the lock gives: a thread lists by it.
+    store_staged(session, ctx, staged, thread_id, ctx.clock())
     return Submitted(comment, ctx.tokens)
 
 
@@ -228,24 +228,54 @@ def store_submission(
     """Insert a new comment in its first status, its spam check and its first audit row.
 
     Shared by every channel (widget comments and linkbacks), so all of them land the same way.
+    The comment's thread (``thread_id`` or ``thread``) and ``created_at`` are set already.
     """
-    status, assessment = rows.status, rows.assessment
-    comment.status = status
-    comment.approved_at = comment.created_at if status is CommentStatus.approved else None
-    comment.discarded = assessment.verdict.value == "discard"
-    comment.recheck_reason = assessment.recheck_reason
+    thread_id = comment.thread_id if comment.thread is None else comment.thread.id
+    store_staged(session, ctx, stage_submission(session, comment, rows), thread_id,
+                 comment.created_at)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StagedSubmission:
+    """A submission's three INSERTs, worked out before the write lock is taken."""
+
+    comment: StagedInsert[Comment]
+    check: StagedInsert[SpamCheck]
+    event: StagedInsert[ModerationEvent]
+    rows: SubmissionRows
+
+
+def stage_submission(session: Session, comment: Comment, rows: SubmissionRows) -> StagedSubmission:
+    """Stage the comment (in its first status), its spam check and its audit row: what is left
+    for under the lock is the thread, the time and the comment's id (`store_staged`)."""
+    comment.status = rows.status
+    comment.discarded = rows.assessment.verdict.value == "discard"
+    comment.recheck_reason = rows.assessment.recheck_reason
+    return StagedSubmission(
+        stage_insert(session, comment, later=("thread_id", "created_at", "approved_at")),
+        stage_insert(session, rows.check, later=("comment_id",)),
+        stage_insert(session, rows.event, later=("comment_id", "created_at")),
+        rows,
+    )
+
+
+def store_staged(
+    session: Session, ctx: Context, staged: StagedSubmission, thread_id: int, now: datetime
+) -> Comment:
+    """Insert a staged submission into `thread_id`, created `now`; then the submission hooks."""
     # Single-statement INSERTs (and an UPDATE of the thread when it is published): the hot path
     # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone. The
     # check and the audit row are written and left out of the session: nothing changes them.
-    insert_now(session, comment)
-    rows.check.comment_id = rows.event.comment_id = comment.id
-    rows.event.created_at = comment.created_at
-    insert_now(session, rows.check, attach=False)
-    insert_now(session, rows.event, attach=False)
-    if status is CommentStatus.approved:  # what pages show changed (a held one changes nothing)
-        bump_thread(session, comment.thread_id, 1)
+    published = staged.rows.status is CommentStatus.approved
+    comment = staged.comment.run(session, thread_id=thread_id, created_at=now,
+                                 approved_at=now if published else None)  # fmt: skip
+    check = staged.check.run(session, attach=False, comment_id=comment.id)
+    staged.event.run(session, attach=False, comment_id=comment.id, created_at=now)
+    if published:  # what pages show changed (a held one changes nothing)
+        bump_thread(session, thread_id, 1)
     for hook in ctx.submission_hooks:
-        hook(session, ctx, comment, rows.check, assessment)
+        hook(session, ctx, comment, check, staged.rows.assessment)
+    return comment
 
 
 def record_check(
