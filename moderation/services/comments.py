@@ -153,12 +153,14 @@ def check_open(ctx: Context, site: SiteSettings, thread: Thread | Row[Any]) -> N
 
 
 def submit_comment(
-    session: Session, ctx: Context, new: NewComment, client: ClientInfo
+    session: Session, ctx: Context, new: NewComment, client: ClientInfo, *, attach: bool = True
 ) -> Submitted:
     """Receive a reader's comment: guard, score, decide its first status, store it.
 
     Raises `InvalidInput` (unknown site or parent), `ThreadClosed`, `Duplicate`, `RateLimited`.
-    Whatever the verdict, the caller learns only "published" or "waiting".
+    Whatever the verdict, the caller learns only "published" or "waiting". The new comment is in
+    `session`; with ``attach=False`` it is left out, for a caller that commits and closes the
+    session next (attaching it would only cost time under SQLite's write lock).
     """
     site = site_settings(ctx, new.site)
     # Everything slow (rendering, scoring, Akismet's answer, building the row) happens before the
@@ -198,7 +200,7 @@ def submit_comment(
         _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
     _check_guards(session, ctx, thread_id, new, client)
     # The time is taken in the order the lock gives: a thread lists by it.
-    store_staged(session, ctx, staged, thread_id, ctx.clock())
+    store_staged(session, ctx, staged, thread_id, ctx.clock(), attach=attach)
     return Submitted(comment, ctx.tokens)
 
 
@@ -260,14 +262,21 @@ def stage_submission(session: Session, comment: Comment, rows: SubmissionRows) -
 
 
 def store_staged(
-    session: Session, ctx: Context, staged: StagedSubmission, thread_id: int, now: datetime
+    session: Session,
+    ctx: Context,
+    staged: StagedSubmission,
+    thread_id: int,
+    now: datetime,
+    *,
+    attach: bool = True,
 ) -> Comment:
-    """Insert a staged submission into `thread_id`, created `now`; then the submission hooks."""
+    """Insert a staged submission into `thread_id`, created `now`; then the submission hooks.
+    The comment is attached to `session` unless `attach` is false (see `insert_now`)."""
     # Single-statement INSERTs (and an UPDATE of the thread when it is published): the hot path
     # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone. The
     # check and the audit row are written and left out of the session: nothing changes them.
     published = staged.rows.status is CommentStatus.approved
-    comment = staged.comment.run(session, thread_id=thread_id, created_at=now,
+    comment = staged.comment.run(session, attach=attach, thread_id=thread_id, created_at=now,
                                  approved_at=now if published else None)  # fmt: skip
     check = staged.check.run(session, attach=False, comment_id=comment.id)
     staged.event.run(session, attach=False, comment_id=comment.id, created_at=now)

@@ -166,7 +166,7 @@ def _post_comment() -> Response:
         user_agent=request.headers.get("User-Agent", "")[:512],
         referrer=request.headers.get("Referer", "")[:1024],
     )
-    result = comment_service.submit_comment(get_session(), _ctx(), new, client)
+    result = comment_service.submit_comment(get_session(), _ctx(), new, client, attach=False)
     commit_request()  # the rest only formats what is stored: other writers need not wait for it
     window = timedelta(seconds=_settings().comments.edit_window_seconds)
     body = {

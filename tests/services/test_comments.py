@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentStatus
@@ -67,6 +67,23 @@ def test_submit_comment_stores_check_and_audit_row(session, ctx, clock):
         CommentStatus.approved,
     )
     assert event.actor == "system"
+
+
+def test_submit_comment_is_in_the_session_unless_asked_to_leave_it_out(session, ctx, clock):
+    kept = submit(session, ctx, clock).comment
+    assert kept in session
+    clock.advance(60)
+    left = comments.submit_comment(session, ctx, new(text="Second."), CLIENT, attach=False)
+
+    assert left.comment not in session
+    assert inspect(left.comment).detached
+    assert left.published  # what the web layer reads after its commit
+    assert left.edit_token
+    stored = session.get(Comment, left.comment.id)
+    assert stored is not None
+    assert stored is not left.comment
+    assert (stored.text, stored.status, stored.created_at) == (
+        "Second.", CommentStatus.approved, left.comment.created_at)  # fmt: skip
 
 
 def test_submit_comment_policy_all_holds_everything(session, ctx, clock, tmp_path):
