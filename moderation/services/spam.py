@@ -76,14 +76,23 @@ def scorers_for(settings: Settings, akismet: Any, session: Session, site: str) -
 def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
     """The config's starting lists merged with the entries admins added (for all sites or `site`)."""
     spam = settings.spam
+    starting = (spam.moderation_keys, spam.disallowed_keys, spam.blocked_ips, spam.blocked_emails,
+                spam.blocked_domains)  # fmt: skip
+    rows = tuple(_LIST_ENTRIES.rows(session, {"site": site}))
+    return _merged_lists(tuple(tuple(values) for values in starting), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _merged_lists(
+    starting: tuple[tuple[str, ...], ...], rows: tuple[tuple[ListKind, str], ...]
+) -> RuleLists:
+    """`RuleLists` of the starting lists plus `rows`, built once per distinct content: the lists
+    change when an admin edits them, and building them parses every IP network and domain."""
+    kinds = (ListKind.moderation_key, ListKind.disallowed_key, ListKind.blocked_ip,
+             ListKind.blocked_email, ListKind.blocked_domain)  # fmt: skip
     lists: dict[ListKind, list[str]] = {
-        ListKind.moderation_key: list(spam.moderation_keys),
-        ListKind.disallowed_key: list(spam.disallowed_keys),
-        ListKind.blocked_ip: list(spam.blocked_ips),
-        ListKind.blocked_email: list(spam.blocked_emails),
-        ListKind.blocked_domain: list(spam.blocked_domains),
+        kind: list(values) for kind, values in zip(kinds, starting, strict=True)
     }
-    rows = _LIST_ENTRIES.rows(session, {"site": site})
     for kind, value in rows:
         lists[kind].append(value)
     return RuleLists(

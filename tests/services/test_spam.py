@@ -1,7 +1,7 @@
 """The production pipeline: rules, lists, the shared classifier, Akismet, learning and feedback."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentStatus
@@ -90,6 +90,19 @@ def test_pipeline_site_specific_list_entry_applies_to_that_site_only(session, li
     assert submit(session, ctx, clock).status is CommentStatus.approved
     other = submit(session, ctx, clock, site="other", uri="/x/", text="Hello there friends.")
     assert other.status is CommentStatus.spam
+
+
+def test_pipeline_a_list_entry_added_between_two_posts_applies_to_the_second(
+    session, live_ctx, clock
+):
+    # The merged lists are kept per content (`spam._merged_lists`): an edit is never hidden.
+    ctx = live_ctx()
+    assert submit(session, ctx, clock).status is CommentStatus.approved
+    session.add(ListEntry(kind=ListKind.blocked_email, value="ANN@example.org"))
+    session.flush()
+    assert submit(session, ctx, clock, text="Said again.").status is CommentStatus.spam
+    session.execute(delete(ListEntry))
+    assert submit(session, ctx, clock, text="And once more.").status is CommentStatus.approved
 
 
 def probability(session, comment):
