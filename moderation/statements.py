@@ -71,6 +71,9 @@ class Bound:
 
 
 _CONNECTION = "moderation.prepared_connection"
+# A session's info: (DBAPI connection, dialect) of a write transaction its unit of work runs
+# outside SQLAlchemy's (`moderation.db.LeanWrite`); prepared statements run on it while it is set.
+DIRECT_CONNECTION = "moderation.direct_connection"
 
 
 def _session_connection(session: Session) -> tuple[Any, Dialect]:
@@ -79,6 +82,9 @@ def _session_connection(session: Session) -> tuple[Any, Dialect]:
     `Session.connection()` walks the transaction machinery on every call, which costs more than a
     small INSERT: the answer is kept in the session for as long as the same transaction is active.
     """
+    direct = session.info.get(DIRECT_CONNECTION)
+    if direct is not None:
+        return direct
     transaction = session.get_transaction()
     kept = session.info.get(_CONNECTION)
     if kept is not None and kept[0] is transaction is not None and transaction.is_active:

@@ -13,8 +13,10 @@ from sqlalchemy import Integer, bindparam, column, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from moderation.db import (
+    Base,
     Database,
     after_commit,
+    begin_lean_write,
     commit_request,
     deferred_reads,
     get_session,
@@ -339,3 +341,115 @@ def test_prepared_statements_follow_the_session_from_one_transaction_to_the_next
         assert COUNT_HITS.scalar(session, {"least": 0}) == 2  # 2 committed, 3 in this one
     with database.unit_of_work(write=False) as session:
         assert session.scalars(text("SELECT n FROM hits ORDER BY n")).all() == [2, 3]
+
+
+# --- LeanWrite: a submission's write transaction without SQLAlchemy's machinery ---------------
+
+
+def _hits(database: Database) -> list[int]:
+    with database.unit_of_work(write=False) as session:
+        return list(session.scalars(text("SELECT n FROM hits ORDER BY n")))
+
+
+def _other_writer_gets_in_at_once(database: Database) -> bool:
+    """Whether another thread's write transaction commits well before the 3 s busy timeout."""
+    other = threading.Thread(target=lambda: _insert_hit(database, 99))
+    started = time.monotonic()
+    other.start()
+    other.join(5)
+    return time.monotonic() - started < 1
+
+
+def _insert_hit(database: Database, n: int) -> None:
+    with database.unit_of_work() as session:
+        ADD_HIT.execute(session, {"n": n})
+
+
+def test_a_lean_write_commits_with_its_unit_of_work_and_bumps_the_change_stamp(tmp_path):
+    database = file_database(tmp_path)
+    assert database.changes is not None
+    stamp = database.changes.read()
+    with database.unit_of_work() as session:
+        assert begin_lean_write(session)
+        ADD_HIT.execute(session, {"n": 1})
+        ADD_HIT.execute(session, {"n": 2})
+        assert not session.in_transaction()  # no SQLAlchemy transaction under it
+        assert database.changes.read() == stamp  # nothing visible before the commit
+
+    assert _hits(database) == [1, 2]
+    assert database.changes.read() != stamp
+    assert _other_writer_gets_in_at_once(database)  # the gate and the lock were released
+
+
+def test_a_lean_write_that_fails_rolls_back_and_lets_the_next_writer_in(tmp_path):
+    database = file_database(tmp_path)
+    stamp = database.changes.read() if database.changes else None
+
+    def fails() -> None:
+        with database.unit_of_work() as session:
+            assert begin_lean_write(session)
+            ADD_HIT.execute(session, {"n": 1})
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        fails()
+
+    assert _other_writer_gets_in_at_once(database)
+    assert _hits(database) == [99]
+    assert database.changes is not None
+    assert database.changes.read() != stamp  # by the other writer's commit only
+
+
+def test_the_session_cannot_begin_a_transaction_of_its_own_during_a_lean_write(tmp_path):
+    database = file_database(tmp_path)
+
+    def orm_write() -> None:
+        with database.unit_of_work() as session:
+            assert begin_lean_write(session)
+            ADD_HIT.execute(session, {"n": 1})
+            session.execute(text("INSERT INTO hits VALUES (2)"))  # would wait for its own gate
+
+    with pytest.raises(RuntimeError, match="LeanWrite"):
+        orm_write()
+    assert _other_writer_gets_in_at_once(database)
+    assert _hits(database) == [99]
+
+
+def test_a_change_left_pending_in_the_session_is_not_committed_apart(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'lean.db'}", busy_timeout_ms=3000)
+    Base.metadata.create_all(database.engine)
+    with database.unit_of_work() as session:
+        thread = insert_now(session, Thread(site="blog", uri="/a/", title="A"))
+
+    def leaves_a_change() -> None:
+        with database.unit_of_work() as session:
+            assert begin_lean_write(session)
+            insert_now(session, new_comment(thread_id=thread.id, author="Kept"))
+            session.add(Thread(site="blog", uri="/b/", title="B"))  # pending, never flushed
+
+    with pytest.raises(RuntimeError, match="left changes"):
+        leaves_a_change()
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Comment)) == 0
+        assert session.scalar(select(func.count()).select_from(Thread)) == 1
+
+
+def test_lean_writes_from_many_threads_all_commit(tmp_path):
+    database = file_database(tmp_path)
+
+    def write(i: int) -> None:
+        with database.unit_of_work() as session:
+            assert begin_lean_write(session)
+            ADD_HIT.execute(session, {"n": i})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(80)))
+    assert _hits(database) == list(range(80))
+
+
+def test_no_lean_write_on_a_tests_connection_or_inside_a_transaction(session: Session, tmp_path):
+    assert not begin_lean_write(session)  # the fixture's session: bound to its connection
+    database = file_database(tmp_path)
+    with database.unit_of_work() as own:
+        ADD_HIT.execute(own, {"n": 1})
+        assert not begin_lean_write(own)  # its transaction began first

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import SiteSettings
-from moderation.db import StagedInsert, deferred_reads, insert_now, stage_insert
+from moderation.db import (
+    StagedInsert,
+    begin_lean_write,
+    deferred_reads,
+    insert_now,
+    stage_insert,
+)
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Assessment, Submission, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
@@ -196,8 +202,10 @@ def submit_comment(
     # Under the lock: the guards again (another post may have landed meanwhile), then write.
     if thread_id is None:
         thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
-    elif new.title and not title:
-        _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
+    else:
+        begin_lean_write(session)  # what follows writes through prepared statements only
+        if new.title and not title:
+            _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
     _check_guards(session, ctx, thread_id, new, client)
     # The time is taken in the order the lock gives: a thread lists by it.
     store_staged(session, ctx, staged, thread_id, ctx.clock(), attach=attach)

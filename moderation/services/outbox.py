@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from moderation.db import Database, after_commit
+from moderation.db import Database, after_commit, insert_now
 from moderation.models import OutboxEntry
 from moderation.services import Context
 
@@ -43,9 +43,9 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 def enqueue(session: Session, ctx: Context, kind: str, payload: dict[str, Any]) -> OutboxEntry:
     """Record a side effect in the current unit of work; it is dispatched after the commit."""
     now = ctx.clock()
-    entry = OutboxEntry(kind=kind, payload=payload, created_at=now, next_attempt_at=now)
-    session.add(entry)
-    session.flush()
+    entry = insert_now(  # one prepared INSERT: it also runs in a submission's `LeanWrite`
+        session, OutboxEntry(kind=kind, payload=payload, created_at=now, next_attempt_at=now)
+    )
     entry_id = entry.id
     if ctx.dispatch is not None:
         dispatch = ctx.dispatch
