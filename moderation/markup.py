@@ -20,7 +20,28 @@ _md.disable(["image", "heading", "lheading", "html_block", "html_inline"])
 
 def render(text: str) -> str:
     """Render a reader's Markdown to sanitized HTML; links get ``rel="nofollow ugc noopener"``."""
-    return clean(_md.render(text))
+    return clean(markdown_html(text))
+
+
+# What a line can start with to be (or begin) something other than a paragraph: headings, block
+# quotes, lists, rules, fences, tables, raw HTML, reference definitions. Digits too (ordered lists).
+_BLOCK_STARTS = frozenset("#>-*+_=`~|<[0123456789")
+
+
+def markdown_html(text: str) -> str:
+    """Markdown to HTML, not yet sanitized. Most comments are one plain paragraph: a single line
+    that cannot start a block is parsed as inline text only, which gives the same HTML as the
+    whole parser for about two thirds of its time (tests/test_markup.py compares the two)."""
+    if (
+        text
+        and "\n" not in text
+        and "\r" not in text
+        and "\0" not in text
+        and text[0] not in _BLOCK_STARTS
+        and text == text.strip()
+    ):
+        return f"<p>{_md.renderInline(text)}</p>\n"
+    return _md.render(text)
 
 
 # Built once: `nh3.clean(html, tags=...)` converts its settings on every call, which costs more

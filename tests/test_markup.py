@@ -1,6 +1,9 @@
+import random
+
 import pytest
 
-from moderation.markup import count_links, render
+from moderation import markup
+from moderation.markup import _md, count_links, markdown_html, render
 
 
 def test_render_markdown_basics():
@@ -46,3 +49,51 @@ def test_render_never_emits_active_content(text):
 
 def test_render_headings_are_plain_paragraphs():
     assert "<h1>" not in render("# Big")
+
+
+# The one-paragraph shortcut (`markdown_html`) must give exactly what the whole parser gives.
+_PIECES = [
+    "word", "two words", "*em*", "**strong**", "_u_", "__uu__", "~~del~~", "`code`", "``x`y``",
+    "[link](https://example.org)", "[ref][r]", "[r]", "<https://a.example>", "<b>", "&amp;",
+    "&copy;", "&#35;", "\\*", "\\", "https://example.org/path?q=1", "www.example.org",
+    "mail@example.org", "![img](x.png)", "# not a heading", "> quote", "- item", "1. one", "2)",
+    "---", "***", "===", "|a|b|", "    ", "\t", " ", "  ", "\u00a0", "é", "日本語", "😀", '"q"', "'s",
+    "(c)", "...", "--", "a_b_c", "*", "_", "`", "~", "[", "]", "(", ")", "<", ">", "!", "#", "+",
+    "-", "=", "|", "0", "9.", "ftp://x.example",
+]  # fmt: skip
+
+
+def _texts() -> list[str]:
+    rng = random.Random(20261206)
+    texts = list(_PIECES)
+    for _ in range(4000):
+        texts.append("".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 8))))
+        texts.append(" ".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 8))))
+    return texts
+
+
+def test_the_one_paragraph_shortcut_renders_exactly_as_the_whole_parser(monkeypatch):
+    shortcut_taken = []
+    render_inline = markup._md.renderInline
+
+    def counting(text):
+        shortcut_taken.append(text)
+        return render_inline(text)
+
+    monkeypatch.setattr(markup._md, "renderInline", counting)
+    for text in _texts():
+        assert markdown_html(text) == _md.render(text), text
+    assert len(shortcut_taken) > 1000  # the comparison covered the shortcut, not only the fallback
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- item", "1. one", "> quote", "***", "  indented", "    code", "line\nnext", "trailing  ",
+     "", "[r]: https://example.org", "<div>x</div>"],
+)  # fmt: skip
+def test_anything_that_may_be_a_block_takes_the_whole_parser(text, monkeypatch):
+    def no_shortcut(_text):
+        raise AssertionError("renderInline used")
+
+    monkeypatch.setattr(markup._md, "renderInline", no_shortcut)
+    assert markdown_html(text) == _md.render(text)
