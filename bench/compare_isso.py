@@ -9,7 +9,8 @@ The ceiling is a bare WSGI app under the same server as ours (Granian, the same 
 returning cached bytes of the same size as our thread JSON.
 Prints requests/s and p50/p99 per scenario and the ratios ours/Isso and ours/ceiling. With
 ``--rounds N`` every measurement is taken N times, alternating, and the medians are printed (each
-ratio is the median of the rounds' ratios): this VM's speed drifts between runs.
+ratio is the median of the rounds' ratios): this VM's speed drifts between runs. ``--only post``
+(repeatable) measures one scenario and prints every round's ratio as well.
 
 Isso is installed from PyPI into .peers/isso-venv on first use (bench/isso/ holds the peer harness
 from shared/peers/isso). Needs Debian's wrk. Figures are for this machine only: compare ratios.
@@ -215,6 +216,10 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="alternate this many times, print medians"
     )
+    parser.add_argument(
+        "--only", choices=("thread", "counts", "post"), action="append",
+        help="measure only this scenario (repeatable); every round's ratio is then printed too",
+    )  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -234,19 +239,23 @@ def main() -> None:
         isso_args = lambda s: [s, "100", f"http://127.0.0.1:{isso_port}"]  # noqa: E731
         # (label, our wrk arguments, Isso's); the posts of each round are new comments, not 409s
         rows = lambda run: [  # noqa: E731
-            ("thread read (50 comments)", ["thread", "bench", "100"], isso_args("fetch")),
-            ("counts for 10 pages", ["counts", "bench", "100"], isso_args("count")),
-            ("post a comment", ["post", "bench", "100", str(run)], isso_args("post")),
+            (label, ours, isso) for label, ours, isso in (
+                ("thread read (50 comments)", ["thread", "bench", "100"], isso_args("fetch")),
+                ("counts for 10 pages", ["counts", "bench", "100"], isso_args("count")),
+                ("post a comment", ["post", "bench", "100", str(run)], isso_args("post")),
+            ) if not args.only or ours[0] in args.only
         ]  # fmt: skip
+        with_ceiling = not args.only or "thread" in args.only
         print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; 2 worker processes each; "
               f"100 threads x 50 comments; median of {args.rounds} round(s)")  # fmt: skip
         # Each round measures the ceiling and every scenario once, ours right before Isso's, so
         # that the machine's drift (large on a shared VM) hits both sides of a ratio alike.
         runs: dict[str, list[tuple[float, float, float]]] = {}
         for run in range(args.rounds):
-            runs.setdefault("ceiling", []).append(
-                wrk(ceiling_port, ours_lua, ["get", "/"], args.seconds, args.connections)
-            )
+            if with_ceiling:
+                runs.setdefault("ceiling", []).append(
+                    wrk(ceiling_port, ours_lua, ["get", "/"], args.seconds, args.connections)
+                )
             for label, our_args, isso_a in rows(run):
                 runs.setdefault(label, []).append(
                     wrk(our_port, ours_lua, our_args, args.seconds, args.connections)
@@ -255,10 +264,10 @@ def main() -> None:
                     wrk(isso_port, isso_lua, isso_a, args.seconds, args.connections)
                 )
         print(f"{'scenario':<27}{'system':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-        c = median_of(runs["ceiling"])
-        print(
-            f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}{c[0]:>9.0f}{c[1]:>9.1f}{c[2]:>9.1f}"
-        )
+        if with_ceiling:
+            c = median_of(runs["ceiling"])
+            print(f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}"
+                  f"{c[0]:>9.0f}{c[1]:>9.1f}{c[2]:>9.1f}")  # fmt: skip
         for label, _ours, _isso in rows(0):
             o, i = median_of(runs[label]), median_of(runs[label + " isso"])
             print(f"{label:<27}{'moderation':<12}{o[0]:>9.0f}{o[1]:>9.1f}{o[2]:>9.1f}")
@@ -273,6 +282,10 @@ def main() -> None:
                 )
                 extra = f", {share:.0%} of the ceiling"
             print(f"{'':<27}{'ratio':<12}{ratio:>8.1f}x  p99 {o[2] / i[2]:.2f}x{extra}")
+            if args.only:
+                each = [f"{a[0] / b[0]:.2f}" for a, b in zip(runs[label], runs[label + " isso"],
+                                                            strict=True)]  # fmt: skip
+                print(f"{'':<27}{'each round':<12}{' '.join(each)}")
         sizes = ", ".join(f"{mb:.0f} MB" for mb in worker_rss_mb(ours.pid))
         print(f"moderation processes' resident memory after the runs: {sizes}")
     finally:
