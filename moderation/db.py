@@ -600,7 +600,10 @@ def _end_lean_write(session: Session, *, commit: bool) -> bool:
         return False
     lean, token = held
     session.info.pop(DIRECT_CONNECTION, None)
-    _LEAN_WRITE.reset(token)
+    try:
+        _LEAN_WRITE.reset(token)
+    except ValueError:  # ended from another context than the one that began it
+        _LEAN_WRITE.set(None)
     lean.end(commit=commit)
     return True
 
@@ -686,6 +689,7 @@ def _commit(session: Session) -> None:
     would otherwise be committed apart from it, so it is an error (and the caller rolls back).
     """
     if session.info.get(_LEAN) is not None and (session.new or session.dirty or session.deleted):
+        _end_lean_write(session, commit=False)  # whoever catches this may not roll back
         raise RuntimeError("a unit of work with a LeanWrite left changes in its session")
     if not _end_lean_write(session, commit=True):
         session.commit()

@@ -453,3 +453,28 @@ def test_no_lean_write_on_a_tests_connection_or_inside_a_transaction(session: Se
     with database.unit_of_work() as own:
         ADD_HIT.execute(own, {"n": 1})
         assert not begin_lean_write(own)  # its transaction began first
+
+
+@pytest.mark.expect_errors  # the failing request's 500 is logged
+def test_a_request_whose_lean_write_cannot_commit_rolls_it_back_and_frees_the_lock(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'lean.db'}", busy_timeout_ms=3000)
+    Base.metadata.create_all(database.engine)
+    with database.unit_of_work() as session:
+        thread = insert_now(session, Thread(site="blog", uri="/a/", title="A"))
+    app = Flask(__name__)
+    database.init_app(app)
+
+    @app.post("/pending")
+    def pending() -> str:
+        session = get_session()
+        assert begin_lean_write(session)
+        insert_now(session, new_comment(thread_id=thread.id, author="Never"))
+        session.add(Thread(site="blog", uri="/b/", title="B"))  # left pending: commit refuses
+        commit_request()
+        return "not reached"
+
+    assert app.test_client().post("/pending").status_code == 500
+    with database.unit_of_work() as session:  # at once: the gate and the lock were released
+        insert_now(session, new_comment(thread_id=thread.id, author="Next"))
+    with database.unit_of_work(write=False) as session:
+        assert session.scalars(select(Comment.author)).all() == ["Next"]
