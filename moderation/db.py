@@ -462,7 +462,7 @@ class StagedInsert(Generic[_T]):
     comment's id, and each INSERT is then little more than the driver call.
     """
 
-    __slots__ = ("_bound", "_later", "_plan", "_statement", "_values", "obj")
+    __slots__ = ("_bound", "_later", "_plan", "_ran", "_statement", "_values", "obj")
 
     def __init__(self, session: Session, obj: _T, later: Collection[str]) -> None:
         state = inspect(obj)
@@ -486,6 +486,7 @@ class StagedInsert(Generic[_T]):
         for column in later:
             values.pop(column, None)
         self.obj = obj
+        self._ran = False
         self._plan = plan
         self._values = values
         self._later = tuple(later)
@@ -495,10 +496,13 @@ class StagedInsert(Generic[_T]):
         self._bound = self._statement.bind(session.get_bind().dialect, values, self._later)
 
     def run(self, session: Session, *, attach: bool = True, **later: Any) -> _T:
-        """INSERT the row with the `later` columns given now (each one named at staging); then,
-        as `insert_now`, the object has its id and is attached to `session` (or left detached)."""
+        """INSERT the row (once) with the `later` columns given now (each one named at staging);
+        then, as `insert_now`, the object has its id and is attached to `session` (or detached)."""
         if later.keys() != set(self._later):
             raise TypeError(f"give exactly the staged later columns: {sorted(self._later)}")
+        if self._ran:
+            raise RuntimeError("a staged insert runs once")
+        self._ran = True
         row = self._statement.first_bound(session, self._bound, later)
         assert row is not None
         plan, values = self._plan, self._values

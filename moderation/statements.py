@@ -124,16 +124,7 @@ class Prepared:
     def _fetch(
         self, session: Session, params: Mapping[str, Any], *, many: bool
     ) -> tuple[tuple[_Processor, ...], list[Any]]:
-        plan, cursor = self._run(session, params)
-        try:
-            if many:
-                rows = cursor.fetchall()
-            else:
-                row = cursor.fetchone()
-                rows = [] if row is None else [row]
-            return _result_processors(plan, cursor), rows
-        finally:
-            cursor.close()
+        return _fetched(*self._run(session, params), many=many)
 
     def scalar(self, session: Session, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
@@ -174,12 +165,9 @@ class Prepared:
         for name in bound.later:
             value, process = params[name], plan.binds[name]
             values[name] = value if process is None or value is None else process(value)
-        cursor = self._execute(plan, dialect, dbapi_connection, values)
-        try:
-            row = cursor.fetchone()
-            return None if row is None else _processed(_result_processors(plan, cursor), row)
-        finally:
-            cursor.close()
+        results, rows = _fetched(plan, self._execute(plan, dialect, dbapi_connection, values),
+                                 many=False)  # fmt: skip
+        return _processed(results, rows[0]) if rows else None
 
     def _run(self, session: Session, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
         reader = _READER.get()
@@ -291,6 +279,19 @@ def expanded_plan(base: _Plan, dialect: Dialect, sizes: dict[str, int]) -> _Plan
         dialect=dialect,
         writes=base.writes,
     )
+
+
+def _fetched(plan: _Plan, cursor: Any, *, many: bool) -> tuple[tuple[_Processor, ...], list[Any]]:
+    """A run's result processors and its rows (all of them, or the first only), cursor closed."""
+    try:
+        if many:
+            rows = cursor.fetchall()
+        else:
+            row = cursor.fetchone()
+            rows = [] if row is None else [row]
+        return _result_processors(plan, cursor), rows
+    finally:
+        cursor.close()
 
 
 def _result_processors(plan: _Plan, cursor: Any) -> tuple[_Processor, ...]:

@@ -103,6 +103,8 @@ def test_a_staged_insert_writes_nothing_until_run_then_takes_its_later_columns(
     assert session.scalar(select(func.count()).select_from(Comment)) == 0
 
     comment = staged.run(session, created_at=when, approved_at=None)
+    with pytest.raises(RuntimeError, match="once"):
+        staged.run(session, created_at=when, approved_at=None)  # not a second row
 
     assert inspect(comment).persistent
     assert comment.created_at == when
