@@ -97,14 +97,14 @@ def seed_moderation(folder: Path) -> None:
     """The same rows as isso_seed.py: 37 commenters, every fifth comment a reply."""
     os.chdir(folder)
     from moderation.config import load_settings
-    from moderation.db import Database
+    from moderation.storage.db import Database
     from moderation.domain.states import CommentKind, CommentStatus
     from moderation.markup import render
     from moderation.models import Comment, Thread
 
     settings = load_settings(folder / "config.toml")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    with Database(settings.database.url).unit_of_work() as session:
+    with Database(settings.database.url).write() as session:
         for i in range(1, 101):
             thread = Thread(site="bench", uri=f"/thread-{i}/", title=f"Thread {i}", created_at=start,
                             approved_count=50, version=1)  # fmt: skip

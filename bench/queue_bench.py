@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from moderation import schema
 from moderation.app import create_app
 from moderation.config import settings_from_mapping
-from moderation.db import Database
+from moderation.storage.db import Database
 from moderation.domain.states import CommentStatus
 from moderation.services import Context, accounts, queue_filters
 from moderation.services import queue as queue_service
@@ -182,7 +182,7 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
     database = Database(url)
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
     app = create_app(settings, database=database, context=ctx)
-    with database.unit_of_work() as session:
+    with database.write() as session:
         accounts.add_moderator(session, ctx, "bench@example.org", "admin", PASSWORD)
         token = accounts.create_api_token(session, ctx, "bench")[1]
     client = app.test_client()
@@ -198,7 +198,7 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
 
         return run
 
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         f = queue_filters.QueueFilter(CommentStatus.approved)
         cursor = None
         for _ in range(2_000):  # walk 2,000 pages of ids cheaply to find a deep cursor

@@ -86,14 +86,14 @@ def seed(folder: Path, threads: int = 100, per_thread: int = 50) -> None:
     """Insert approved comments directly (rendered once, as the service does)."""
     os.chdir(folder)
     from moderation.config import load_settings
-    from moderation.db import Database
+    from moderation.storage.db import Database
     from moderation.domain.states import CommentKind, CommentStatus
     from moderation.markup import render
     from moderation.models import Comment, Thread
 
     settings = load_settings(folder / "config.toml")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    with Database(settings.database.url).unit_of_work() as session:
+    with Database(settings.database.url).write() as session:
         for t in range(1, threads + 1):
             thread = Thread(site="bench", uri=f"/thread-{t}/", title=f"Thread {t}",
                             created_at=start, approved_count=per_thread, version=1)  # fmt: skip

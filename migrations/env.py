@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
+from sqlalchemy import Engine, create_engine, event
+
 from moderation import models  # noqa: F401  (registers every table on Base.metadata)
-from moderation.db import Base, UTCDateTime, make_engine
+from moderation.storage import sqlite
+from moderation.storage.db import Base, UTCDateTime, is_sqlite
 from moderation.schema import compare_server_default
 
 config = context.config
@@ -32,10 +35,28 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(url)
+    engine = _engine(url)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    """The migrations' engine. SQLite: connections opened as the service opens them, and a BEGIN
+    emitted for each transaction (pysqlite would leave DDL outside it), so each migration is
+    atomic there too."""
+    engine = create_engine(url)
+    if is_sqlite(url):
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+            sqlite.configure_connection(dbapi_connection, busy_timeout_ms=5000, read_only=False)
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection) -> None:  # noqa: ANN001
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

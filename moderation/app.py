@@ -6,14 +6,14 @@ from flask import Flask
 
 from moderation.cache import make_cache
 from moderation.config import Settings
-from moderation.db import Database
 from moderation.jobs import Jobs
 from moderation.logs import init_access_log
 from moderation.services import Context, build_context
-from moderation.web import register_web
+from moderation.storage.db import Database
+from moderation.web import current, register_web
 from moderation.web.client import parse_networks
 from moderation.web.fastpath import ReadFastPath
-from moderation.web.guards import init_limiter
+from moderation.web.guards import make_limiter
 from moderation.web.sessions import CookieSessions
 
 
@@ -41,21 +41,23 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.session_interface = CookieSessions()
-    app.extensions["moderation.settings"] = settings
-    app.extensions["moderation.trusted_proxies"] = parse_networks(settings.guard.trusted_proxies)
     database = database or Database(
         settings.database.url,
         busy_timeout_ms=settings.database.busy_timeout_ms,
         pool_size=settings.database.pool_size,
     )
-    database.init_app(app)
     ctx = context or build_context(settings)
-    app.extensions["moderation.context"] = ctx
-    app.extensions["moderation.jobs"] = Jobs(settings, database, ctx)
-    app.extensions["moderation.cache"] = make_cache(settings)
+    parts = current.Parts(
+        database=database,
+        context=ctx,
+        jobs=Jobs(settings, database, ctx),
+        cache=make_cache(settings),
+        trusted_proxies=parse_networks(settings.guard.trusted_proxies),
+        rate_limits=make_limiter(settings),
+    )
+    current.install(app, parts)
     if settings.server.access_log:
         init_access_log(app)
-    init_limiter(app, settings)
     register_web(app)
     app.wsgi_app = ReadFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

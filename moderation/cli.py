@@ -13,8 +13,8 @@ import click
 from sqlalchemy import select
 
 from moderation.config import ConfigError, Settings, config_path, load_settings
-from moderation.db import Database
 from moderation.models import ApiToken, Moderator, Role
+from moderation.storage.db import Database
 
 
 class State:
@@ -117,7 +117,7 @@ def moderators_add(state: State, email: str, role: str, password_stdin: bool) ->
 
     password = _read_password(password_stdin)
     database = state.database()
-    with database.unit_of_work() as session:
+    with database.write() as session:
         if session.scalar(select(Moderator.id).where(Moderator.email == email.lower())):
             raise click.ClickException(f"a moderator {email} exists already")
         session.add(Moderator(email=email.lower(), password_hash=hash_password(password),
@@ -148,7 +148,7 @@ def tokens() -> None:
 def tokens_create(state: State, name: str) -> None:
     """Print a new API token called NAME (only its hash is stored: keep it now)."""
     token = "mod_" + secrets.token_urlsafe(32)
-    with state.database().unit_of_work() as session:
+    with state.database().write() as session:
         if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
             raise click.ClickException(f"a token named {name} exists already")
         session.add(ApiToken(name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
@@ -187,7 +187,7 @@ def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
     from moderation.spam_eval import read_rows
 
     total = {"spam": 0, "ham": 0}
-    with state.database().unit_of_work() as session:
+    with state.database().write() as session:
         for path in csv_files:
             for row in read_rows(path):
                 learn(session, evaluation_submission(row), row.is_spam)
@@ -247,7 +247,7 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
             model = SpamModel.from_bytes(Path(base).read_bytes())
         except (OSError, ValueError) as exc:
             raise click.ClickException(f"--base: cannot read a model from {base}: {exc}") from None
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         for row in session.scalars(select(ClassifierCount)):
             if row.feature == TOTALS:
                 model.spam_total += row.spam
@@ -301,7 +301,7 @@ def _config_text(demo: bool) -> str:
         'demo_site = "demo"' if demo else "",
         "",
         "[database]",
-        'url = "sqlite:///var/moderation.db"',
+        'url = "sqlite:///var/moderation.storage.db"',
         "",
         "[sites.demo]" if demo else "[sites.blog]",
         f'url = "{site_url}"',

@@ -66,6 +66,18 @@ class RateLimited(ModerationError):
         self.retry_after = max(1, retry_after)
 
 
+class DatabaseBusy(ModerationError):
+    """A write could not get the database's write lock in time; retry after `retry_after` seconds
+    (HTTP 503: nothing was written)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int, waited: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.waited = waited
+
+
 class InvalidTransition(ModerationError):
     """The action does not apply to the comment's current status."""
 

@@ -7,15 +7,12 @@ happen even if a queued job was lost with a stopped process.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from moderation.config import Settings
-from moderation.db import Database
 from moderation.services import Context, linkbacks, notify, outbox, spam
+from moderation.storage.db import Database
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -25,36 +22,10 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES = (linkbacks, spam)
 
 
-def import_huey(settings: Settings) -> ModuleType:
-    """Import huey without the client libraries this deployment does not use.
-
-    huey imports the redis client and psycopg, if installed, whatever storage it is given: about
-    19 MB and 5 MB in every worker process. When nothing in this configuration needs one of them,
-    it is hidden during huey's import (huey treats it as not installed) and visible again after.
-    """
-    if "huey" in sys.modules:
-        loaded = sys.modules["huey"]
-        if settings.jobs.backend == "redis" and loaded.storage.Redis is None:
-            raise RuntimeError("huey was imported in this process without the redis client")
-        return loaded
-    unused = []
-    if not settings.redis.url:
-        unused.append("redis")
-    if not settings.database.url.startswith("postgresql"):
-        unused.append("psycopg")
-    hidden = [name for name in unused if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
-    try:
-        return importlib.import_module("huey")
-    finally:
-        for name in hidden:
-            del sys.modules[name]
-
-
 def make_huey(settings: Settings) -> Huey:
-    """A huey instance on the configured storage."""
-    huey = import_huey(settings)
+    """A huey instance on the configured storage (Redis storage needs the ``[redis]`` extra)."""
+    import huey
+
     if settings.jobs.backend == "redis":
         return huey.RedisHuey(
             "moderation", url=settings.redis.url, immediate=settings.jobs.immediate
@@ -75,7 +46,8 @@ class Jobs:
         self.database = database
         self.ctx = ctx
         self.run_task = self.huey.task(name="outbox.run")(self._run)
-        crontab = import_huey(settings).crontab
+        from huey import crontab
+
         self.sweep_task = self.huey.periodic_task(crontab(minute="*"), name="outbox.sweep")(
             self.sweep
         )

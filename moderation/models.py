@@ -25,9 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from moderation.db import Base, utcnow
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
+from moderation.storage.db import Base, utcnow
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -1,4 +1,4 @@
-"""Fixtures: real SQLite and real PostgreSQL, migrated once per run; one savepoint per test.
+"""Fixtures: real SQLite and real PostgreSQL, migrated once per run, emptied after each test.
 
 Every test that touches the database runs once per engine (``[sqlite]`` and ``[postgresql]``).
 PostgreSQL is used when reachable; ``MODERATION_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) turns an
@@ -17,14 +17,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from moderation import schema
+from moderation import models  # noqa: F401  (every table on Base.metadata)
+from moderation import schema as migrations
 from moderation.app import create_app
 from moderation.config import Settings, settings_from_mapping
-from moderation.db import Database, make_engine
 from moderation.services import Context
 from moderation.services.tokens import Tokens
+from moderation.storage import sqlite
+from moderation.storage.db import Base, Database, WriteSession, is_sqlite, run_hooks
 from tests.fakes.smtp_server import FakeSMTP
 
 PG_ADMIN_URL = os.environ.get(
@@ -108,21 +110,19 @@ def fresh_database_url(kind: str, tmp: Path) -> tuple[str, Any]:
 
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One migrated database per engine for the whole run, created on first use."""
-    made: dict[str, Any] = {}
+    """One migrated database per engine for the whole run, created on first use: its URL."""
+    made: dict[str, str] = {}
     drops = []
 
-    def get(kind: str) -> Any:
+    def get(kind: str) -> str:
         if kind not in made:
             url, drop = fresh_database_url(kind, tmp_path_factory.mktemp("db"))
             drops.append(drop)
-            schema.upgrade(url)
-            made[kind] = make_engine(url)
+            migrations.upgrade(url)
+            made[kind] = url
         return made[kind]
 
     yield {"get": get}
-    for engine in made.values():
-        engine.dispose()
     for drop in drops:
         drop()
 
@@ -135,36 +135,94 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def connection(migrated: dict[str, Any], db_kind: str) -> Iterator[sa.Connection]:
-    """A connection inside an outer transaction that is rolled back after the test."""
-    engine = migrated["get"](db_kind)
-    conn = engine.connect()
-    outer = conn.begin()
-    yield conn
-    outer.rollback()
-    conn.close()
+def empty_tables(url: str) -> None:
+    """Delete every row the schema holds (not Alembic's version): what a test wrote is gone."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+    engine.dispose()
 
 
 @pytest.fixture
-def database(connection: sa.Connection) -> Database:
-    """A `Database` whose sessions are savepoints inside the test's transaction."""
-    db = Database.__new__(Database)
-    db.url = str(connection.engine.url)
-    db.engine = connection.engine
-    db.session_factory = sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+def db_url(migrated: dict[str, Any], db_kind: str) -> Iterator[str]:
+    """The run's migrated database of this engine, emptied after the test."""
+    url = migrated["get"](db_kind)
+    yield url
+    empty_tables(url)
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    """The production `Database` on the test's database (a real SQLite file, or PostgreSQL)."""
+    db = Database(db_url)
+    yield db
+    db.dispose()
+
+
+class SetupSession(WriteSession):
+    """The tests' own session, for making rows and calling services directly.
+
+    What it writes is committed at once (SQLite: autocommit; PostgreSQL: a commit after each
+    flush or data-changing statement, outside savepoints), so the app under test, which runs the
+    production `Database` on the same database, sees it; its after-commit hooks run then. Its
+    reads never hold a snapshot, so it sees what the app wrote.
+    """
+
+    def __init__(self, bind: sa.Engine) -> None:
+        sa.orm.Session.__init__(self, bind=bind, expire_on_commit=False)
+        self.after_commit_hooks = []
+        self._committing = False
+
+    def flush(self, objects: Any = None) -> None:
+        super().flush(objects)
+        self._commit_now()
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        result = super().execute(statement, *args, **kwargs)
+        if getattr(statement, "is_dml", False):
+            self._commit_now()
+        return result
+
+    def _commit_now(self) -> None:
+        if self._committing or self.in_nested_transaction() or not self.in_transaction():
+            return
+        self._committing = True
+        try:
+            self.commit()
+        finally:
+            self._committing = False
+        hooks, self.after_commit_hooks = self.after_commit_hooks, []
+        run_hooks(hooks)
+
+
+def setup_engine(url: str) -> sa.Engine:
+    """An engine for `SetupSession`: SQLite connections as the service opens them (autocommit)."""
+    if not is_sqlite(url):
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url)
+    sa.event.listen(
+        engine,
+        "connect",
+        lambda conn, _record: sqlite.configure_connection(
+            conn, busy_timeout_ms=5000, read_only=False
+        ),
     )
-    db.read_bind = connection
-    return db
+    return engine
 
 
 @pytest.fixture
-def session(database: Database) -> Iterator[Session]:
-    """A session for service tests; commits only release a savepoint."""
-    s = database.session_factory()
+def session(db_url: str) -> Iterator[Session]:
+    """A session for making rows and calling services (see `SetupSession`)."""
+    engine = setup_engine(db_url)
+    s = SetupSession(engine)
     yield s
     s.close()
+    engine.dispose()
 
 
 SITE_URL = "https://blog.example.org"

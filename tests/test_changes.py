@@ -1,4 +1,4 @@
-"""The SQLite change stamp (`moderation.changes`): written after every committed write, seen at once
+"""The SQLite change stamp (`moderation.storage.sqlite`): written after every committed write, seen at once
 by every process on the machine, and what lets the read fast path skip its query."""
 
 import sqlite3
@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from moderation import schema as migrations
 from moderation.app import create_app
-from moderation.changes import ChangeStamp
-from moderation.db import Database
+from moderation.storage.sqlite import ChangeStamp
+from moderation.storage.db import Database
 from moderation.services import build_context
 from moderation.web import fastpath
 from tests.conftest import make_settings
@@ -35,7 +35,7 @@ def test_a_new_stamp_file_starts_random_and_a_bump_is_seen_by_another_mapping(tm
 def test_a_bump_in_another_process_is_seen_without_reopening(tmp_path):
     stamp = ChangeStamp(tmp_path / "p.db")
     before = stamp.read()
-    code = f"from moderation.changes import ChangeStamp; ChangeStamp({str(tmp_path / 'p.db')!r}).bump()"
+    code = f"from moderation.storage.sqlite import ChangeStamp; ChangeStamp({str(tmp_path / 'p.db')!r}).bump()"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert stamp.read() != before
 
@@ -105,7 +105,7 @@ def comments(client):
 
 def count_thread_queries(client, monkeypatch):
     """A list that grows by one each time `client`'s app asks the database for a thread's row."""
-    database = client.application.extensions["moderation.db"]
+    database = client.application.extensions["moderation.storage.db"]
     asked, raw_rows = [], database.raw_rows
 
     def counting(sql, params):

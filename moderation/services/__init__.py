@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from moderation.config import Settings
-from moderation.db import utcnow
 from moderation.domain.scoring import NullScorer, Scorer, Thresholds
 from moderation.services.tokens import Tokens
+from moderation.storage.db import utcnow
 
 
 @dataclass

@@ -9,7 +9,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from moderation.errors import Duplicate, InvalidInput, NotFound
@@ -30,12 +30,9 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def authenticate(session: Session, ctx: Context, email: str, password: str) -> Moderator | None:
+def authenticate(session: Session, email: str, password: str) -> Moderator | None:
     """The active moderator with this e-mail and password, or None (whichever part was wrong).
-
-    On success the sign-in time is recorded and a hash made with weaker parameters than today's is
-    replaced (argon2's ``check_needs_rehash``).
-    """
+    Reads only: `record_sign_in` writes what a sign-in changes."""
     moderator = session.scalars(
         select(Moderator).where(Moderator.email == email.strip().lower())
     ).first()
@@ -44,11 +41,17 @@ def authenticate(session: Session, ctx: Context, email: str, password: str) -> M
         return None
     if not verify_password(moderator.password_hash, password) or not moderator.active:
         return None
-    if needs_rehash(moderator.password_hash):
-        moderator.password_hash = hash_password(password)
-    moderator.last_login_at = ctx.clock()
-    session.flush()
     return moderator
+
+
+def record_sign_in(tx: Session, ctx: Context, moderator: Moderator, password: str) -> None:
+    """Record the sign-in time, and replace a hash made with weaker parameters than today's
+    (argon2's ``check_needs_rehash``) by one of `password`, which `authenticate` accepted."""
+    new_hash = hash_password(password) if needs_rehash(moderator.password_hash) else None
+    values: dict[str, object] = {"last_login_at": ctx.clock()}
+    if new_hash is not None:
+        values["password_hash"] = new_hash
+    tx.execute(update(Moderator).where(Moderator.id == moderator.id).values(values))
 
 
 def get_moderator(session: Session, moderator_id: int) -> Moderator:
@@ -123,19 +126,22 @@ def create_api_token(session: Session, ctx: Context, name: str) -> tuple[ApiToke
     return row, token
 
 
-def find_api_token(session: Session, ctx: Context, token: str) -> ApiToken | None:
-    """The unrevoked token whose hash matches, its use recorded; None for anything else."""
+def find_api_token(session: Session, token: str) -> ApiToken | None:
+    """The unrevoked token whose hash matches; None for anything else."""
     if not token or len(token) > 256:
         return None
-    row = session.scalars(
+    return session.scalars(
         select(ApiToken).where(
             ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
         )
     ).first()
-    if row is None:
-        return None
-    now = ctx.clock()
-    if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH:
-        row.last_used_at = now
-        session.flush()
-    return row
+
+
+def token_use_due(ctx: Context, token: ApiToken) -> bool:
+    """Whether the token's last use is older than `TOKEN_TOUCH` (then `record_token_use`)."""
+    return token.last_used_at is None or ctx.clock() - token.last_used_at >= TOKEN_TOUCH
+
+
+def record_token_use(tx: Session, ctx: Context, token_id: int) -> None:
+    """Record that the token was used now."""
+    tx.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=ctx.clock()))

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import SiteSettings
-from moderation.db import (
-    StagedInsert,
-    begin_lean_write,
-    deferred_reads,
-    insert_now,
-    stage_insert,
-)
+from moderation.domain import threads
 from moderation.domain.policy import Policy, decide
-from moderation.domain.scoring import Assessment, Submission, run_pipeline
+from moderation.domain.scoring import Assessment, Submission, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import (
     Duplicate,
@@ -35,8 +29,8 @@ from moderation.errors import (
 from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
-from moderation.services.tokens import AUTHOR_EDIT, Tokens
-from moderation.statements import Prepared
+from moderation.services.tokens import AUTHOR_EDIT
+from moderation.storage.prepared import Prepared, insert_row
 
 
 @dataclass(frozen=True)
@@ -63,23 +57,27 @@ class NewComment:
     honeypot: str = ""
 
 
-@dataclass
-class Submitted:
-    """The outcome of a submission: the stored comment and the author's edit token."""
+@dataclass(frozen=True)
+class Scored:
+    """A submission scored and decided, before anything is written."""
 
-    comment: Comment
-    tokens: Tokens = field(repr=False)
+    submission: Submission
+    assessment: Assessment
+    status: CommentStatus
+    reason: str
 
-    @functools.cached_property
-    def edit_token(self) -> str:
-        """Signed on first use, so a caller can sign after its commit: the token needs only the
-        comment's id, and signing takes longer than any of the submission's INSERTs."""
-        return self.tokens.sign(AUTHOR_EDIT, {"id": self.comment.id})
 
-    @property
-    def published(self) -> bool:
-        """Whether readers see it now (201) or it waits (202, also for spam)."""
-        return self.comment.status is CommentStatus.approved
+@dataclass(frozen=True)
+class CommentDraft:
+    """A reader's comment worked out with no lock held (`prepare_comment`): what `store_comment`
+    writes. The thread is None when the page has no thread yet."""
+
+    new: NewComment
+    client: ClientInfo
+    thread_id: int | None
+    gives_title: bool  # the thread has no title yet and this comment brings one
+    html: str
+    scored: Scored
 
 
 def site_settings(ctx: Context, site: str) -> SiteSettings:
@@ -143,176 +141,135 @@ def get_or_create_thread(session: Session, ctx: Context, site: str, uri: str, ti
     return thread
 
 
-def is_open(ctx: Context, site: SiteSettings, created_at: datetime, closed: bool) -> bool:
-    """Whether a thread takes comments: not closed by hand, not older than the site allows."""
-    if closed:
-        return False
-    if not site.close_after_days:
-        return True
-    return ctx.clock() - created_at <= timedelta(days=site.close_after_days)
+def thread_open(ctx: Context, site: SiteSettings, created_at: datetime, closed: bool) -> bool:
+    """Whether a thread of `site` takes comments now (`domain.threads.is_open`)."""
+    return threads.is_open(ctx.clock(), created_at, closed, site.close_after_days)
 
 
-def check_open(ctx: Context, site: SiteSettings, thread: Thread | Row[Any]) -> None:
+def check_open(ctx: Context, site: SiteSettings, created_at: datetime, closed: bool) -> None:
     """Raise `ThreadClosed` when the thread no longer takes comments."""
-    if not is_open(ctx, site, thread.created_at, thread.closed):
+    if not thread_open(ctx, site, created_at, closed):
         raise ThreadClosed("comments are closed for this page")
 
 
-def submit_comment(
-    session: Session, ctx: Context, new: NewComment, client: ClientInfo, *, attach: bool = True
-) -> Submitted:
-    """Receive a reader's comment: guard, score, decide its first status, store it.
+def prepare_comment(
+    session: Session, ctx: Context, new: NewComment, client: ClientInfo
+) -> CommentDraft:
+    """Everything a reader's comment needs before it is written, with no lock held: the checks
+    (site, thread open, parent, duplicate, flood), the Markdown, the scoring (Akismet included)
+    and the policy's decision.
 
     Raises `InvalidInput` (unknown site or parent), `ThreadClosed`, `Duplicate`, `RateLimited`.
-    Whatever the verdict, the caller learns only "published" or "waiting". The new comment is in
-    `session`; with ``attach=False`` it is left out, for a caller that commits and closes the
-    session next (attaching it would only cost time under SQLite's write lock).
     """
     site = site_settings(ctx, new.site)
-    # Everything slow (rendering, scoring, Akismet's answer, building the row) happens before the
-    # write lock is taken.
     html = markup.render(new.text)
-    with deferred_reads(session):
-        where = {"site": new.site, "uri": new.uri}
-        thread = _THREAD_TO_POST.first(session, where)
-        thread_id, title = (thread[0], thread[3]) if thread is not None else (None, "")
-        if thread is not None and not is_open(ctx, site, thread[1], thread[2]):
-            raise ThreadClosed("comments are closed for this page")
-        parent = _check_parent(session, thread_id, new.parent)
-        _check_guards(session, ctx, thread_id, new, client)
-        trusted = author_trusted(session, new.author, new.email)
-        submission = _submission(ctx, site, new, client, trusted)
-        assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
-    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
-    comment = Comment(
-        parent_id=parent.id if parent else None,
-        kind=CommentKind.comment,
-        status=CommentStatus.pending,
-        author=new.author,
-        email=new.email,
-        website=new.website,
-        ip=client.ip,
-        user_agent=client.user_agent,
-        referrer=client.referrer,
-        text=new.text,
-        html=html,
-    )
-    staged = stage_submission(session, comment, submission_rows(ctx, submission, assessment,
-                                                                 status, reason))  # fmt: skip
-    # Under the lock: the guards again (another post may have landed meanwhile), then write.
-    if thread_id is None:
-        thread_id = get_or_create_thread(session, ctx, new.site, new.uri, new.title).id
-    else:
-        begin_lean_write(session)  # what follows writes through prepared statements only
-        if new.title and not title:
-            _SET_TITLE.execute(session, {"thread_id": thread_id, "new_title": new.title})
+    thread = _THREAD_TO_POST.first(session, {"site": new.site, "uri": new.uri})
+    thread_id, title = (thread[0], thread[3]) if thread is not None else (None, "")
+    if thread is not None:
+        check_open(ctx, site, thread[1], thread[2])
+    _check_parent(session, thread_id, new.parent)
     _check_guards(session, ctx, thread_id, new, client)
-    # The time is taken in the order the lock gives: a thread lists by it.
-    store_staged(session, ctx, staged, thread_id, ctx.clock(), attach=attach)
-    return Submitted(comment, ctx.tokens)
+    trusted = author_trusted(session, new.author, new.email)
+    submission = _submission(ctx, site, new, client, trusted)
+    assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
+    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
+    scored = Scored(submission, assessment, status, reason)
+    gives_title = bool(new.title) and not title
+    return CommentDraft(new, client, thread_id, gives_title, html, scored)
 
 
-@dataclass(frozen=True)
-class SubmissionRows:
-    """What a submission stores besides the comment: its spam check and its first audit row, made
-    before the write lock is taken (`submission_rows`) and inserted under it (`store_submission`)."""
-
-    check: SpamCheck
-    event: ModerationEvent
-    assessment: Assessment
-    status: CommentStatus
-
-
-def submission_rows(
-    ctx: Context, submission: Submission, assessment: Assessment, status: CommentStatus, reason: str
-) -> SubmissionRows:
-    """The spam check and the "create" audit row of a comment about to be stored in `status`."""
-    event = ModerationEvent(moderator_id=SYSTEM.moderator_id, actor=SYSTEM.label, action="create",
-                            from_status=None, to_status=status, reason=reason)  # fmt: skip
-    return SubmissionRows(_new_check(ctx, submission, assessment), event, assessment, status)
-
-
-def store_submission(
-    session: Session, ctx: Context, comment: Comment, rows: SubmissionRows
-) -> None:
-    """Insert a new comment in its first status, its spam check and its first audit row.
-
-    Shared by every channel (widget comments and linkbacks), so all of them land the same way.
-    The comment's thread (``thread_id`` or ``thread``) and ``created_at`` are set already.
-    """
-    thread_id = comment.thread_id if comment.thread is None else comment.thread.id
-    store_staged(session, ctx, stage_submission(session, comment, rows), thread_id,
-                 comment.created_at)  # fmt: skip
+def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
+    """Write a prepared comment, inside ``with database.write() as tx``: its thread (made with the
+    first comment), the guards again (another post may have landed since `prepare_comment`), the
+    comment, its spam check and its audit row. The comment returned is not in `tx`."""
+    new = draft.new
+    thread_id = draft.thread_id
+    if thread_id is None:
+        thread_id = get_or_create_thread(tx, ctx, new.site, new.uri, new.title).id
+    elif draft.gives_title:
+        _SET_TITLE.execute(tx, {"thread_id": thread_id, "new_title": new.title})
+    _check_guards(tx, ctx, thread_id, new, draft.client)
+    row = {
+        "parent_id": new.parent,
+        "kind": CommentKind.comment,
+        "author": new.author,
+        "email": new.email,
+        "website": new.website,
+        "ip": draft.client.ip,
+        "user_agent": draft.client.user_agent,
+        "referrer": draft.client.referrer,
+        "text": new.text,
+        "html": draft.html,
+        "source": None,
+        "verified": None,
+        "recheck_reason": draft.scored.assessment.recheck_reason,
+    }
+    return insert_submission(tx, ctx, thread_id, row, draft.scored)
 
 
-@dataclass(frozen=True)
-class StagedSubmission:
-    """A submission's three INSERTs, worked out before the write lock is taken."""
-
-    comment: StagedInsert[Comment]
-    check: StagedInsert[SpamCheck]
-    event: StagedInsert[ModerationEvent]
-    rows: SubmissionRows
+_COMMENTS, _CHECKS, _EVENTS = Comment.__table__, SpamCheck.__table__, ModerationEvent.__table__
 
 
-def stage_submission(session: Session, comment: Comment, rows: SubmissionRows) -> StagedSubmission:
-    """Stage the comment (in its first status), its spam check and its audit row: what is left
-    for under the lock is the thread, the time and the comment's id (`store_staged`)."""
-    comment.status = rows.status
-    comment.discarded = rows.assessment.verdict.value == "discard"
-    comment.recheck_reason = rows.assessment.recheck_reason
-    return StagedSubmission(
-        stage_insert(session, comment, later=("thread_id", "created_at", "approved_at")),
-        stage_insert(session, rows.check, later=("comment_id",)),
-        stage_insert(session, rows.event, later=("comment_id", "created_at")),
-        rows,
-    )
-
-
-def store_staged(
-    session: Session,
-    ctx: Context,
-    staged: StagedSubmission,
-    thread_id: int,
-    now: datetime,
-    *,
-    attach: bool = True,
+def insert_submission(
+    tx: Session, ctx: Context, thread_id: int, row: dict[str, Any], scored: Scored
 ) -> Comment:
-    """Insert a staged submission into `thread_id`, created `now`; then the submission hooks.
-    The comment is attached to `session` unless `attach` is false (see `insert_now`)."""
-    # Single-statement INSERTs (and an UPDATE of the thread when it is published): the hot path
-    # skips the unit of work's flush. A spam wave leaves the threads' cached JSON alone. The
-    # check and the audit row are written and left out of the session: nothing changes them.
-    published = staged.rows.status is CommentStatus.approved
-    comment = staged.comment.run(session, attach=attach, thread_id=thread_id, created_at=now,
-                                 approved_at=now if published else None)  # fmt: skip
-    check = staged.check.run(session, attach=False, comment_id=comment.id)
-    staged.event.run(session, attach=False, comment_id=comment.id, created_at=now)
+    """Insert a new submission of any channel (a comment, a linkback) in its first status, with
+    its spam check and its "create" audit row, then run the submission hooks (mail, re-check).
+
+    `row` holds the comment's own columns; its thread, status and times are filled in here, the
+    time in the order the write lock gives (a thread lists by it). One prepared INSERT each: the
+    unit of work's bookkeeping would cost several times the INSERT itself.
+    """
+    now = ctx.clock()
+    published = scored.status is CommentStatus.approved
+    row = {
+        **row,
+        "thread_id": thread_id,
+        "status": scored.status,
+        "discarded": scored.assessment.verdict is Verdict.discard,
+        "created_at": now,
+        "approved_at": now if published else None,
+    }
+    comment = Comment(id=insert_row(tx, _COMMENTS, row), **row)
+    check_row = spam_check_row(ctx, scored.submission, scored.assessment)
+    check_row["comment_id"] = comment.id
+    check = SpamCheck(id=insert_row(tx, _CHECKS, check_row), **check_row)
+    insert_row(tx, _EVENTS, {
+        "comment_id": comment.id, "moderator_id": SYSTEM.moderator_id, "actor": SYSTEM.label,
+        "action": "create", "from_status": None, "to_status": scored.status,
+        "reason": scored.reason, "created_at": now,
+    })  # fmt: skip
     if published:  # what pages show changed (a held one changes nothing)
-        bump_thread(session, thread_id, 1)
+        bump_thread(tx, thread_id, 1)
     for hook in ctx.submission_hooks:
-        hook(session, ctx, comment, check, staged.rows.assessment)
+        hook(tx, ctx, comment, check, scored.assessment)
     return comment
+
+
+def edit_token(ctx: Context, comment: Comment) -> str:
+    """The token that lets a comment's author edit or delete it within the edit window."""
+    return ctx.tokens.sign(AUTHOR_EDIT, {"id": comment.id})
 
 
 def record_check(
     session: Session, ctx: Context, comment: Comment, submission: Submission, assessment: Assessment
-) -> SpamCheck:
+) -> int:
     """Keep one run of the pipeline: verdict, every signal, and the submission as it was scored."""
-    check = _new_check(ctx, submission, assessment)
-    check.comment_id = comment.id
-    return insert_now(session, check)
+    row = spam_check_row(ctx, submission, assessment)
+    row["comment_id"] = comment.id
+    return insert_row(session, _CHECKS, row)
 
 
-def _new_check(ctx: Context, submission: Submission, assessment: Assessment) -> SpamCheck:
-    return SpamCheck(
-        created_at=ctx.clock(),
-        verdict=assessment.verdict,
-        score=assessment.score,
-        signals=[s.as_dict() for s in assessment.signals],
-        submitted=submission_record(submission),
-        recheck_reason=assessment.recheck_reason,
-    )
+def spam_check_row(ctx: Context, submission: Submission, assessment: Assessment) -> dict[str, Any]:
+    """The columns of a spam check (all but its comment)."""
+    return {
+        "created_at": ctx.clock(),
+        "verdict": assessment.verdict,
+        "score": assessment.score,
+        "signals": [s.as_dict() for s in assessment.signals],
+        "submitted": submission_record(submission),
+        "recheck_reason": assessment.recheck_reason,
+    }
 
 
 def submission_record(submission: Submission) -> dict[str, object]:
@@ -345,35 +302,58 @@ def author_trusted(session: Session, author: str, email: str) -> bool:
     return bool(_TRUSTED.scalar(session, {"author": author, "email": email.lower()}))
 
 
-def edit_own_comment(
-    session: Session, ctx: Context, comment_id: int, token: str, text: str
-) -> Comment:
-    """Change the text of one's own comment within the edit window; the window never slides.
+@dataclass(frozen=True)
+class EditDraft:
+    """An author's edit worked out with no lock held (`prepare_edit`): what `store_edit` writes."""
 
-    Raises `TokenInvalid`/`TokenExpired` (403) and `NotFound`. The new text is scored again; an
-    approved comment whose new text is not ham goes back to the queue.
+    comment_id: int
+    text: str
+    html: str
+    submission: Submission
+    assessment: Assessment
+
+
+def prepare_edit(
+    session: Session, ctx: Context, comment_id: int, token: str, text: str
+) -> EditDraft:
+    """Check the token and the edit window, render and score the new text (no lock held).
+
+    Raises `TokenInvalid`/`TokenExpired` (403) and `NotFound`.
     """
     comment = _own_comment(session, ctx, comment_id, token)
-    site = site_settings(ctx, comment.thread.site)
-    comment.text = text
-    comment.html = markup.render(text)
-    comment.modified_at = ctx.clock()
+    thread = comment.thread
     submission = _submission(
         ctx,
-        site,
-        NewComment(site=comment.thread.site, uri=comment.thread.uri, text=text,
-                   author=comment.author, email=comment.email, website=comment.website),
+        site_settings(ctx, thread.site),
+        NewComment(
+            site=thread.site,
+            uri=thread.uri,
+            text=text,
+            author=comment.author,
+            email=comment.email,
+            website=comment.website,
+        ),
         ClientInfo(comment.ip, comment.user_agent, comment.referrer),
         author_trusted(session, comment.author, comment.email),
-    )  # fmt: skip
-    assessment = run_pipeline(
-        submission, ctx.scorers_for(session, comment.thread.site), ctx.thresholds
     )
-    record_check(session, ctx, comment, submission, assessment)
-    bump_thread(session, comment.thread_id)
-    if comment.status is CommentStatus.approved and assessment.verdict.value != "ham":
-        apply_action(session, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")
-    session.flush()
+    assessment = run_pipeline(submission, ctx.scorers_for(session, thread.site), ctx.thresholds)
+    return EditDraft(comment_id, text, markup.render(text), submission, assessment)
+
+
+def store_edit(tx: Session, ctx: Context, draft: EditDraft) -> Comment:
+    """Write a prepared edit; the window never slides. An approved comment whose new text is not
+    ham goes back to the queue. Raises `NotFound` when the comment went meanwhile."""
+    comment = tx.get(Comment, draft.comment_id)
+    if comment is None or comment.status is CommentStatus.deleted:
+        raise NotFound(f"no comment {draft.comment_id}")
+    comment.text = draft.text
+    comment.html = draft.html
+    comment.modified_at = ctx.clock()
+    tx.flush()
+    record_check(tx, ctx, comment, draft.submission, draft.assessment)
+    bump_thread(tx, comment.thread_id)
+    if comment.status is CommentStatus.approved and draft.assessment.verdict is not Verdict.ham:
+        apply_action(tx, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")
     return comment
 
 

@@ -2,14 +2,17 @@
 advertise our endpoints (verifying sources is `services.verification`, sending is
 `services.sending`).
 
-Receipt is synchronous and cheap: the request is checked (length → duplicate → closed), scored by
-the same pipeline as a comment, stored as pending ("source not verified yet") and a
-``verify_linkback`` outbox job is queued; `services.verification` carries it out, so nothing here
+Receipt is two steps, as a comment's: `prepare_trackback` / `prepare_pingback` /
+`prepare_webmention` check the request (length → duplicate → closed → flood) and score it by the
+same pipeline as a comment, with no lock held; `store_linkback`, inside the caller's
+``with database.write() as tx``, checks again, stores it as pending ("source not verified yet") and
+queues a ``verify_linkback`` outbox job; `services.verification` carries it out, so nothing here
 is ever approved unverified.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,16 +29,16 @@ from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Submission, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import Duplicate, InvalidInput, NotFound
-from moderation.models import Comment, ModerationEvent, Thread
+from moderation.models import Comment, ModerationEvent
 from moderation.services import Context, outbox
 from moderation.services.comments import (
     ClientInfo,
+    Scored,
     check_flood,
     check_open,
     find_thread,
     get_or_create_thread,
-    store_submission,
-    submission_rows,
+    insert_submission,
 )
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens, ping_key
@@ -59,12 +62,29 @@ class Target:
 # --- receiving ----------------------------------------------------------------------------------
 
 
-def receive_trackback(
+@dataclass(frozen=True)
+class LinkbackDraft:
+    """A linkback checked and scored with no lock held (`prepare_*`): what `store_linkback` writes.
+
+    `resend` names the mention a webmention sent again refers to: it is verified again instead.
+    """
+
+    target: Target
+    kind: CommentKind
+    source: str
+    content: Content
+    client: ClientInfo
+    duplicate_message: str
+    scored: Scored | None = None
+    resend: int | None = None
+
+
+def prepare_trackback(
     session: Session, ctx: Context, site_id: str, uri: str, ping: lb.TrackbackPing,
     client: ClientInfo, key: str = "",
-) -> Comment:  # fmt: skip
-    """Store a TrackBack ping to page `uri` of `site_id` as pending, and queue its verification.
-    `key` is the ping URL's key, which a site that signs its ping URLs requires (TB-D8).
+) -> LinkbackDraft:  # fmt: skip
+    """Check and score a TrackBack ping to page `uri` of `site_id`. `key` is the ping URL's key,
+    which a site that signs its ping URLs requires (TB-D8).
 
     Raises `LinkbackRefused` (unknown site or page, a page pinging itself, a missing or wrong
     key), `Duplicate` (TB-9), `ThreadClosed` (TB-8).
@@ -78,53 +98,110 @@ def receive_trackback(
     target = Target(site_id, site, uri, site.page_url(uri))
     if pages.same_resource(ping.url, target.url):
         raise lb.LinkbackRefused("a page cannot ping itself", field="url")
-    _check_new(session, ctx, target, ping.url, lb.TRACKBACK_DUPLICATE)
     text = "\n\n".join(
         part for part in (ping.title if ping.title_given else "", ping.excerpt) if part
     )
-    content = Content(ping.blog_name or lb.host_of(ping.url), text or ping.title,
-                      content_html(ping.title, ping.excerpt))  # fmt: skip
-    return _receive(session, ctx, target, CommentKind.trackback, ping.url, content, client)
+    content = Content(
+        ping.blog_name or lb.host_of(ping.url),
+        text or ping.title,
+        content_html(ping.title, ping.excerpt),
+    )
+    draft = LinkbackDraft(
+        target, CommentKind.trackback, ping.url, content, client, lb.TRACKBACK_DUPLICATE
+    )
+    return _scored(session, ctx, draft)
 
 
-def receive_pingback(
+def prepare_pingback(
     session: Session, ctx: Context, source: str, target: str, client: ClientInfo
-) -> Comment:
-    """Store a pingback as pending and queue its verification (PB-5…8, PB-12).
+) -> LinkbackDraft:
+    """Check and score a pingback (PB-5…8, PB-12).
 
     Raises `LinkbackRefused` with the Pingback fault to answer (16, 32, 33, 0), `Duplicate` (48)
     and `ThreadClosed` (33).
     """
-    source = lb.check_url(source, name="sourceURI", max_chars=lb.MAX_SOURCE_CHARS,
-                          fault=lb.FAULT_SOURCE_MISSING)  # fmt: skip
-    target = lb.check_url(target, name="targetURI", max_chars=lb.MAX_TARGET_CHARS,
-                          fault=lb.FAULT_TARGET_MISSING)  # fmt: skip
+    source = lb.check_url(
+        source, name="sourceURI", max_chars=lb.MAX_SOURCE_CHARS, fault=lb.FAULT_SOURCE_MISSING
+    )
+    target = lb.check_url(
+        target, name="targetURI", max_chars=lb.MAX_TARGET_CHARS, fault=lb.FAULT_TARGET_MISSING
+    )
     if pages.same_resource(source, target):
         raise lb.LinkbackRefused("the source and the target are the same page")
     located = locate_target(ctx, target)
-    _check_new(session, ctx, located, source, "the pingback has already been registered")
     content = Content(lb.host_of(source), "", "")
-    return _receive(session, ctx, located, CommentKind.pingback, source, content, client)
+    draft = LinkbackDraft(
+        located, CommentKind.pingback, source, content, client,
+        "the pingback has already been registered",
+    )  # fmt: skip
+    return _scored(session, ctx, draft)
 
 
-def receive_webmention(
+def prepare_webmention(
     session: Session, ctx: Context, source: str, target: str, client: ClientInfo
-) -> Comment:
-    """Store a webmention as pending and queue its verification; a (source, target) pair sent
-    again re-verifies and updates the mention it already made (WM-4…7, WM-15).
+) -> LinkbackDraft:
+    """Check and score a webmention; a (source, target) pair sent again re-verifies and updates
+    the mention it already made (WM-4…7, WM-15).
 
     Raises `LinkbackRefused` (400) and `ThreadClosed`.
     """
     source, target = lb.check_webmention(source, target)
     located = locate_target(ctx, target)
-    thread = find_thread(session, located.site_id, located.uri)
-    existing = _existing(session, thread, source) if thread else None
-    if existing is not None:
-        return _resend(session, ctx, existing, located)
-    if thread is not None:
-        check_open(ctx, located.site, thread)
     content = Content(lb.host_of(source), "", "")
-    return _receive(session, ctx, located, CommentKind.webmention, source, content, client)
+    draft = LinkbackDraft(located, CommentKind.webmention, source, content, client, "")
+    thread = find_thread(session, located.site_id, located.uri)
+    existing = _existing(session, thread.id, source) if thread else None
+    if existing is not None:
+        return dataclasses.replace(draft, resend=existing.id)
+    return _scored(session, ctx, draft)
+
+
+def store_linkback(tx: Session, ctx: Context, draft: LinkbackDraft) -> Comment:
+    """Write a prepared linkback, inside ``with database.write() as tx``: checked again (another
+    may have landed since), stored as pending (never approved before its source is verified),
+    its verification queued."""
+    if draft.resend is not None:
+        existing = tx.get(Comment, draft.resend)
+        if existing is not None:
+            return _resend(tx, ctx, existing, draft.target)
+        draft = _scored(tx, ctx, dataclasses.replace(draft, resend=None))
+    _check_new(tx, ctx, draft)
+    assert draft.scored is not None
+    target = draft.target
+    thread = get_or_create_thread(tx, ctx, target.site_id, target.uri, "")
+    client, content = draft.client, draft.content
+    row = {
+        "parent_id": None, "kind": draft.kind, "author": content.author, "email": "",
+        "website": draft.source, "ip": client.ip, "user_agent": client.user_agent,
+        "referrer": client.referrer, "text": content.text, "html": content.html,
+        "source": draft.source, "verified": None,
+        # Verification scores the linkback again with the source's content, and queues a
+        # re-check itself if a scorer is still down then. Set, the re-check job could publish
+        # the linkback before its source was verified.
+        "recheck_reason": None,
+    }  # fmt: skip
+    comment = insert_submission(tx, ctx, thread.id, row, draft.scored)
+    _queue_verification(tx, ctx, comment, target.url)
+    return comment
+
+
+def _scored(session: Session, ctx: Context, draft: LinkbackDraft) -> LinkbackDraft:
+    """The draft checked (duplicate, closed, flood) and scored by the comments' pipeline."""
+    _check_new(session, ctx, draft)
+    target, client, content = draft.target, draft.client, draft.content
+    site = target.site
+    submission = Submission(
+        kind=draft.kind, site=target.site_id, site_url=site.url,
+        permalink=site.page_url(target.uri), text=content.text, author=content.author,
+        website=draft.source, ip=client.ip, user_agent=client.user_agent,
+        referrer=client.referrer, created=ctx.clock(), language=site.language,
+        source=draft.source,
+    )  # fmt: skip
+    assessment = run_pipeline(submission, ctx.scorers_for(session, target.site_id), ctx.thresholds)
+    status, reason = decide(
+        assessment.verdict, Policy(site.moderation), author_trusted=False, needs_verification=True
+    )
+    return dataclasses.replace(draft, scored=Scored(submission, assessment, status, reason))
 
 
 def locate_target(ctx: Context, target: str) -> Target:
@@ -133,8 +210,11 @@ def locate_target(ctx: Context, target: str) -> Target:
     url = target.split("#", 1)[0]
     owners = [(i, s) for i, s in ctx.settings.sites.items() if s.owns(url)]
     if not owners:
-        raise lb.LinkbackRefused("the target is not a page of a site served here",
-                                 fault=lb.FAULT_TARGET_INVALID, field="target")  # fmt: skip
+        raise lb.LinkbackRefused(
+            "the target is not a page of a site served here",
+            fault=lb.FAULT_TARGET_INVALID,
+            field="target",
+        )
     site_id, site = max(owners, key=lambda pair: len(urlsplit(pair[1].url).path))
     uri = site.uri_of(url)
     _check_uri(uri)
@@ -148,60 +228,31 @@ def _check_uri(uri: str) -> None:
         or len(uri) > 1024
         or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in uri)
     ):
-        raise lb.LinkbackRefused("the target is not a page that takes linkbacks",
-                                 fault=lb.FAULT_TARGET_INVALID, field="target")  # fmt: skip
+        raise lb.LinkbackRefused(
+            "the target is not a page that takes linkbacks",
+            fault=lb.FAULT_TARGET_INVALID,
+            field="target",
+        )
 
 
-def _check_new(session: Session, ctx: Context, target: Target, source: str, dup: str) -> None:
-    """Duplicate, then closed (§7.1), before anything is written: a refusal answers HTTP 200 in
-    TrackBack and XML-RPC, so the request's unit of work would commit whatever came before."""
+def _check_new(session: Session, ctx: Context, draft: LinkbackDraft) -> None:
+    """Duplicate (TB-9), then closed (§7.1), then WordPress's flood rule by the pinger's IP
+    (TB-D5)."""
+    target = draft.target
     thread = find_thread(session, target.site_id, target.uri)
-    if thread is None:
-        return
-    if _existing(session, thread, source) is not None:
-        raise Duplicate(dup)
-    check_open(ctx, target.site, thread)
+    if thread is not None:
+        if _existing(session, thread.id, draft.source) is not None:
+            raise Duplicate(draft.duplicate_message or "this source was already received")
+        check_open(ctx, target.site, thread.created_at, thread.closed)
+    check_flood(session, ctx, draft.client.ip, "")
 
 
-def _existing(session: Session, thread: Thread, source: str) -> Comment | None:
-    """The linkback `source` already made on `thread`, whatever its protocol or status (TB-9)."""
+def _existing(session: Session, thread_id: int, source: str) -> Comment | None:
+    """The linkback `source` already made on the thread, whatever its protocol or status (TB-9)."""
     query = select(Comment).where(
-        Comment.thread_id == thread.id, Comment.source == source, Comment.kind.in_(LINKBACK_KINDS)
+        Comment.thread_id == thread_id, Comment.source == source, Comment.kind.in_(LINKBACK_KINDS)
     )
     return session.scalars(query.order_by(Comment.id)).first()
-
-
-def _receive(
-    session: Session, ctx: Context, target: Target, kind: CommentKind, source: str,
-    content: Content, client: ClientInfo,
-) -> Comment:  # fmt: skip
-    """Flood check, score, store as pending (never approved before verification), queue the check."""
-    check_flood(session, ctx, client.ip, "")  # TB-D5: WordPress's flood rule, by the pinger's IP
-    site = target.site
-    submission = Submission(
-        kind=kind, site=target.site_id, site_url=site.url, permalink=site.page_url(target.uri),
-        text=content.text, author=content.author, website=source, ip=client.ip,
-        user_agent=client.user_agent, referrer=client.referrer, created=ctx.clock(),
-        language=site.language, source=source,
-    )  # fmt: skip
-    assessment = run_pipeline(submission, ctx.scorers_for(session, target.site_id), ctx.thresholds)
-    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=False,
-                            needs_verification=True)  # fmt: skip
-    comment = Comment(
-        thread=get_or_create_thread(session, ctx, target.site_id, target.uri, ""),
-        kind=kind, status=CommentStatus.pending, author=content.author, website=source,
-        ip=client.ip, user_agent=client.user_agent, referrer=client.referrer, text=content.text,
-        html=content.html, created_at=ctx.clock(), source=source, verified=None,
-    )  # fmt: skip
-    store_submission(
-        session, ctx, comment, submission_rows(ctx, submission, assessment, status, reason)
-    )
-    # Verification scores the linkback again with the source's content, and queues a re-check
-    # itself if a scorer is still down then. Left set, the re-check job could publish the
-    # linkback before its source was verified.
-    comment.recheck_reason = None
-    _queue_verification(session, ctx, comment, target.url)
-    return comment
 
 
 def _resend(session: Session, ctx: Context, comment: Comment, target: Target) -> Comment:

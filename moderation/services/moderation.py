@@ -10,12 +10,11 @@ from sqlalchemy import bindparam, case, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from moderation.db import insert_now
 from moderation.domain.states import Action, CommentStatus, transition
 from moderation.errors import InvalidTransition, NotFound
 from moderation.models import Comment, ModerationEvent, Thread
 from moderation.services import Context
-from moderation.statements import Prepared
+from moderation.storage.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,7 @@ def record_event(
     reason: str,
     when: datetime | None = None,
 ) -> ModerationEvent:
-    """Append an audit row for `comment` reaching its current status, inserted at once (it has an
-    id), after whatever the session still had pending."""
+    """Append an audit row for `comment` reaching its current status (flushed: it has an id)."""
     event = ModerationEvent(
         comment_id=comment.id,
         moderator_id=actor.moderator_id,
@@ -99,8 +97,9 @@ def record_event(
         reason=reason,
         created_at=when or ctx.clock(),
     )
+    session.add(event)
     session.flush()
-    return insert_now(session, event)
+    return event
 
 
 def _touch_thread(session: Session, thread_id: int, old: CommentStatus, new: CommentStatus) -> None:

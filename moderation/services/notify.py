@@ -33,13 +33,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation.config import MailSettings, Settings
-from moderation.db import Database
 from moderation.domain.states import Action, CommentStatus, allowed_actions
 from moderation.errors import InvalidTransition, NotFound, TokenInvalid
 from moderation.models import Comment, ModerationEvent, Moderator, UsedToken
 from moderation.services import Context, outbox
 from moderation.services.moderation import AUTHOR, SYSTEM, Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK
+from moderation.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def send_notification(database: Database, ctx: Context, payload: dict[str, Any])
     A mail about a comment that has been moderated (or purged) since is not sent: its links could
     no longer act, and the moderators have already decided.
     """
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         comment = session.get(Comment, payload["comment_id"])
         if comment is None or comment.status.value != payload["status"]:
             log.info(
@@ -358,7 +358,7 @@ def purge_used_tokens(database: Database, ctx: Context) -> int:
     mail was written, so a nonce spent longer ago than that (plus a day, for clocks that disagree)
     guards nothing. Returns how many were removed."""
     cutoff = ctx.clock() - timedelta(days=ctx.settings.mail.link_max_age_days + 1)
-    with database.unit_of_work() as session:
+    with database.write() as session:
         removed = session.execute(delete(UsedToken).where(UsedToken.used_at < cutoff)).rowcount
     if removed:
         log.info("forgot %d spent e-mail link nonces", removed)

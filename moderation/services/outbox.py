@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from moderation.db import Database, after_commit, insert_now
 from moderation.models import OutboxEntry
 from moderation.services import Context
+from moderation.storage.db import Database, after_commit
+from moderation.storage.prepared import insert_row
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +41,16 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def enqueue(session: Session, ctx: Context, kind: str, payload: dict[str, Any]) -> OutboxEntry:
-    """Record a side effect in the current unit of work; it is dispatched after the commit."""
+def enqueue(session: Session, ctx: Context, kind: str, payload: dict[str, Any]) -> int:
+    """Record a side effect in the caller's write (its id); it is dispatched after the commit."""
     now = ctx.clock()
-    entry = insert_now(  # one prepared INSERT: it also runs in a submission's `LeanWrite`
-        session, OutboxEntry(kind=kind, payload=payload, created_at=now, next_attempt_at=now)
-    )
-    entry_id = entry.id
+    values = {"kind": kind, "payload": payload, "created_at": now, "next_attempt_at": now,
+              "attempts": 0}  # fmt: skip
+    entry_id = insert_row(session, OutboxEntry.__table__, values)  # one prepared INSERT
     if ctx.dispatch is not None:
         dispatch = ctx.dispatch
         after_commit(session, lambda: dispatch(entry_id, None))
-    return entry
+    return entry_id
 
 
 def backoff(ctx: Context, attempts: int) -> timedelta:
@@ -72,14 +72,14 @@ def run_entry(database: Database, ctx: Context, entry_id: int) -> float | None:
         delay = backoff(ctx, attempts)
         log.warning("outbox %s #%s failed (try %s), next in %s: %s", kind, entry_id, attempts,
                     delay, exc)  # fmt: skip
-        with database.unit_of_work() as session:
+        with database.write() as session:
             session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == entry_id)
                 .values(next_attempt_at=ctx.clock() + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000])
             )  # fmt: skip
         return delay.total_seconds()
-    with database.unit_of_work() as session:
+    with database.write() as session:
         session.execute(
             update(OutboxEntry)
             .where(OutboxEntry.id == entry_id)
@@ -93,7 +93,7 @@ def _claim(
 ) -> tuple[str, dict[str, Any], int] | None:
     """Take a lease on a due entry (compare-and-set, so two workers never run it at once)."""
     now = ctx.clock()
-    with database.unit_of_work() as session:
+    with database.write() as session:
         entry = session.get(OutboxEntry, entry_id)
         if entry is None or entry.done_at is not None or entry.next_attempt_at > now:
             return None
@@ -119,7 +119,7 @@ def purge_done(database: Database, ctx: Context) -> int:
     """Delete entries carried out more than `DONE_KEPT` ago (kept that long to look into); entries
     still waiting or failing are never touched. Returns how many were removed."""
     cutoff = ctx.clock() - DONE_KEPT
-    with database.unit_of_work() as session:
+    with database.write() as session:
         removed = session.execute(
             delete(OutboxEntry).where(
                 OutboxEntry.done_at.is_not(None), OutboxEntry.done_at < cutoff
@@ -130,7 +130,7 @@ def purge_done(database: Database, ctx: Context) -> int:
 
 def due_entries(database: Database, ctx: Context, limit: int = 100) -> list[int]:
     """Ids of entries whose time has come (new, failed and waiting, or with an expired lease)."""
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         return list(
             session.scalars(
                 select(OutboxEntry.id)

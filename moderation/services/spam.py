@@ -15,7 +15,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from moderation.config import Settings
-from moderation.db import Database
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Scorer, Signal, Submission, Thresholds, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
@@ -27,7 +26,8 @@ from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action
-from moderation.statements import Prepared
+from moderation.storage.db import Database
+from moderation.storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def send_akismet_feedback(database: Database, ctx: Context, payload: dict[str, A
     akismet = ctx.extras.get("akismet")
     if akismet is None:
         return
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         comment = session.get(Comment, payload["comment_id"])
         if comment is None or not comment.checks:
             return
@@ -284,20 +284,25 @@ def recheck(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     Only a comment still pending is moved, and only as its site's policy says; a moderator's
     decision in the meantime always wins.
     """
-    with database.unit_of_work() as session:
-        comment = session.get(Comment, payload["comment_id"])
+    comment_id = payload["comment_id"]
+    with database.read() as session:  # score with no lock held: Akismet may be slow
+        comment = session.get(Comment, comment_id)
         if comment is None or comment.recheck_reason is None:
             return
         submission = submission_from_record(comment.checks[-1].submitted)
         assessment = run_pipeline(
             submission, ctx.scorers_for(session, submission.site), ctx.thresholds
         )
-        record_check(session, ctx, comment, submission, assessment)
+    with database.write() as tx:
+        comment = tx.get(Comment, comment_id)
+        if comment is None or comment.recheck_reason is None:  # settled meanwhile
+            return
+        record_check(tx, ctx, comment, submission, assessment)
         if assessment.recheck_reason:
             comment.recheck_reason = assessment.recheck_reason
         else:
             comment.recheck_reason = None
-            _settle(session, ctx, comment, submission, assessment.verdict)
+            _settle(tx, ctx, comment, submission, assessment.verdict)
     if assessment.recheck_reason:
         raise ScorerUnavailable(assessment.recheck_reason)
 
@@ -336,7 +341,7 @@ def purge(database: Database, ctx: Context) -> int:
         (Comment.status == CommentStatus.deleted)
         & (Comment.deleted_at < now - timedelta(days=spam.purge_deleted_days)),
     )  # fmt: skip
-    with database.unit_of_work() as session:
+    with database.write() as session:
         ids = list(session.scalars(
             select(Comment.id).where(old, ~exists().where(child.parent_id == Comment.id)).limit(5000)
         ))  # fmt: skip

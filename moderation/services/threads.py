@@ -15,7 +15,7 @@ from moderation.domain.linkbacks import trackback_url
 from moderation.domain.states import CommentStatus
 from moderation.models import Comment, Thread
 from moderation.services import Context
-from moderation.services.comments import find_thread, is_open, site_settings
+from moderation.services.comments import find_thread, site_settings, thread_open
 from moderation.services.tokens import ping_key
 
 PublicComment = dict[str, Any]
@@ -86,7 +86,7 @@ def public_thread(
         "uri": uri,
         "title": thread.title if thread else "",
         "count": thread.approved_count if thread else 0,
-        "open": thread_open(ctx, site, thread),
+        "open": page_open(ctx, site, thread),
         "version": thread.version if thread else 0,
         "trackback_url": trackback_url(
             ctx.settings.server.public_url, site, uri, ping_key(ctx.tokens, site_config, site, uri)
@@ -98,7 +98,7 @@ def public_thread(
 
 def cache_key(ctx: Context, site: str, thread: Thread) -> str:
     """The cache key of a thread's current public JSON."""
-    return thread_cache_key(thread.id, thread.version, thread_open(ctx, site, thread))
+    return thread_cache_key(thread.id, thread.version, page_open(ctx, site, thread))
 
 
 def thread_cache_key(thread_id: int, version: int, is_open: bool) -> str:
@@ -107,14 +107,11 @@ def thread_cache_key(thread_id: int, version: int, is_open: bool) -> str:
     return f"thread:{thread_id}:{version}:{int(is_open)}"
 
 
-def thread_is_open(ctx: Context, site: str, created_at: datetime, closed: bool) -> bool:
-    """Whether a thread of `site` created at `created_at` takes comments now."""
-    return is_open(ctx, ctx.settings.sites[site], created_at, closed)
-
-
-def thread_open(ctx: Context, site: str, thread: Thread | None) -> bool:
-    """Whether the page takes comments now."""
-    return thread is None or thread_is_open(ctx, site, thread.created_at, thread.closed)
+def page_open(ctx: Context, site: str, thread: Thread | None) -> bool:
+    """Whether the page takes comments now (a page without a thread does)."""
+    if thread is None:
+        return True
+    return thread_open(ctx, ctx.settings.sites[site], thread.created_at, thread.closed)
 
 
 def _approved(session: Session, thread: Thread) -> list[Comment]:

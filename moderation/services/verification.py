@@ -24,7 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation import markup
-from moderation.db import Database
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.policy import Policy, decide
@@ -42,6 +41,7 @@ from moderation.scorers.heuristics import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
+from moderation.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
 def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """The background check of one linkback's source. Raises `SourceUnavailable` (so the outbox
     tries again with back-off) while the source is down and the time to give up has not come."""
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         comment = session.get(Comment, payload["comment_id"])
         if comment is None or comment.status is CommentStatus.deleted or not comment.source:
             return
@@ -143,7 +143,7 @@ def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -
     give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())
     if check.outcome is Outcome.unavailable and ctx.clock() < give_up_at:
         raise SourceUnavailable(check.reason)
-    with database.unit_of_work() as session:
+    with database.write() as session:
         comment = session.get(Comment, payload["comment_id"])
         if comment is not None and comment.status is not CommentStatus.deleted:
             record_verification(session, ctx, comment, check)

@@ -18,7 +18,6 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -30,10 +29,10 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_user, logout_user
 from limits import parse
 
-from moderation.db import get_session
 from moderation.models import Moderator, Role
-from moderation.services import Context, accounts
+from moderation.services import accounts
 from moderation.services.moderation import Actor
+from moderation.web import current
 from moderation.web.client import client_ip
 from moderation.web.guards import rate_limits, seconds_left
 
@@ -74,7 +73,7 @@ class DashboardUser:
 @login_manager.user_loader
 def load_user(user_id: str) -> DashboardUser | None:
     """The session's moderator, unless they were deactivated or removed since signing in."""
-    moderator = get_session().get(Moderator, int(user_id)) if user_id.isdigit() else None
+    moderator = current.session().get(Moderator, int(user_id)) if user_id.isdigit() else None
     if moderator is None or not moderator.active:
         return None
     return DashboardUser(moderator)
@@ -92,10 +91,6 @@ def init_auth(app: Flask) -> None:
     login_manager.login_view = "dashboard.login"
     app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
 
-
-def ctx() -> Context:
-    """The service context."""
-    return current_app.extensions["moderation.context"]
 
 
 def user() -> DashboardUser:
@@ -176,10 +171,13 @@ def login() -> ResponseReturnValue:
         response = _login_page(email, message, 429)
         response.headers["Retry-After"] = str(wait)
         return response
-    moderator = accounts.authenticate(get_session(), ctx(), email, request.form.get("password", ""))
+    password = request.form.get("password", "")
+    moderator = accounts.authenticate(current.session(), email, password)
     if moderator is None:
         count_failure(email)
         return _login_page(email, "Wrong e-mail address or password.", 401)
+    with current.write() as tx:
+        accounts.record_sign_in(tx, current.context(), moderator, password)
     cookie_session.clear()  # a new session (and a new CSRF token) for the signed-in moderator
     login_user(DashboardUser(moderator))
     return redirect(safe_next(request.form.get("next")), 303)

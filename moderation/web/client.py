@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from flask import Request, current_app, request
+from flask import Request, request
+
+from moderation.web import current
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,7 +31,7 @@ def client_ip(req: Request | None = None, networks: Sequence[Network] | None = N
     ignored, so a client cannot choose its own rate-limit key."""
     req = req or request
     if networks is None:
-        networks = current_app.extensions["moderation.trusted_proxies"]
+        networks = current.parts().trusted_proxies
     # No peer address (a unix socket, a bare WSGI call) must still be limited: one shared key.
     peer = req.remote_addr or "unknown"
     if not networks or not _trusted(peer, networks):

@@ -34,7 +34,6 @@ from sqlalchemy import Row
 from werkzeug.exceptions import HTTPException
 
 from moderation.config import SiteSettings
-from moderation.db import get_session
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
 from moderation.errors import InvalidInput, ModerationError
 from moderation.models import Comment, ListKind, Role
@@ -42,8 +41,8 @@ from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
 from moderation.services import queue as queue_service
 from moderation.services import queue_filters
-from moderation.web import auth
-from moderation.web.auth import ctx, role_required, user
+from moderation.web import auth, current
+from moderation.web.auth import role_required, user
 from moderation.web.errors import status_of
 
 bp = Blueprint("dashboard", __name__, url_prefix="/moderate")
@@ -74,7 +73,7 @@ DETAIL_LINKS: list[Callable[[Comment], list[tuple[str, str]]]] = []
 
 
 def _sites() -> Mapping[str, SiteSettings]:
-    return ctx().settings.sites
+    return current.context().settings.sites
 
 
 def back() -> Response:
@@ -122,7 +121,7 @@ def queue() -> str:
     """The queue: one tab per status with counts, filters, search, keyset pages."""
     f = queue_filters.parse_filter(request.args, _sites())
     limit, cursor = queue_filters.parse_page(request.args)
-    session = get_session()
+    session = current.session()
     page = queue_service.list_rows(session, f, limit=limit, cursor=cursor)
     return render_template(
         "dashboard/queue.html", f=f, rows=queue_rows(f, page), next=page.next, cursor=cursor,
@@ -134,7 +133,7 @@ def queue() -> str:
 @bp.get("/comments/<int:comment_id>")
 def comment(comment_id: int) -> str:
     """One comment: text, every spam check, the author's other comments, linkback, audit trail."""
-    session = get_session()
+    session = current.session()
     found = queue_service.find_comment(session, comment_id)
     trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
     return render_template(
@@ -147,7 +146,8 @@ def comment(comment_id: int) -> str:
 def act(comment_id: int, action: str) -> Response:
     """One comment through one action."""
     chosen = Action(action)
-    batch = queue_service.act_on(get_session(), ctx(), comment_id, chosen, user().actor)
+    with current.write() as tx:
+        batch = queue_service.act_on(tx, current.context(), comment_id, chosen, user().actor)
     report(batch, WORDS[chosen][1])
     return back()
 
@@ -156,7 +156,8 @@ def act(comment_id: int, action: str) -> Response:
 def spam_and_block(comment_id: int) -> Response:
     """Block the author's IP, e-mail or website domain, then mark the comment spam."""
     block = request.form.get("block", "")
-    batch = list_service.spam_and_block(get_session(), ctx(), comment_id, block, user().actor)
+    with current.write() as tx:
+        batch = list_service.spam_and_block(tx, current.context(), comment_id, block, user().actor)
     what = {"ip": "IP", "email": "e-mail", "domain": "website domain"}.get(block, block)
     report(batch, f"marked as spam and its {what} blocked")
     return back()
@@ -165,7 +166,8 @@ def spam_and_block(comment_id: int) -> Response:
 @bp.post("/comments/<int:comment_id>/approve-and-trust")
 def approve_and_trust(comment_id: int) -> Response:
     """Approve; the author's next comments then skip the first-time queue."""
-    batch, trusted = queue_service.approve_and_trust(get_session(), ctx(), comment_id, user().actor)
+    with current.write() as tx:
+        batch, trusted = queue_service.approve_and_trust(tx, current.context(), comment_id, user().actor)
     report(batch, "approved")
     if trusted:
         flash("Its author is trusted now: their next comments skip the first-time queue.", "info")
@@ -178,7 +180,8 @@ def approve_and_trust(comment_id: int) -> Response:
 def edit(comment_id: int) -> Response:
     """A moderator's edit of the comment's text."""
     text = request.form.get("text", "")
-    event = queue_service.edit_comment(get_session(), ctx(), comment_id, text, user().actor)
+    with current.write() as tx:
+        event = queue_service.edit_comment(tx, current.context(), comment_id, text, user().actor)
     flash("The comment was saved." if event else "Nothing changed.", "success")
     return redirect(url_for("dashboard.comment", comment_id=comment_id), 303)
 
@@ -186,14 +189,16 @@ def edit(comment_id: int) -> Response:
 @bp.post("/bulk")
 def bulk() -> Response:
     """An action on the ticked comments, or on every comment matching the filter."""
-    action, session = _action(request.form.get("action", "")), get_session()
+    action, actor = _action(request.form.get("action", "")), user().actor
     if request.form.get("all_matching"):
         f = queue_filters.parse_filter(request.form, _sites())
         upto = queue_filters.int_arg(request.form, "max_id", 1, None) or 0
-        batch = queue_service.act_on_matching(session, ctx(), f, action, user().actor, upto=upto)
+        with current.write() as tx:
+            batch = queue_service.act_on_matching(tx, current.context(), f, action, actor, upto=upto)
     else:
         ids = _ids(request.form.getlist("ids"))
-        batch = queue_service.act_on_many(session, ctx(), ids, action, user().actor)
+        with current.write() as tx:
+            batch = queue_service.act_on_many(tx, current.context(), ids, action, actor)
     report(batch, WORDS[action][1])
     return back()
 
@@ -205,10 +210,11 @@ def undo() -> Response:
     if not last:
         flash("There is nothing to undo.", "warning")
         return back()
-    session, actor = get_session(), user().actor
-    ids = queue_service.events_between(session, last["first"], last["last"], actor)
-    batch = queue_service.undo(session, ctx(), ids, actor)
-    list_service.remove_block(session, last.get("entry"))
+    actor = user().actor
+    with current.write() as tx:
+        ids = queue_service.events_between(tx, last["first"], last["last"], actor)
+        batch = queue_service.undo(tx, current.context(), ids, actor)
+        list_service.remove_block(tx, last.get("entry"))
     report(batch, f"restored to where they were (undo of: {last['label']})")
     return back()
 
@@ -223,7 +229,7 @@ def audit() -> str:
     comment_id = queue_filters.int_arg(args, "comment", 1, None)
     moderator_id = queue_filters.int_arg(args, "moderator", 1, None)
     limit, cursor = queue_filters.parse_page(args)
-    session = get_session()
+    session = current.session()
     page = queue_service.audit_log(session, comment_id=comment_id, moderator_id=moderator_id,
                                    limit=limit, cursor=cursor)  # fmt: skip
     return render_template(
@@ -234,7 +240,7 @@ def audit() -> str:
 
 
 def _lists_page(error: str | None = None, status: int = 200) -> Response:
-    html = render_template("dashboard/lists.html", entries=list_service.list_entries(get_session()),
+    html = render_template("dashboard/lists.html", entries=list_service.list_entries(current.session()),
                            error=error, form=request.form)  # fmt: skip
     return Response(html, status=status)
 
@@ -252,9 +258,11 @@ def add_list_entry() -> Response:
     form = request.form
     try:
         kind = ListKind(form.get("kind", ""))
-        list_service.add_entry(get_session(), ctx(), kind, form.get("value", ""),
-                               site=form.get("site") or None, note=form.get("note", ""),
-                               created_by=user().actor.label)  # fmt: skip
+        with current.write() as tx:
+            list_service.add_entry(
+                tx, current.context(), kind, form.get("value", ""), site=form.get("site") or None,
+                note=form.get("note", ""), created_by=user().actor.label,
+            )  # fmt: skip
     except ValueError:
         return _lists_page("Choose a list.", 400)
     except InvalidInput as exc:
@@ -267,7 +275,8 @@ def add_list_entry() -> Response:
 @role_required(Role.admin)
 def remove_list_entry(entry_id: int) -> Response:
     """Remove an entry."""
-    entry = list_service.remove_entry(get_session(), entry_id)
+    with current.write() as tx:
+        entry = list_service.remove_entry(tx, entry_id)
     flash(f"Removed {entry.value} from {list_service.LABELS[entry.kind].lower()}.", "success")
     return redirect(url_for("dashboard.lists"), 303)
 
@@ -277,7 +286,7 @@ def remove_list_entry(entry_id: int) -> Response:
 def moderators() -> str:
     """Moderators and their roles (admins only)."""
     return render_template("dashboard/moderators.html",
-                           moderators=account_service.list_moderators(get_session()))  # fmt: skip
+                           moderators=account_service.list_moderators(current.session()))  # fmt: skip
 
 
 @bp.post("/moderators")
@@ -285,8 +294,10 @@ def moderators() -> str:
 def add_moderator() -> Response:
     """Create a moderator with an e-mail, a role and a first password."""
     form = request.form
-    added = account_service.add_moderator(get_session(), ctx(), form.get("email", ""),
-                                          form.get("role", ""), form.get("password", ""))  # fmt: skip
+    with current.write() as tx:
+        added = account_service.add_moderator(
+            tx, current.context(), form.get("email", ""), form.get("role", ""), form.get("password", "")
+        )
     flash(f"{added.email} can sign in now ({added.role.value}).", "success")
     return redirect(url_for("dashboard.moderators"), 303)
 
@@ -295,8 +306,10 @@ def add_moderator() -> Response:
 @role_required(Role.admin)
 def set_active(moderator_id: int, change: str) -> Response:
     """Deactivate (sign-in refused, sessions end) or reactivate a moderator."""
-    changed = account_service.set_active(get_session(), moderator_id, change == "activate",
-                                         by=user().id)  # fmt: skip
+    with current.write() as tx:
+        changed = account_service.set_active(
+            tx, moderator_id, change == "activate", by=user().id
+        )
     flash(f"{changed.email} is {'active' if changed.active else 'deactivated'}.", "success")
     return redirect(url_for("dashboard.moderators"), 303)
 
@@ -396,7 +409,7 @@ def _moderation_error(exc: ModerationError) -> Response:
     """A refused action: on a form POST, the message on the page the moderator came from."""
     if request.method == "GET":
         return _error_page(exc.message, status_of(exc))
-    get_session().rollback()  # nothing of a refused action is kept, though the redirect is a 303
+    # (nothing of a refused action was kept: its `current.write()` block rolled back)
     flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
     return back()
 

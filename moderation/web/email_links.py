@@ -7,9 +7,8 @@ other POST) acts. The token itself is the credential: no sign-in is needed.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, make_response, render_template
+from flask import Blueprint, Response, make_response, render_template
 
-from moderation.db import get_session
 from moderation.domain.states import Action, CommentStatus
 from moderation.errors import (
     InvalidTransition,
@@ -18,7 +17,8 @@ from moderation.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from moderation.services import Context, notify
+from moderation.services import notify
+from moderation.web import current
 
 bp = Blueprint("email_links", __name__)
 
@@ -42,9 +42,6 @@ DONE = {
 }
 
 
-def _ctx() -> Context:
-    return current_app.extensions["moderation.context"]
-
 
 def _page(template: str, status: int = 200, **values: object) -> Response:
     """A page that is never cached and never leaks the token in a Referer to another site.
@@ -62,8 +59,8 @@ def _page(template: str, status: int = 200, **values: object) -> Response:
 @bp.get("/moderate/act/<token>")
 def confirm(token: str) -> Response:
     """What the link would do, and a button to do it."""
-    ctx = _ctx()
-    link, comment = notify.check_link(get_session(), ctx, token)
+    ctx = current.context()
+    link, comment = notify.check_link(current.session(), ctx, token)
     site = ctx.settings.sites.get(comment.thread.site)
     ask = ASKS[link.action].format(kind=comment.kind.value)
     return _page("confirm.html", link=link, comment=comment, site=site, ask=ask,
@@ -73,9 +70,10 @@ def confirm(token: str) -> Response:
 @bp.post("/moderate/act/<token>")
 def act(token: str) -> Response:
     """Carry out the confirmed link and say what happened."""
-    ctx = _ctx()
-    link, comment = notify.act_on_link(get_session(), ctx, token)
-    site = ctx.settings.sites.get(comment.thread.site)
+    ctx = current.context()
+    with current.write() as tx:
+        link, comment = notify.act_on_link(tx, ctx, token)
+        site = ctx.settings.sites.get(comment.thread.site)
     return _page("done.html", link=link, comment=comment, site=site, message=DONE[comment.status])
 
 

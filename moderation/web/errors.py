@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from moderation.errors import (
+    DatabaseBusy,
     Duplicate,
     Forbidden,
     InvalidInput,
@@ -28,6 +29,7 @@ STATUS = {
     Duplicate: 409,
     InvalidTransition: 409,
     RateLimited: 429,
+    DatabaseBusy: 503,
 }
 
 
@@ -59,7 +61,7 @@ def wants_json() -> bool:
 def handle_moderation_error(exc: ModerationError) -> Response:
     """A domain error as JSON."""
     response = json_error(status_of(exc), exc.code, exc.message, exc.fields)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | DatabaseBusy):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

@@ -5,7 +5,7 @@ thread JSON is built once per thread version by the Flask view (`widget.cached_t
 looks up the thread's current version in the shared database (one indexed query), and when the
 cache holds that version it sends the bytes itself. On SQLite it also keeps that answer by query
 string, and serves it again without any query while the database's change stamp says nothing was
-committed since (`moderation.changes`). Counts are one indexed query. Anything it is not sure about
+committed since (`moderation.storage.sqlite`). Counts are one indexed query. Anything it is not sure about
 (a cache miss, an unknown site, a bad parameter, a foreign origin) falls through to Flask, which
 builds the answer, handles the error, and fills the cache.
 """
@@ -18,18 +18,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
 
-from moderation.cache import Cache
-from moderation.changes import TRUST_SECONDS, ChangeStamp
 from moderation.config import Settings
-from moderation.db import Database, as_utc
-from moderation.services import Context
-from moderation.services.threads import thread_cache_key, thread_is_open
+from moderation.domain import threads
+from moderation.services.threads import thread_cache_key
+from moderation.storage.db import as_utc
+from moderation.storage.sqlite import TRUST_SECONDS, ChangeStamp
+from moderation.web import current
 from moderation.web.schemas import MAX_URIS, check_uri
 
 log = logging.getLogger("moderation.access")
@@ -66,8 +66,8 @@ class ReadFastPath:
 
     def __init__(self, app: Flask, inner: Callable[..., Iterable[bytes]]) -> None:
         self.inner = inner
-        self.extensions = app.extensions  # read per request: tests and reloads may swap parts
-        self.settings: Settings = app.extensions["moderation.settings"]
+        self.parts = current.parts(app)
+        self.settings: Settings = self.parts.context.settings
         # Thread answers by query string, with the change stamp taken before they were read
         # (SQLite only). Plain dict operations: atomic under the GIL.
         self.answers: dict[str, _Answer] = {}
@@ -106,8 +106,8 @@ class ReadFastPath:
     def thread(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
         """(etag, body) of a cached thread, or None."""
         query_string = environ.get("QUERY_STRING", "")
-        database: Database = self.extensions["moderation.db"]
-        changes = database.changes if database.read_bind is None else None
+        database = self.parts.database
+        changes = database.changes
         if changes is not None:  # a SQLite file: what was read under this stamp still holds
             stamp = changes.read()
             known = self.answers.get(query_string)
@@ -127,24 +127,23 @@ class ReadFastPath:
         if not rows:
             return None
         thread_id, version, created_at, closed = rows[0]
-        ctx: Context = self.extensions["moderation.context"]
+        ctx = self.parts.context
         created_at = as_utc(created_at)
-        is_open = thread_is_open(ctx, site, created_at, bool(closed))
-        cache: Cache = self.extensions["moderation.cache"]
-        hit = cache.get(thread_cache_key(thread_id, version, is_open))
+        days = ctx.settings.sites[site].close_after_days
+        is_open = threads.is_open(ctx.clock(), created_at, bool(closed), days)
+        hit = self.parts.cache.get(thread_cache_key(thread_id, version, is_open))
         if hit is None:
             return None
         head, _, body = hit.partition(b"\n")
         etag = head.decode()
         if changes is not None:
-            days = ctx.settings.sites[site].close_after_days
             if len(self.answers) >= MAX_ANSWERS:
                 self.answers.clear()
             self.answers[query_string] = _Answer(
                 stamp=stamp,
                 changes=changes,
                 until=time.monotonic() + TRUST_SECONDS,
-                closes_at=created_at + timedelta(days=days) if is_open and days else None,
+                closes_at=threads.closes_at(created_at, days) if is_open else None,
                 site=site,
                 etag=etag,
                 body=body,
@@ -156,10 +155,9 @@ class ReadFastPath:
         if known.stamp != stamp or known.changes is not changes:
             return False  # a write committed since (or another database)
         if time.monotonic() >= known.until:
-            return False  # trusted for a bounded time (`moderation.changes`)
+            return False  # trusted for a bounded time (`moderation.storage.sqlite`)
         if known.closes_at is not None:
-            ctx: Context = self.extensions["moderation.context"]
-            return bool(ctx.clock() <= known.closes_at)  # the answer says the thread is open
+            return bool(self.parts.context.clock() <= known.closes_at)  # the answer says the thread is open
         return True
 
     def counts(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
@@ -173,7 +171,7 @@ class ReadFastPath:
             return None
         if set(query) != {"site", "uri"}:
             return None
-        database: Database = self.extensions["moderation.db"]
+        database = self.parts.database
         sql = FIND_COUNTS.format(", ".join("?" * len(uris)))
         found = dict(database.raw_rows(sql, (site, *uris)))
         body = json.dumps({"counts": {u: found.get(u, 0) for u in uris}}, separators=(",", ":"))

@@ -12,12 +12,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 
-from moderation.config import Settings
-from moderation.db import get_session
 from moderation.models import Comment
 from moderation.services.threads import iso, latest_approved
+from moderation.web import current
 from moderation.web.schemas import check_uri
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
@@ -29,12 +28,9 @@ ET.register_namespace("thr", THR)
 FEED_SIZE = 50
 
 
-def _settings() -> Settings:
-    return current_app.extensions["moderation.settings"]
-
 
 def _tag(comment_or_feed: str) -> str:
-    host = urlsplit(_settings().server.public_url).hostname or "localhost"
+    host = urlsplit(current.settings().server.public_url).hostname or "localhost"
     return f"tag:{host},2026:{comment_or_feed}"
 
 
@@ -51,7 +47,7 @@ def build_feed(
     title: str, feed_id: str, self_url: str, page_url: str, comments: Sequence[Comment]
 ) -> bytes:
     """The Atom document for `comments` (newest first)."""
-    settings = _settings()
+    settings = current.settings()
     feed = ET.Element(f"{{{ATOM}}}feed")
     _sub(feed, "title", title)
     _sub(feed, "id", _tag(feed_id))
@@ -97,7 +93,7 @@ def _respond(document: bytes, comments: Sequence[Comment]) -> Response:
 
 
 def _site_or_404(site: str) -> None:
-    if site not in _settings().sites:
+    if site not in current.settings().sites:
         abort(404)
 
 
@@ -105,8 +101,8 @@ def _site_or_404(site: str) -> None:
 def site_feed(site: str) -> Response:
     """The site's latest approved comments."""
     _site_or_404(site)
-    comments = latest_approved(get_session(), site)
-    conf = _settings().sites[site]
+    comments = latest_approved(current.session(), site)
+    conf = current.settings().sites[site]
     document = build_feed(f"Comments on {conf.title or conf.url}", f"site-{site}", request.url,
                           conf.url, comments)  # fmt: skip
     return _respond(document, comments)
@@ -119,8 +115,8 @@ def thread_feed(site: str) -> Response:
     uri = request.args.get("uri", "")
     if check_uri(uri):
         abort(400, description=f"uri: {check_uri(uri)}")
-    comments = latest_approved(get_session(), site, uri)
-    conf = _settings().sites[site]
+    comments = latest_approved(current.session(), site, uri)
+    conf = current.settings().sites[site]
     title = comments[0].thread.title if comments and comments[0].thread.title else uri
     document = build_feed(f"Comments on {title}", f"thread-{site}-{uri}", request.url,
                           conf.page_url(uri), comments)  # fmt: skip

@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, current_app, request
+from flask import request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 from moderation.config import Settings
-from moderation.web import ratelimit
+from moderation.web import current, ratelimit
 from moderation.web.client import client_ip
 
 PREFIX = "moderation"
@@ -39,9 +39,8 @@ class RateLimitExceeded(TooManyRequests):
 
 
 def rate_limits() -> FixedWindowRateLimiter:
-    """The app's counters (`init_limiter`)."""
-    limits: FixedWindowRateLimiter = current_app.extensions["moderation.rate_limits"]
-    return limits
+    """The app's counters (`make_limiter`)."""
+    return current.parts().rate_limits
 
 
 def seconds_left(limit: RateLimitItem, *key: str) -> int:
@@ -52,8 +51,7 @@ def seconds_left(limit: RateLimitItem, *key: str) -> int:
 
 def post_rate() -> RateLimitItem:
     """The configured ``[guard] rate_limit`` (read per request, so tests and reloads see changes)."""
-    settings: Settings = current_app.extensions["moderation.settings"]
-    return _parsed(settings.guard.rate_limit)
+    return _parsed(current.settings().guard.rate_limit)
 
 
 @functools.lru_cache(maxsize=32)
@@ -78,7 +76,7 @@ def rate_limited(view: Callable[_P, _R]) -> Callable[_P, _R]:
     return limited
 
 
-def init_limiter(app: Flask, settings: Settings) -> None:
-    """Keep the counters in Redis when configured, else in a file every worker shares."""
+def make_limiter(settings: Settings) -> FixedWindowRateLimiter:
+    """The counters: in Redis when configured, else in a file every worker shares."""
     uri = settings.redis.url or ratelimit.storage_uri(settings.data_path / "ratelimits.sqlite3")
-    app.extensions["moderation.rate_limits"] = FixedWindowRateLimiter(storage_from_string(uri))
+    return FixedWindowRateLimiter(storage_from_string(uri))

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from moderation.config import Settings
-from moderation.db import get_session
 from moderation.domain import linkbacks as lb
 from moderation.errors import Duplicate, Forbidden, ModerationError, RateLimited, ThreadClosed
-from moderation.services import Context
 from moderation.services import linkbacks as service
 from moderation.services.comments import ClientInfo
-from moderation.web import schemas
+from moderation.web import current, schemas
 from moderation.web.client import client_ip
 from moderation.web.errors import handle_http_error, handle_moderation_error
 from moderation.web.guards import RateLimitExceeded, rate_limited
@@ -41,12 +38,6 @@ XML = "text/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 
 
-def _settings() -> Settings:
-    return current_app.extensions["moderation.settings"]
-
-
-def _ctx() -> Context:
-    return current_app.extensions["moderation.context"]
 
 
 def _client() -> ClientInfo:
@@ -75,7 +66,10 @@ def trackback(site: str, uri: str) -> Response:
         )
     ping = lb.parse_trackback(fields)
     key = request.args.get("key", "")
-    service.receive_trackback(get_session(), _ctx(), site, "/" + uri, ping, _client(), key)
+    ctx = current.context()
+    draft = service.prepare_trackback(current.session(), ctx, site, "/" + uri, ping, _client(), key)
+    with current.write() as tx:
+        service.store_linkback(tx, ctx, draft)
     return _trackback_answer(None)
 
 
@@ -86,7 +80,10 @@ def pingback() -> Response:
     if request.method != "POST":
         return _text("XML-RPC server accepts POST requests only.", 405)
     source, target = lb.parse_pingback_request(request.get_data(cache=False))
-    service.receive_pingback(get_session(), _ctx(), source, target, _client())
+    ctx = current.context()
+    draft = service.prepare_pingback(current.session(), ctx, source, target, _client())
+    with current.write() as tx:
+        service.store_linkback(tx, ctx, draft)
     return _xml(
         lb.xmlrpc_success(f"Pingback from {source} to {target} received; it will be verified.")
     )
@@ -101,9 +98,12 @@ def webmention() -> Response:
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise lb.LinkbackRefused("send source and target as application/x-www-form-urlencoded")
     source, target = request.form.get("source", ""), request.form.get("target", "")
-    comment = service.receive_webmention(get_session(), _ctx(), source, target, _client())
-    location = f"{_settings().server.public_url.rstrip('/')}/webmention/status/"
-    location += service.status_token(_ctx(), comment)
+    ctx = current.context()
+    draft = service.prepare_webmention(current.session(), ctx, source, target, _client())
+    with current.write() as tx:
+        comment = service.store_linkback(tx, ctx, draft)
+    location = f"{current.settings().server.public_url.rstrip('/')}/webmention/status/"
+    location += service.status_token(current.context(), comment)
     response = _text(f"Accepted: the source will be verified.\nStatus: {location}", 202)
     response.headers["Location"] = location
     return response
@@ -112,15 +112,15 @@ def webmention() -> Response:
 @bp.get("/webmention/status/<token>")
 def webmention_status(token: str) -> Response:
     """``{status: pending|verified|rejected|deleted, ...}`` of one webmention (WM-14)."""
-    return jsonify(service.webmention_status(get_session(), _ctx(), token))
+    return jsonify(service.webmention_status(current.session(), current.context(), token))
 
 
 @api.get("/discovery")
 def discovery() -> Response:
     """What a page must carry for senders to find our endpoints (TB-15): the TrackBack RDF block,
     the pingback and webmention ``<link>`` tags and the HTTP headers."""
-    site, uri = schemas.parse_thread_query(request.args, _settings().sites)
-    return jsonify(service.page_discovery(get_session(), _ctx(), site, uri).as_dict())
+    site, uri = schemas.parse_thread_query(request.args, current.settings().sites)
+    return jsonify(service.page_discovery(current.session(), current.context(), site, uri).as_dict())
 
 
 # --- answers ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlalchemy import text
 
-from moderation.db import get_session
+from moderation.web import current
 from moderation.web.openapi import openapi_document
 
 bp = Blueprint("public", __name__)
@@ -19,7 +19,7 @@ bp = Blueprint("public", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     """200 when the database answers."""
-    get_session().execute(text("SELECT 1"))
+    current.session().execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
 
 
@@ -71,7 +71,7 @@ def embed_js() -> Response:
 @bp.get("/demo/")
 def demo() -> str:
     """A demo page embedding the widget for ``[server] demo_site`` (404 when none is set)."""
-    settings = current_app.extensions["moderation.settings"]
+    settings = current.settings()
     if not settings.server.demo_site:
         abort(404)
     return render_template(
@@ -85,5 +85,5 @@ def demo() -> str:
 @bp.get("/api/v1/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 document of the widget API."""
-    settings = current_app.extensions["moderation.settings"]
+    settings = current.settings()
     return jsonify(openapi_document(settings.server.public_url))

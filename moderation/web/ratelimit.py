@@ -18,7 +18,7 @@ from typing import cast
 
 from limits.storage import Storage
 
-from moderation.db import when_unlocked
+from moderation.storage.sqlite import when_unlocked
 
 SCHEME = "moderation-sqlite"
 
@@ -41,7 +41,7 @@ class SQLiteStorage(Storage):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries: we wait in short
-        # steps ourselves instead (`_write`, through `db.when_unlocked`), and SQLite gives up at once.
+        # steps ourselves instead (`_write`, through `storage.sqlite.when_unlocked`), and SQLite gives up at once.
         self._conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None,
                                      check_same_thread=False)  # fmt: skip
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -13,19 +13,16 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from moderation.cache import Cache
-from moderation.config import Settings
-from moderation.db import Database, commit_request, get_session, is_sqlite
+from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, TokenInvalid
 from moderation.process import one_submission_at_a_time
-from moderation.services import Context
 from moderation.services import comments as comment_service
 from moderation.services import threads as thread_service
 from moderation.services.moderation import get_comment
-from moderation.web import schemas
+from moderation.web import current, schemas
 from moderation.web.client import client_ip
 from moderation.web.guards import rate_limited
 
@@ -35,16 +32,8 @@ CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
 EXPOSED_HEADERS = "ETag, Retry-After, Location"
 
 
-def _settings() -> Settings:
-    return current_app.extensions["moderation.settings"]
-
-
-def _ctx() -> Context:
-    return current_app.extensions["moderation.context"]
-
-
 def _own_origin() -> str:
-    url = _settings().server.public_url
+    url = current.settings().server.public_url
     scheme, rest = url.split("://", 1)
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
@@ -54,7 +43,7 @@ def check_origin(site: str) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    allowed = _settings().sites[site].origins
+    allowed = current.settings().sites[site].origins
     if origin.rstrip("/") not in {o.rstrip("/") for o in allowed} | {_own_origin()}:
         raise Forbidden("this origin may not use the comments of this site")
     g.cors_origin = origin
@@ -67,7 +56,7 @@ def _preflight() -> Response | None:
     if request.method != "OPTIONS":
         return None
     origin = request.headers.get("Origin", "").rstrip("/")
-    known = {o.rstrip("/") for s in _settings().sites.values() for o in s.origins}
+    known = {o.rstrip("/") for s in current.settings().sites.values() for o in s.origins}
     if origin not in known | {_own_origin()}:
         raise Forbidden("this origin may not use this service")
     response = Response(status=204)
@@ -105,7 +94,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 @bp.get("/threads/comments")
 def thread() -> Response:
     """The approved comments of a page, as a tree; ETag and 304."""
-    site, uri = schemas.parse_thread_query(request.args, _settings().sites)
+    site, uri = schemas.parse_thread_query(request.args, current.settings().sites)
     check_origin(site)
     etag, body = cached_thread(site, uri)
     response = Response(body, mimetype="application/json")
@@ -116,10 +105,10 @@ def thread() -> Response:
 
 def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
     """The thread's JSON and its ETag, built once per thread version (see `moderation.cache`)."""
-    session, ctx = get_session(), _ctx()
+    session, ctx = current.session(), current.context()
     thread = comment_service.find_thread(session, site, uri)  # one lookup for the key and the JSON
     key = thread_service.cache_key(ctx, site, thread) if thread else None
-    cache: Cache = current_app.extensions["moderation.cache"]
+    cache = current.cache()
     hit = cache.get(key) if key else None
     if hit is not None:
         etag, _, body = hit.partition(b"\n")
@@ -135,9 +124,11 @@ def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
 @bp.get("/counts")
 def counts() -> Response:
     """Approved-comment counts for many pages at once."""
-    site, uris = schemas.parse_counts_query(request.args, _settings().sites)
+    site, uris = schemas.parse_counts_query(request.args, current.settings().sites)
     check_origin(site)
-    return json_response({"counts": thread_service.counts(get_session(), _ctx(), site, uris)})
+    return json_response(
+        {"counts": thread_service.counts(current.session(), current.context(), site, uris)}
+    )
 
 
 @bp.post("/comments")
@@ -152,29 +143,33 @@ def _submission_turn() -> AbstractContextManager[None]:
     """On SQLite a process's submissions take turns (`one_submission_at_a_time`): every write
     waits for its one write lock anyway. PostgreSQL has no such lock, and interleaved submissions
     overlap their round trips to it."""
-    database: Database = current_app.extensions["moderation.db"]
-    return one_submission_at_a_time() if is_sqlite(database.url) else nullcontext()
+    return one_submission_at_a_time() if current.database().dialect == "sqlite" else nullcontext()
 
 
 def _post_comment() -> Response:
     data = json_body()
-    if isinstance(data.get("site"), str) and data["site"] in _settings().sites:
+    if isinstance(data.get("site"), str) and data["site"] in current.settings().sites:
         check_origin(data["site"])  # a foreign origin learns nothing about field rules
-    new = schemas.parse_new_comment(data, dict(_settings().sites), _settings().comments)
+    new = schemas.parse_new_comment(
+        data, dict(current.settings().sites), current.settings().comments
+    )
     client = comment_service.ClientInfo(
         ip=client_ip(),
         user_agent=request.headers.get("User-Agent", "")[:512],
         referrer=request.headers.get("Referer", "")[:1024],
     )
-    result = comment_service.submit_comment(get_session(), _ctx(), new, client, attach=False)
-    commit_request()  # the rest only formats what is stored: other writers need not wait for it
-    window = timedelta(seconds=_settings().comments.edit_window_seconds)
+    ctx = current.context()
+    draft = comment_service.prepare_comment(current.session(), ctx, new, client)
+    with current.write() as tx:
+        comment = comment_service.store_comment(tx, ctx, draft)
+    window = timedelta(seconds=ctx.settings.comments.edit_window_seconds)
     body = {
-        "comment": thread_service.public_comment(_ctx(), result.comment, new.site),
-        "edit_token": result.edit_token,
-        "edit_until": thread_service.iso(result.comment.created_at + window),
+        "comment": thread_service.public_comment(ctx, comment, new.site),
+        "edit_token": comment_service.edit_token(ctx, comment),
+        "edit_until": thread_service.iso(comment.created_at + window),
     }
-    return json_response(body, 201 if result.published else 202)
+    # Published now (201), or waiting, also when it is spam (202): a spammer is never told which.
+    return json_response(body, 201 if comment.status is CommentStatus.approved else 202)
 
 
 def _edit_token(comment_id: int) -> str:
@@ -182,22 +177,26 @@ def _edit_token(comment_id: int) -> str:
     token = request.headers.get("X-Edit-Token", "")
     if not token:
         raise TokenInvalid("send the comment's edit token in X-Edit-Token")
-    comment_service.check_edit_token(_ctx(), comment_id, token)
+    comment_service.check_edit_token(current.context(), comment_id, token)
     return token
 
 
 def _check_comment_origin(comment_id: int) -> None:
-    check_origin(get_comment(get_session(), comment_id).thread.site)
+    check_origin(get_comment(current.session(), comment_id).thread.site)
 
 
 @bp.patch("/comments/<int:comment_id>")
 def edit_comment(comment_id: int) -> Response:
     """Change the text of one's own comment within the edit window."""
     token = _edit_token(comment_id)
-    text = schemas.parse_edit(json_body(), _settings().comments)
+    text = schemas.parse_edit(json_body(), current.settings().comments)
     _check_comment_origin(comment_id)
-    comment = comment_service.edit_own_comment(get_session(), _ctx(), comment_id, token, text)
-    return json_response(thread_service.public_comment(_ctx(), comment))
+    ctx = current.context()
+    draft = comment_service.prepare_edit(current.session(), ctx, comment_id, token, text)
+    with current.write() as tx:
+        comment = comment_service.store_edit(tx, ctx, draft)
+        answer = thread_service.public_comment(ctx, comment)
+    return json_response(answer)
 
 
 @bp.delete("/comments/<int:comment_id>")
@@ -205,5 +204,6 @@ def delete_comment(comment_id: int) -> Response:
     """Delete one's own comment within the edit window."""
     token = _edit_token(comment_id)
     _check_comment_origin(comment_id)
-    comment_service.delete_own_comment(get_session(), _ctx(), comment_id, token)
+    with current.write() as tx:
+        comment_service.delete_own_comment(tx, current.context(), comment_id, token)
     return Response(status=204)

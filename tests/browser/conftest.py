@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from moderation import markup
 from moderation.app import create_app
-from moderation.db import Database, utcnow
+from moderation.storage.db import Database, utcnow
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.models import Comment, Thread
 from moderation.services import Context

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from moderation import markup, schema
 from moderation.app import create_app
-from moderation.db import Database, utcnow
+from moderation.storage.db import Database, utcnow
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Moderator, SpamCheck, Thread

@@ -14,7 +14,7 @@ from typing import Any
 from werkzeug.serving import make_server
 
 from moderation import schema
-from moderation.db import Database
+from moderation.storage.db import Database
 
 
 class AppServer:

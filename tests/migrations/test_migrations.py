@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from moderation import schema
-from moderation.db import Base, make_engine
+from moderation.storage.db import Base, make_engine
 from tests.conftest import fresh_database_url
 
 
