@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -331,6 +332,21 @@ def _check(settings: Settings) -> None:
     _check_rate(settings.guard.rate_limit)
     if not 0 < settings.spam.unsure_threshold <= settings.spam.spam_threshold:
         raise ConfigError("[spam] needs 0 < unsure_threshold <= spam_threshold")
+    _check_extras(settings)
+
+
+def _check_extras(settings: Settings) -> None:
+    """PostgreSQL and Redis need client libraries that a plain install leaves out."""
+    if urlsplit(settings.database.url).scheme.startswith("postgresql") and not find_spec("psycopg"):
+        raise ConfigError(
+            "[database] url is PostgreSQL, whose driver (psycopg) is not installed: "
+            "pip install 'moderation[postgres]'"
+        )
+    if settings.redis.url and not find_spec("redis"):
+        raise ConfigError(
+            "[redis] url is set, but the redis client is not installed: "
+            "pip install 'moderation[redis]'"
+        )
 
 
 def _check_url(url: str, where: str) -> None:

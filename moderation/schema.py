@@ -7,11 +7,19 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+def migrations_folder() -> Path:
+    """Installed: ``moderation/migrations`` (see pyproject); a checkout: top-level ``migrations/``."""
+    package = Path(__file__).resolve().parent
+    installed = package / "migrations"
+    return installed if installed.is_dir() else package.parent / "migrations"
+
+
+MIGRATIONS = migrations_folder()
 
 
 def alembic_config(url: str) -> Config:
-    """An Alembic config for the database at `url`, using the top-level ``migrations/`` folder."""
+    """An Alembic config for the database at `url`, using the migrations folder."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
