@@ -1,10 +1,10 @@
-# Two commands: `make run` (set up and serve a demo) and `make test` (lint and the whole suite).
+# Two commands: `make run` (set up and serve a demo) and `make test` (lint, types and the whole suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint browser clean
+.PHONY: run test install lint typecheck browser clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+typecheck: install
+	$(BIN)/mypy
+
 # Browser tests drive Debian's chromium; install it when missing and we may (root, apt-get present).
 browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -39,8 +42,9 @@ browser:
 
 # The suite runs on SQLite and, when reachable, on PostgreSQL (the header line of pytest's
 # output says which; MODERATION_REQUIRE_POSTGRES=1 makes an unreachable server an error).
-test: lint browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+# Every test has a time limit (pytest-timeout); coverage (branches included) ends the output.
+test: lint typecheck browser
+	$(PY) -m pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .coverage

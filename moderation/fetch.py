@@ -350,9 +350,9 @@ def _decode(body: bytes, declared: str | None) -> tuple[str, str]:
     match = _META_CHARSET.search(body[:1024])  # browsers look for it in the first 1024 bytes
     meta = match.group(1).decode("ascii") if match else None
     for label in (declared, meta):
-        name = _codec(label)
-        if name:
-            return body.decode(name, "replace"), name
+        codec = _codec(label)
+        if codec:
+            return body.decode(codec, "replace"), codec
     return body.decode("utf-8", "replace"), "utf-8"
 
 

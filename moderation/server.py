@@ -63,6 +63,7 @@ def run(
     beside the server and stop it when the server has stopped."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
 
     global _SERVED
     configure_logging(settings.server.log_level)
@@ -81,7 +82,7 @@ def run(
         websockets=False,
         workers=workers or settings.server.workers,
         blocking_threads=settings.server.threads,
-        log_level=settings.server.log_level.lower(),
+        log_level=LogLevels(settings.server.log_level.lower()),
         log_dictconfig=GRANIAN_LOGGING,
         log_access=False,  # the app writes its own structured access log (`moderation.logs`)
         respawn_failed_workers=True,

@@ -371,9 +371,9 @@ def find_trackback_ping(html: str, linked_url: str) -> str | None:
         if ping:
             ident = re.search(_RDF_ATTR.format(name="dc:identifier"), block)
             blocks.append((unescape(ident.group(1)) if ident else "", unescape(ping.group(1))))
-    for ident, ping in blocks:
-        if ident and same_resource(ident, linked_url):
-            return ping
+    for identifier, ping_url in blocks:
+        if identifier and same_resource(identifier, linked_url):
+            return ping_url
     return blocks[0][1] if len(blocks) == 1 else None
 
 
