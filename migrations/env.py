@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from alembic import context
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import context
+from sqlalchemy import Engine, create_engine, event, make_url
 
 from moderation import models  # noqa: F401  (registers every table on Base.metadata)
+from moderation.schema import compare_server_default
 from moderation.storage import sqlite
 from moderation.storage.db import Base, UTCDateTime, is_sqlite
-from moderation.schema import compare_server_default
 
 config = context.config
 target_metadata = Base.metadata
@@ -47,6 +48,7 @@ def _engine(url: str) -> Engine:
     atomic there too."""
     engine = create_engine(url)
     if is_sqlite(url):
+        Path(make_url(url).database or ".").parent.mkdir(parents=True, exist_ok=True)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001

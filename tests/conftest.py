@@ -182,6 +182,13 @@ class SetupSession(WriteSession):
         super().flush(objects)
         self._commit_now()
 
+    def begin_nested(self) -> Any:
+        self._committing = True  # (beginning a savepoint flushes first: no commit then)
+        try:
+            return super().begin_nested()
+        finally:
+            self._committing = False
+
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         result = super().execute(statement, *args, **kwargs)
         if getattr(statement, "is_dml", False):

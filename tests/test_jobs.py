@@ -9,12 +9,12 @@ import pytest
 
 from moderation import schema
 from moderation.config import load_settings
-from moderation.db import Database
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.jobs import Jobs
 from moderation.models import Comment, OutboxEntry, SpamCheck, Thread
 from moderation.services import build_context, outbox
+from moderation.storage.db import Database
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def setup(tmp_path):
 
 
 def held_comment(database, ctx):
-    with database.unit_of_work() as session:
+    with database.write() as session:
         thread = Thread(site="blog", uri="/p/")
         comment = Comment(thread=thread, kind=CommentKind.comment, status=CommentStatus.spam,
                           author="Ann", email="ann@example.org", ip="203.0.113.9", text="x",
@@ -83,7 +83,7 @@ def test_queued_job_survives_until_a_worker_starts(setup):
     ctx = build_context(settings)
     Jobs(settings, database, ctx)  # queues into the SQLite job file; no consumer runs yet
     comment_id = held_comment(database, ctx)
-    with database.unit_of_work() as session:
+    with database.write() as session:
         outbox.enqueue(
             session, ctx, "akismet_feedback", {"comment_id": comment_id, "verdict": "ham"}
         )
@@ -103,13 +103,14 @@ def test_entry_the_queue_never_saw_is_swept_up(setup):
     database = Database(settings.database.url)
     ctx = build_context(settings)  # no Jobs: ctx.dispatch is None, as if the process died at commit
     comment_id = held_comment(database, ctx)
-    with database.unit_of_work() as session:
-        entry_id = outbox.enqueue(session, ctx, "akismet_feedback",
-                                  {"comment_id": comment_id, "verdict": "spam"}).id  # fmt: skip
+    with database.write() as session:
+        entry_id = outbox.enqueue(
+            session, ctx, "akismet_feedback", {"comment_id": comment_id, "verdict": "spam"}
+        )
     worker = start_worker(folder)
     try:
         assert wait_for(lambda: len(fake.requests_to("submit-spam")) == 1)
-        with database.unit_of_work(write=False) as session:
+        with database.read() as session:
             assert wait_for(
                 lambda: session.get(OutboxEntry, entry_id, populate_existing=True).done_at
             )
@@ -124,11 +125,12 @@ def test_failed_entry_is_kept_with_its_error_and_retried(setup):
     ctx = build_context(settings)
     comment_id = held_comment(database, ctx)
     fake.mode = "error500"
-    with database.unit_of_work() as session:
-        entry_id = outbox.enqueue(session, ctx, "akismet_feedback",
-                                  {"comment_id": comment_id, "verdict": "spam"}).id  # fmt: skip
+    with database.write() as session:
+        entry_id = outbox.enqueue(
+            session, ctx, "akismet_feedback", {"comment_id": comment_id, "verdict": "spam"}
+        )
     assert outbox.run_entry(database, ctx, entry_id) == 60.0
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         entry = session.get(OutboxEntry, entry_id)
         assert entry.attempts == 1
         assert entry.done_at is None

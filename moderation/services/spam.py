@@ -27,7 +27,7 @@ from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.storage.db import Database
-from moderation.storage.prepared import Prepared
+from moderation.storage.prepared import Prepared, in_list, spread
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,25 @@ _LIST_ENTRIES = Prepared(
     )
 )
 _counts = ClassifierCount.__table__
-_LEARNED_COUNTS = Prepared(
-    select(_counts.c.feature, _counts.c.spam, _counts.c.ham).where(
-        _counts.c.feature.in_(bindparam("features", expanding=True))
+
+
+@functools.cache
+def _learned_counts(length: int) -> Prepared:
+    """The learned counts of `length` features (`learned_counts` rounds lengths up to a power of
+    two, so a handful of statements serve every submission)."""
+    return Prepared(
+        select(_counts.c.feature, _counts.c.spam, _counts.c.ham).where(
+            _counts.c.feature.in_(in_list("feature", length))
+        )
     )
-)
+
+
+def learned_counts(session: Session, features: list[str]) -> list[tuple[Any, ...]]:
+    """(feature, spam, ham) of each of `features` that moderators' decisions taught."""
+    length = 1 << max(len(features) - 1, 0).bit_length()
+    padded = features + features[-1:] * (length - len(features))  # a repeat matches nothing new
+    return _learned_counts(length).rows(session, spread("feature", padded))
+
 
 
 @functools.cache
@@ -144,7 +158,7 @@ def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
     """Base counts plus learned counts, for `feats` and the totals only."""
     base = base_model()
     wanted = list(dict.fromkeys([TOTALS, *feats]))
-    rows = _LEARNED_COUNTS.rows(session, {"features": wanted})
+    rows = learned_counts(session, wanted)
     learned = {feature: (spam, ham) for feature, spam, ham in rows}
     totals = learned.get(TOTALS, (0.0, 0.0))
     counts = {}

@@ -31,12 +31,13 @@ from sqlalchemy import select, update
 
 from moderation import markup
 from moderation.app import create_app
-from moderation.storage.db import Database, utcnow
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.models import Comment, Thread
 from moderation.services import Context
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens
+from moderation.storage.db import Database, utcnow
+from moderation.web import current
 from tests.conftest import make_settings
 from tests.fakes.app_server import app_server
 
@@ -76,7 +77,7 @@ class LiveServer:
 
     @property
     def context(self) -> Any:
-        return self.app.extensions["moderation.context"]
+        return current.parts(self.app).context
 
     def api(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -120,7 +121,7 @@ class LiveServer:
     ) -> int:
         """Store a comment straight in the database (bypassing the API's checks); returns its id."""
         created = utcnow() - ago
-        with self.database.unit_of_work() as session:
+        with self.database.write() as session:
             thread = self._thread(session, site, uri)
             comment = Comment(
                 thread=thread,
@@ -145,14 +146,14 @@ class LiveServer:
 
     def approve(self, comment_id: int) -> None:
         """What a moderator's "approve" does."""
-        with self.database.unit_of_work() as session:
+        with self.database.write() as session:
             comment = session.get(Comment, comment_id)
             assert comment is not None
             apply_action(session, self.context, comment, Action.approve, SYSTEM, "test")
 
     def close(self, uri: str, site: str = "blog") -> None:
         """Close a thread for new comments."""
-        with self.database.unit_of_work() as session:
+        with self.database.write() as session:
             thread = self._thread(session, site, uri)
             session.flush()
             session.execute(
@@ -180,13 +181,13 @@ class LiveServer:
     @contextmanager
     def settings_override(self, **overrides: Any) -> Iterator[None]:
         """Run with other settings (e.g. a tight rate limit), then restore them."""
-        old = self.app.extensions["moderation.settings"]
+        old = self.context.settings
         new = make_settings(self.tmp, **{**self.overrides, **overrides})
-        self.app.extensions["moderation.settings"] = self.context.settings = new
+        self.context.settings = new
         try:
             yield
         finally:
-            self.app.extensions["moderation.settings"] = self.context.settings = old
+            self.context.settings = old
 
 
 @pytest.fixture(scope="session")

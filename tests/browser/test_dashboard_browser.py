@@ -19,13 +19,13 @@ from werkzeug.serving import make_server
 
 from moderation import markup, schema
 from moderation.app import create_app
-from moderation.storage.db import Database, utcnow
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import Comment, Moderator, SpamCheck, Thread
 from moderation.services import Context, accounts
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import Tokens
+from moderation.storage.db import Database, utcnow
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.browser
@@ -38,13 +38,13 @@ S = CommentStatus
 
 def ensure_admin(database: Database, ctx: Context) -> None:
     """An admin to sign in as (the live server is shared by the whole run: create it once)."""
-    with database.unit_of_work() as session:
+    with database.write() as session:
         if session.scalar(select(Moderator.id).where(Moderator.email == EMAIL)) is None:
             accounts.add_moderator(session, ctx, EMAIL, "admin", PASSWORD)
 
 
 def statuses(database: Database, ids: list[int]) -> list[CommentStatus]:
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         return [session.get(Comment, i).status for i in ids]
 
 
@@ -243,7 +243,7 @@ def showcase(tmp_path_factory) -> Iterator[Any]:
     finally:
         server.shutdown()
         server.server_close()
-        database.engine.dispose()
+        database.dispose()
 
 
 SHOWCASE = [
@@ -280,7 +280,7 @@ def showcase_data(database: Database, ctx: Context) -> dict[str, int]:
     """Realistic rows: held comments with their signals, plus approved, spam and deleted ones."""
     now = utcnow()
     ids: dict[str, int] = {}
-    with database.unit_of_work() as session:
+    with database.write() as session:
         threads: dict[tuple[str, str], Thread] = {}
 
         def thread_for(site: str, uri: str, title: str) -> Thread:
@@ -318,7 +318,7 @@ def showcase_data(database: Database, ctx: Context) -> dict[str, int]:
                 check(session, comment, Verdict.ham, -0.2, [("classifier", -0.2, "classifier: 0.09 spam probability", None)], now - timedelta(hours=1))  # fmt: skip
             check(session, comment, verdict, sum(s[1] for s in signals), signals, now)
             ids[author] = comment.id
-    with database.unit_of_work() as session:
+    with database.write() as session:
         first = session.get(Comment, ids["Priya Natarajan"])
         moderator = session.scalars(select(Moderator).where(Moderator.email == EMAIL)).one()
         actor = Actor.moderator(moderator.id, moderator.email)

@@ -42,7 +42,7 @@ class AppServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(10)
-        self.database.engine.dispose()
+        self.database.dispose()
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from moderation import schema
-from moderation.storage.db import Base, make_engine
-from tests.conftest import fresh_database_url
+from moderation.storage.db import Base
+from tests.conftest import fresh_database_url, setup_engine
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def revisions():
 
 
 def diff(url):
-    engine = make_engine(url)
+    engine = setup_engine(url)
     with engine.connect() as conn:
         changes = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True,
@@ -37,7 +37,7 @@ def diff(url):
 
 
 def tables(url):
-    engine = make_engine(url)
+    engine = setup_engine(url)
     names = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
     engine.dispose()
     return names
@@ -66,7 +66,7 @@ def test_every_revision_goes_down_and_up_again(empty_url):
 
 def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_url):
     schema.upgrade(empty_url)
-    engine = make_engine(empty_url)
+    engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO threads (site, uri, title, created_at, closed, "
                              "approved_count, version) VALUES ('blog', '/p/', 't', "
@@ -76,7 +76,7 @@ def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_u
     if len(revs) > 1:
         schema.downgrade(empty_url, revs[-2])
         schema.upgrade(empty_url)
-    engine = make_engine(empty_url)
+    engine = setup_engine(empty_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT uri FROM threads")).scalar() == "/p/"
     engine.dispose()
@@ -85,7 +85,7 @@ def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_u
 def test_schema_comparison_notices_a_drift(empty_url):
     """The equality above means something: an extra column is reported."""
     schema.upgrade(empty_url)
-    engine = make_engine(empty_url)
+    engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE threads ADD COLUMN stray INTEGER"))
     engine.dispose()
@@ -97,7 +97,7 @@ def test_check_constraints_survive_a_round_trip(empty_url):
     schema.upgrade(empty_url)
     schema.downgrade(empty_url, "base")
     schema.upgrade(empty_url)
-    engine = make_engine(empty_url)
+    engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO threads (id, site, uri, title, created_at, closed, "
                              "approved_count, version) VALUES (1, 'b', '/p/', '', "

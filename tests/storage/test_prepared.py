@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from moderation.domain.states import CommentStatus
 from moderation.models import Comment, SpamCheck, Thread
-from moderation.statements import Prepared
+from moderation.storage.prepared import Prepared, in_list, insert_row, spread
 from tests.factories import make_comment, make_thread
 
 _comments = Comment.__table__
@@ -24,11 +24,16 @@ APPROVED_BY = Prepared(
     select(exists(select(Comment.id).where(
         Comment.author == bindparam("author"), Comment.status == CommentStatus.approved)))
 )  # fmt: skip
-AUTHORS_IN = Prepared(
-    select(_comments.c.author)
-    .where(_comments.c.author.in_(bindparam("names", expanding=True)))
-    .order_by(_comments.c.author)
-)
+
+
+def authors_in(length: int) -> Prepared:
+    return Prepared(
+        select(_comments.c.author)
+        .where(_comments.c.author.in_(in_list("name", length)))
+        .order_by(_comments.c.author)
+    )
+
+
 SET_STATUS = Prepared(
     update(_comments).where(_comments.c.id == bindparam("cid")).values(status=bindparam("new"))
 )
@@ -55,15 +60,23 @@ def test_values_the_statement_carries_are_sent_with_the_callers(session: Session
     assert not APPROVED_BY.scalar(session, {"author": "Held"})  # status = 'approved' was sent
 
 
-def test_a_list_parameter_is_spread_whatever_its_length(session: Session) -> None:
+def test_an_in_list_is_one_statement_per_length(session: Session) -> None:
     thread = make_thread(session)
     for name in ("Ann", "Bob", "Cy"):
         make_comment(session, thread, author=name)
 
-    assert AUTHORS_IN.rows(session, {"names": ["Cy", "Ann"]}) == [("Ann",), ("Cy",)]
-    assert AUTHORS_IN.rows(session, {"names": ["Bob", "Zed", "Ann"]}) == [("Ann",), ("Bob",)]
-    assert AUTHORS_IN.rows(session, {"names": ["Zed"]}) == []
-    assert AUTHORS_IN.rows(session, {"names": []}) == []
+    assert authors_in(2).rows(session, spread("name", ["Cy", "Ann"])) == [("Ann",), ("Cy",)]
+    three = spread("name", ["Bob", "Zed", "Ann"])
+    assert authors_in(3).rows(session, three) == [("Ann",), ("Bob",)]
+    assert authors_in(1).rows(session, spread("name", ["Zed"])) == []
+
+
+def test_a_list_parameter_is_refused_with_a_pointer_to_in_list(session: Session) -> None:
+    expanding = Prepared(
+        select(Comment.id).where(Comment.author.in_(bindparam("n", expanding=True)))
+    )
+    with pytest.raises(ValueError, match="in_list"):
+        expanding.rows(session, {"n": ["Ann"]})
 
 
 def test_it_runs_in_the_sessions_transaction(session: Session) -> None:
@@ -125,34 +138,21 @@ def test_a_thread_row_comes_back_with_python_booleans(session: Session) -> None:
     assert closed.first(session, {"i": thread.id}) == (True, "/post/")
 
 
-INSERT_HELD = Prepared(
-    _comments.insert()
-    .values(thread_id=bindparam("thread"), kind="comment", status=bindparam("status"),
-            author=bindparam("author"), email="", website="", ip="", user_agent="", referrer="",
-            text="x", html="<p>x</p>", created_at=bindparam("created"), discarded=False)
-    .returning(_comments.c.id, _comments.c.created_at)
-)  # fmt: skip
-
-
-def test_a_statement_bound_ahead_runs_later_with_the_values_left_for_then(
-    session: Session,
-) -> None:
+def test_insert_row_writes_exactly_its_values_and_returns_the_id(session: Session) -> None:
     thread = make_thread(session)
-    dialect = session.get_bind().dialect
-    bound = INSERT_HELD.bind(dialect, {"thread": thread.id, "status": CommentStatus.pending,
-                                       "author": "Early"}, later=("created",))  # fmt: skip
-
-    row = INSERT_HELD.first_bound(session, bound, {"created": WHEN})
-
-    assert row is not None
-    assert row[1] == WHEN  # processed in and out as `first` does
+    values = {
+        "thread_id": thread.id, "kind": "comment", "status": CommentStatus.pending,
+        "author": "Ann", "email": "", "website": "", "ip": "", "user_agent": "", "referrer": "",
+        "text": "x", "html": "<p>x</p>", "created_at": WHEN, "discarded": False,
+    }  # fmt: skip
+    new_id = insert_row(session, _comments, values)
+    session.commit()
     assert BY_STATUS.rows(session, {"status": CommentStatus.pending, "thread": thread.id}) == [
-        (row[0], CommentStatus.pending, WHEN, False)
+        (new_id, CommentStatus.pending, WHEN, False)
     ]
-    with pytest.raises(KeyError):
-        INSERT_HELD.first_bound(session, bound, {})  # a later value is required, never NULL
 
 
-def test_a_statement_with_a_list_parameter_cannot_be_bound_ahead(session: Session) -> None:
-    with pytest.raises(ValueError, match="list"):
-        AUTHORS_IN.bind(session.get_bind().dialect, {"names": ["Ann"]}, later=())
+def test_insert_row_refuses_to_skip_a_python_default(session: Session) -> None:
+    thread = make_thread(session)
+    with pytest.raises(ValueError, match="created_at"):
+        insert_row(session, _comments, {"thread_id": thread.id, "text": "x"})

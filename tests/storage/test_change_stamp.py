@@ -11,10 +11,10 @@ from sqlalchemy import text
 
 from moderation import schema as migrations
 from moderation.app import create_app
-from moderation.storage.sqlite import ChangeStamp
-from moderation.storage.db import Database
 from moderation.services import build_context
-from moderation.web import fastpath
+from moderation.storage.db import Database
+from moderation.storage.sqlite import ChangeStamp
+from moderation.web import current, fastpath
 from tests.conftest import make_settings
 
 THREAD = "/api/v1/threads/comments?site=blog&uri=/post/"
@@ -46,20 +46,20 @@ def file_database(tmp_path):
     migrations.upgrade(url)
     database = Database(url)
     yield database
-    database.engine.dispose()
+    database.dispose()
 
 
 def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_database):
     stamp = file_database.changes
     assert stamp is not None
     before = stamp.read()
-    with file_database.unit_of_work(write=False) as session:
+    with file_database.read() as session:
         session.execute(text("SELECT count(*) FROM threads")).scalar()
-    with file_database.unit_of_work() as session:  # took the write lock, wrote nothing
+    with file_database.write() as session:  # took the write lock, wrote nothing
         session.execute(text("SELECT count(*) FROM threads")).scalar()
 
     def insert_then(after, uri):
-        with file_database.unit_of_work() as session:
+        with file_database.write() as session:
             session.execute(text("INSERT INTO threads (site, uri, title, created_at, closed, "
                                  "approved_count, version) VALUES ('blog', :uri, '', "
                                  "'2026-01-01 00:00:00', 0, 0, 1)"), {"uri": uri})  # fmt: skip
@@ -78,9 +78,10 @@ def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_dat
     assert stamp.read() != before
 
 
-def test_postgresql_and_memory_databases_have_no_stamp():
-    assert Database("sqlite://").changes is None
+def test_postgresql_has_no_stamp_and_sqlite_needs_a_file():
     assert Database("postgresql+psycopg://localhost/test").changes is None
+    with pytest.raises(ValueError, match="file"):
+        Database("sqlite://")
 
 
 def two_processes(tmp_path, clock=None, **overrides):
@@ -105,7 +106,7 @@ def comments(client):
 
 def count_thread_queries(client, monkeypatch):
     """A list that grows by one each time `client`'s app asks the database for a thread's row."""
-    database = client.application.extensions["moderation.storage.db"]
+    database = current.parts(client.application).database
     asked, raw_rows = [], database.raw_rows
 
     def counting(sql, params):
