@@ -97,10 +97,10 @@ def seed_moderation(folder: Path) -> None:
     """The same rows as isso_seed.py: 37 commenters, every fifth comment a reply."""
     os.chdir(folder)
     from moderation.config import load_settings
-    from moderation.storage.db import Database
     from moderation.domain.states import CommentKind, CommentStatus
     from moderation.markup import render
     from moderation.models import Comment, Thread
+    from moderation.storage.db import Database
 
     settings = load_settings(folder / "config.toml")
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from moderation import schema
 from moderation.app import create_app
 from moderation.config import settings_from_mapping
-from moderation.storage.db import Database
 from moderation.domain.states import CommentStatus
 from moderation.services import Context, accounts, queue_filters
 from moderation.services import queue as queue_service
 from moderation.services.tokens import Tokens
+from moderation.storage.db import Database
 
 COLUMNS = ("id", "thread_id", "kind", "status", "author", "email", "website", "ip", "user_agent",
            "referrer", "text", "html", "created_at", "approved_at", "deleted_at", "discarded")  # fmt: skip

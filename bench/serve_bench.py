@@ -86,10 +86,10 @@ def seed(folder: Path, threads: int = 100, per_thread: int = 50) -> None:
     """Insert approved comments directly (rendered once, as the service does)."""
     os.chdir(folder)
     from moderation.config import load_settings
-    from moderation.storage.db import Database
     from moderation.domain.states import CommentKind, CommentStatus
     from moderation.markup import render
     from moderation.models import Comment, Thread
+    from moderation.storage.db import Database
 
     settings = load_settings(folder / "config.toml")
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,7 +92,7 @@ def site_settings(ctx: Context, site: str) -> SiteSettings:
 _FIND_THREAD = select(Thread).where(
     Thread.site == bindparam("site"), Thread.uri == bindparam("uri")
 )
-_threads = Thread.__table__
+_threads = cast(Table, Thread.__table__)
 _THREAD_TO_POST = Prepared(
     select(_threads.c.id, _threads.c.created_at, _threads.c.closed, _threads.c.title).where(
         _threads.c.site == bindparam("site"), _threads.c.uri == bindparam("uri")
@@ -207,7 +207,11 @@ def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
     return insert_submission(tx, ctx, thread_id, row, draft.scored)
 
 
-_COMMENTS, _CHECKS, _EVENTS = Comment.__table__, SpamCheck.__table__, ModerationEvent.__table__
+_COMMENTS, _CHECKS, _EVENTS = (
+    cast(Table, Comment.__table__),
+    cast(Table, SpamCheck.__table__),
+    cast(Table, ModerationEvent.__table__),
+)
 
 
 def insert_submission(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import CursorResult, Table, bindparam, case, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -54,16 +55,19 @@ def apply_action(
     old = comment.status
     new = transition(old, action)
     now = ctx.clock()
-    result = session.execute(
-        update(Comment)
-        .where(Comment.id == comment.id, Comment.status == old)
-        .values(
-            status=new,
-            approved_at=now if new is CommentStatus.approved else None,
-            deleted_at=now if new is CommentStatus.deleted else None,
-            discarded=False if new is not CommentStatus.spam else Comment.discarded,
-        )
-        .execution_options(synchronize_session=False)
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Comment)
+            .where(Comment.id == comment.id, Comment.status == old)
+            .values(
+                status=new,
+                approved_at=now if new is CommentStatus.approved else None,
+                deleted_at=now if new is CommentStatus.deleted else None,
+                discarded=False if new is not CommentStatus.spam else Comment.discarded,
+            )
+            .execution_options(synchronize_session=False)
+        ),
     )
     if result.rowcount != 1:
         session.expire(comment)
@@ -120,7 +124,7 @@ def bump_thread(session: Session, thread_id: int, approved_delta: int = 0) -> No
         session.expire(loaded, ["version", "approved_count"])
 
 
-_threads = Thread.__table__
+_threads = cast(Table, Thread.__table__)
 _count = _threads.c.approved_count + bindparam("delta")
 _BUMP = Prepared(
     update(_threads)

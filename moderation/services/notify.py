@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -359,7 +359,9 @@ def purge_used_tokens(database: Database, ctx: Context) -> int:
     guards nothing. Returns how many were removed."""
     cutoff = ctx.clock() - timedelta(days=ctx.settings.mail.link_max_age_days + 1)
     with database.write() as session:
-        removed = session.execute(delete(UsedToken).where(UsedToken.used_at < cutoff)).rowcount
+        removed = cast(
+            CursorResult[Any], session.execute(delete(UsedToken).where(UsedToken.used_at < cutoff))
+        ).rowcount
     if removed:
         log.info("forgot %d spent e-mail link nonces", removed)
     return int(removed or 0)

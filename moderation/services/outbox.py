@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from moderation.models import OutboxEntry
@@ -46,7 +46,9 @@ def enqueue(session: Session, ctx: Context, kind: str, payload: dict[str, Any]) 
     now = ctx.clock()
     values = {"kind": kind, "payload": payload, "created_at": now, "next_attempt_at": now,
               "attempts": 0}  # fmt: skip
-    entry_id = insert_row(session, OutboxEntry.__table__, values)  # one prepared INSERT
+    entry_id = insert_row(
+        session, cast(Table, OutboxEntry.__table__), values
+    )  # one prepared INSERT
     if ctx.dispatch is not None:
         dispatch = ctx.dispatch
         after_commit(session, lambda: dispatch(entry_id, None))
@@ -100,13 +102,13 @@ def _claim(
         if entry.kind not in HANDLERS:
             log.error("outbox #%s has unknown kind %r; left for an operator", entry_id, entry.kind)
             return None
-        claimed = session.execute(
+        claimed = cast(CursorResult[Any], session.execute(
             update(OutboxEntry)
             .where(OutboxEntry.id == entry_id, OutboxEntry.attempts == entry.attempts,
                    OutboxEntry.done_at.is_(None))
             .values(next_attempt_at=now + LEASE, attempts=OutboxEntry.attempts + 1)
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        ))  # fmt: skip
         if claimed.rowcount != 1:
             return None
         return entry.kind, dict(entry.payload), entry.attempts + 1
@@ -120,10 +122,13 @@ def purge_done(database: Database, ctx: Context) -> int:
     still waiting or failing are never touched. Returns how many were removed."""
     cutoff = ctx.clock() - DONE_KEPT
     with database.write() as session:
-        removed = session.execute(
-            delete(OutboxEntry).where(
-                OutboxEntry.done_at.is_not(None), OutboxEntry.done_at < cutoff
-            )
+        removed = cast(
+            CursorResult[Any],
+            session.execute(
+                delete(OutboxEntry).where(
+                    OutboxEntry.done_at.is_not(None), OutboxEntry.done_at < cutoff
+                )
+            ),
         ).rowcount
     return int(removed or 0)
 

@@ -144,7 +144,7 @@ def list_rows(
             .where(SpamCheck.id.in_(newest))
         )  # fmt: skip
         checks = {check.comment_id: check for check in found}
-    return QueueRows(rows, checks, ids[-1] if more else None)
+    return QueueRows(list(rows), checks, ids[-1] if more else None)
 
 
 def latest_checks(session: Session, ids: Sequence[int]) -> dict[int, SpamCheck]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, func, literal, or_
 from sqlalchemy.ext.compiler import compiles
@@ -119,12 +119,12 @@ class FoldedLike(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
-    _traverse_internals: ClassVar[Any] = [
+    _traverse_internals = [
         ("column", InternalTraversal.dp_clauseelement),
         ("pattern", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> None:
+    def __init__(self, column: Any, pattern: ColumnElement[str]) -> None:
         """Match `column` against the LIKE `pattern` (escaped with a backslash)."""
         self.column = column
         self.pattern = pattern

@@ -132,7 +132,6 @@ def learned_counts(session: Session, features: list[str]) -> list[tuple[Any, ...
     return _learned_counts(length).rows(session, spread("feature", padded))
 
 
-
 @functools.cache
 def base_model() -> SpamModel:
     """The shipped base model, loaded once per process."""

@@ -180,7 +180,7 @@ class Database:
         connection = self._locked_connection(started)
         transaction = connection.get_transaction()
         assert transaction is not None
-        dbapi = connection.connection.dbapi_connection
+        dbapi: Any = connection.connection.dbapi_connection
         changes_before = getattr(dbapi, "total_changes", None)
         session = WriteSession(connection)
         self._writing.active = True
@@ -236,7 +236,7 @@ class Database:
         try:
             cursor = raw.cursor()
             cursor.execute(sql, tuple(params))
-            rows = cursor.fetchall()
+            rows = [tuple(row) for row in cursor.fetchall()]
             cursor.close()
             return rows
         finally:

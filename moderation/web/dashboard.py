@@ -20,7 +20,6 @@ from urllib.parse import quote_plus, urlencode
 
 from flask import (
     Blueprint,
-    Response,
     flash,
     g,
     redirect,
@@ -32,6 +31,7 @@ from flask import session as cookie_session
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Row
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from moderation.config import SiteSettings
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
@@ -167,7 +167,9 @@ def spam_and_block(comment_id: int) -> Response:
 def approve_and_trust(comment_id: int) -> Response:
     """Approve; the author's next comments then skip the first-time queue."""
     with current.write() as tx:
-        batch, trusted = queue_service.approve_and_trust(tx, current.context(), comment_id, user().actor)
+        batch, trusted = queue_service.approve_and_trust(
+            tx, current.context(), comment_id, user().actor
+        )
     report(batch, "approved")
     if trusted:
         flash("Its author is trusted now: their next comments skip the first-time queue.", "info")
@@ -194,7 +196,9 @@ def bulk() -> Response:
         f = queue_filters.parse_filter(request.form, _sites())
         upto = queue_filters.int_arg(request.form, "max_id", 1, None) or 0
         with current.write() as tx:
-            batch = queue_service.act_on_matching(tx, current.context(), f, action, actor, upto=upto)
+            batch = queue_service.act_on_matching(
+                tx, current.context(), f, action, actor, upto=upto
+            )
     else:
         ids = _ids(request.form.getlist("ids"))
         with current.write() as tx:
@@ -296,7 +300,11 @@ def add_moderator() -> Response:
     form = request.form
     with current.write() as tx:
         added = account_service.add_moderator(
-            tx, current.context(), form.get("email", ""), form.get("role", ""), form.get("password", "")
+            tx,
+            current.context(),
+            form.get("email", ""),
+            form.get("role", ""),
+            form.get("password", ""),
         )
     flash(f"{added.email} can sign in now ({added.role.value}).", "success")
     return redirect(url_for("dashboard.moderators"), 303)
@@ -307,9 +315,7 @@ def add_moderator() -> Response:
 def set_active(moderator_id: int, change: str) -> Response:
     """Deactivate (sign-in refused, sessions end) or reactivate a moderator."""
     with current.write() as tx:
-        changed = account_service.set_active(
-            tx, moderator_id, change == "activate", by=user().id
-        )
+        changed = account_service.set_active(tx, moderator_id, change == "activate", by=user().id)
     flash(f"{changed.email} is {'active' if changed.active else 'deactivated'}.", "success")
     return redirect(url_for("dashboard.moderators"), 303)
 
@@ -338,7 +344,7 @@ def _queue_base() -> str:
 def queue_url(f: queue_filters.QueueFilter, **changes: Any) -> str:
     """The queue under `f` with some fields changed (``cursor``/``limit`` pass through)."""
     extra = {k: changes.pop(k) for k in ("cursor", "limit") if k in changes}
-    args = {**f.but(**changes).args(), **{k: v for k, v in extra.items() if v}}
+    args: dict[str, object] = {**f.but(**changes).args(), **{k: v for k, v in extra.items() if v}}
     return f"{_queue_base()}?{urlencode(args)}"
 
 

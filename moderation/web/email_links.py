@@ -42,7 +42,6 @@ DONE = {
 }
 
 
-
 def _page(template: str, status: int = 200, **values: object) -> Response:
     """A page that is never cached and never leaks the token in a Referer to another site.
 

@@ -157,7 +157,9 @@ class ReadFastPath:
         if time.monotonic() >= known.until:
             return False  # trusted for a bounded time (`moderation.storage.sqlite`)
         if known.closes_at is not None:
-            return bool(self.parts.context.clock() <= known.closes_at)  # the answer says the thread is open
+            return bool(
+                self.parts.context.clock() <= known.closes_at
+            )  # the answer says the thread is open
         return True
 
     def counts(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:

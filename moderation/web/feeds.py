@@ -12,7 +12,8 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, abort, request
+from werkzeug.wrappers import Response
 
 from moderation.models import Comment
 from moderation.services.threads import iso, latest_approved
@@ -26,7 +27,6 @@ THR = "http://purl.org/syndication/thread/1.0"
 ET.register_namespace("", ATOM)
 ET.register_namespace("thr", THR)
 FEED_SIZE = 50
-
 
 
 def _tag(comment_or_feed: str) -> str:

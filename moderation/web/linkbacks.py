@@ -38,8 +38,6 @@ XML = "text/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 
 
-
-
 def _client() -> ClientInfo:
     return ClientInfo(
         ip=client_ip(),
@@ -120,7 +118,9 @@ def discovery() -> Response:
     """What a page must carry for senders to find our endpoints (TB-15): the TrackBack RDF block,
     the pingback and webmention ``<link>`` tags and the HTTP headers."""
     site, uri = schemas.parse_thread_query(request.args, current.settings().sites)
-    return jsonify(service.page_discovery(current.session(), current.context(), site, uri).as_dict())
+    return jsonify(
+        service.page_discovery(current.session(), current.context(), site, uri).as_dict()
+    )
 
 
 # --- answers ----------------------------------------------------------------------------------------

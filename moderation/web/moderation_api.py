@@ -26,7 +26,6 @@ bp = Blueprint("moderation_api", __name__, url_prefix="/api/v1/moderation")
 API_ACTIONS = ("approve", "spam", "ham", "delete", "restore")
 
 
-
 def moderator_comment(ctx: Context, comment: Comment, check: SpamCheck | None) -> dict[str, Any]:
     """M, a moderator's view of a comment: the public C plus what only moderators see."""
     data = public_comment(ctx, comment)

@@ -20,7 +20,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-COMMENT = {
+COMMENT: dict[str, Any] = {
     "type": "object",
     "required": ["id", "parent", "kind", "author", "website", "avatar", "html", "created",
                  "modified", "replies"],
@@ -147,7 +147,7 @@ MODERATION_PAGE = {
     },
 }
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -7,8 +7,9 @@ import gzip
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from sqlalchemy import text
+from werkzeug.wrappers import Response
 
 from moderation.web import current
 from moderation.web.openapi import openapi_document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,12 +149,12 @@ def parse_edit(data: dict[str, Any], limits: CommentSettings) -> str:
         unknown["text"] = "must not contain NUL characters"
     elif len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         unknown["text"] = f"too long (at most {limits.max_text_bytes} bytes)"
-    if unknown:
+    if unknown or not isinstance(text, str):
         raise InvalidInput("the edit has problems", fields=unknown)
     return text
 
 
-def parse_thread_query(args: Any, sites: dict[str, SiteSettings]) -> tuple[str, str]:
+def parse_thread_query(args: Any, sites: Mapping[str, SiteSettings]) -> tuple[str, str]:
     """``site`` and ``uri`` from a thread query string."""
     site, uri = args.get("site", ""), args.get("uri", "")
     errors = {}
@@ -167,7 +168,7 @@ def parse_thread_query(args: Any, sites: dict[str, SiteSettings]) -> tuple[str, 
     return site, uri
 
 
-def parse_counts_query(args: Any, sites: dict[str, SiteSettings]) -> tuple[str, list[str]]:
+def parse_counts_query(args: Any, sites: Mapping[str, SiteSettings]) -> tuple[str, list[str]]:
     """``site`` and the repeated ``uri`` parameters of a counts query."""
     site = args.get("site", "")
     uris = args.getlist("uri")

@@ -13,8 +13,9 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, g, request
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.wrappers import Response
 
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, TokenInvalid
@@ -111,8 +112,8 @@ def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
     cache = current.cache()
     hit = cache.get(key) if key else None
     if hit is not None:
-        etag, _, body = hit.partition(b"\n")
-        return etag.decode(), body
+        head, _, cached = hit.partition(b"\n")
+        return head.decode(), cached
     data = thread_service.public_thread(session, ctx, site, uri, thread)
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
