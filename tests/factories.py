@@ -1,4 +1,5 @@
-"""Rows for tests: flushed, never committed."""
+"""Rows for tests, made through the `session` fixture: each flush commits (`SetupSession`), so the
+app and the services' ``database.write()`` blocks see them."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from moderation.services.comments import ClientInfo
 from moderation.services.moderation import Actor
 from tests.conftest import make_settings
 from tests.fakes.web_site import MB, FakeSite, default_dns, send
+from tests.services.helpers import receive, stored
 
 TARGET = "https://blog.example.org/post/"
 PINGER = ClientInfo(ip="198.51.100.20", user_agent="WordPress/6.5; https://pinger.example")
@@ -66,20 +67,27 @@ def events(session, comment) -> list[tuple[str, str, str]]:
     return [(e.action, e.to_status.value, e.reason) for e in rows]
 
 
-def pingback(session, ctx, clock, source: str, target: str = TARGET) -> Comment:
+def received(session, database, ctx, prepare, *args, **kwargs) -> Comment:
+    """A linkback received as its endpoint takes it (`prepare` on a read session, then
+    `store_linkback` in one write); the stored row, in `session`."""
+    session.flush()  # what the test changed through `session` is committed first
+    return stored(session, receive(database, ctx, prepare, *args, **kwargs))
+
+
+def pingback(session, database, ctx, clock, source: str, target: str = TARGET) -> Comment:
     clock.advance(60)
-    return service.receive_pingback(session, ctx, source, target, PINGER)
+    return received(session, database, ctx, service.prepare_pingback, source, target, PINGER)
 
 
-def webmention(session, ctx, clock, source: str, target: str = TARGET) -> Comment:
+def webmention(session, database, ctx, clock, source: str, target: str = TARGET) -> Comment:
     clock.advance(60)
-    return service.receive_webmention(session, ctx, source, target, PINGER)
+    return received(session, database, ctx, service.prepare_webmention, source, target, PINGER)
 
 
-def trackback(session, ctx, clock, url: str, uri: str = "/post/", **fields) -> Comment:
+def trackback(session, database, ctx, clock, url: str, uri: str = "/post/", **fields) -> Comment:
     clock.advance(60)
     ping = lb.parse_trackback({"url": url, **fields})
-    return service.receive_trackback(session, ctx, "blog", uri, ping, PINGER)
+    return received(session, database, ctx, service.prepare_trackback, "blog", uri, ping, PINGER)
 
 
 def build_ctx(tmp_path, clock, database, **overrides):

@@ -11,6 +11,7 @@ from moderation.errors import Duplicate, InvalidInput, NotFound
 from moderation.models import Moderator, Role
 from moderation.passwords import hash_password, needs_rehash, verify_password
 from moderation.services import accounts
+from tests.services.helpers import write
 
 PASSWORD = "correct horse battery"
 
@@ -45,40 +46,54 @@ def test_add_moderator_rejects_a_taken_email(session, ctx, admin):
         accounts.add_moderator(session, ctx, "ADMIN@example.org", "moderator", PASSWORD)
 
 
-def test_authenticate_right_password_records_the_sign_in(session, ctx, admin, clock):
-    assert accounts.authenticate(session, ctx, " ADMIN@example.org ", PASSWORD) is admin
+def sign_in(session, database, ctx, email, password):
+    """A sign-in as the web layer makes it: `authenticate` reads, `record_sign_in` writes."""
+    moderator = accounts.authenticate(session, email, password)
+    if moderator is not None:
+        write(database, accounts.record_sign_in, ctx, moderator, password)
+        session.refresh(moderator)
+    return moderator
+
+
+def test_authenticate_right_password_records_the_sign_in(session, database, ctx, admin, clock):
+    assert accounts.authenticate(session, " ADMIN@example.org ", PASSWORD) is admin
+    assert admin.last_login_at is None  # reads only
+    assert sign_in(session, database, ctx, " ADMIN@example.org ", PASSWORD) is admin
     assert admin.last_login_at == clock.now
 
 
 @pytest.mark.parametrize(
     ("email", "password"), [("admin@example.org", "wrong password"), ("who@example.org", PASSWORD)]
 )
-def test_authenticate_wrong_password_or_unknown_email_is_none(session, ctx, admin, email, password):
-    assert accounts.authenticate(session, ctx, email, password) is None
+def test_authenticate_wrong_password_or_unknown_email_is_none(
+    session, database, ctx, admin, email, password
+):
+    assert sign_in(session, database, ctx, email, password) is None
+    session.refresh(admin)
     assert admin.last_login_at is None
 
 
 def test_authenticate_refuses_a_deactivated_moderator(session, ctx, admin):
     other = accounts.add_moderator(session, ctx, "mod@example.org", "moderator", PASSWORD)
     accounts.set_active(session, other.id, False, by=admin.id)
-    assert accounts.authenticate(session, ctx, "mod@example.org", PASSWORD) is None
+    assert accounts.authenticate(session, "mod@example.org", PASSWORD) is None
 
 
-def test_authenticate_rehashes_a_weak_hash(session, ctx):
+def test_authenticate_rehashes_a_weak_hash(session, database, ctx):
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     assert needs_rehash(weak)
     moderator = Moderator(email="old@example.org", password_hash=weak, role=Role.moderator)
     session.add(moderator)
     session.flush()
-    assert accounts.authenticate(session, ctx, "old@example.org", PASSWORD) is moderator
+    assert sign_in(session, database, ctx, "old@example.org", PASSWORD) is moderator
     assert moderator.password_hash != weak
     assert not needs_rehash(moderator.password_hash)
     assert verify_password(moderator.password_hash, PASSWORD)
 
 
-def test_a_current_hash_is_kept(session, ctx, admin):
+def test_a_current_hash_is_kept(session, database, ctx, admin):
     before = admin.password_hash
-    accounts.authenticate(session, ctx, "admin@example.org", PASSWORD)
+    assert sign_in(session, database, ctx, "admin@example.org", PASSWORD) is admin
     assert admin.password_hash == before
 
 
@@ -102,19 +117,33 @@ def test_set_active_refuses_self_and_the_last_admin(session, ctx, admin):
         accounts.set_active(session, 999_999, False, by=admin.id)
 
 
-def test_api_tokens_are_found_by_hash_and_record_their_use(session, ctx, clock):
+def use_token(session, database, ctx, token):
+    """A request bearing `token`, as the API takes it: the lookup reads, and the use is recorded
+    in the request's write when it is due."""
+    row = accounts.find_api_token(session, token)
+    if row is not None and accounts.token_use_due(ctx, row):
+        write(database, accounts.record_token_use, ctx, row.id)
+        session.refresh(row)
+    return row
+
+
+def test_api_tokens_are_found_by_hash_and_record_their_use(session, database, ctx, clock):
     row, token = accounts.create_api_token(session, ctx, "ci")
     assert token.startswith("mod_")
     assert token not in row.token_hash
     assert row.token_hash == accounts.token_hash(token)
-    assert accounts.find_api_token(session, ctx, token) is row
+    assert accounts.find_api_token(session, token) is row
+    assert row.last_used_at is None  # the lookup reads only
+    assert use_token(session, database, ctx, token) is row
     assert row.last_used_at == clock.now
     first_use = clock.now
     clock.advance(30)
-    accounts.find_api_token(session, ctx, token)
+    assert not accounts.token_use_due(ctx, row)
+    assert use_token(session, database, ctx, token) is row
     assert row.last_used_at == first_use  # at most one write a minute
     clock.advance(60)
-    accounts.find_api_token(session, ctx, token)
+    assert accounts.token_use_due(ctx, row)
+    assert use_token(session, database, ctx, token) is row
     assert row.last_used_at == clock.now
     with pytest.raises(Duplicate):
         accounts.create_api_token(session, ctx, "ci")
@@ -123,14 +152,14 @@ def test_api_tokens_are_found_by_hash_and_record_their_use(session, ctx, clock):
 @pytest.mark.parametrize("token", ["", "mod_wrong", "x" * 300])
 def test_unknown_tokens_are_none(session, ctx, token):
     accounts.create_api_token(session, ctx, "ci")
-    assert accounts.find_api_token(session, ctx, token) is None
+    assert accounts.find_api_token(session, token) is None
 
 
 def test_a_revoked_token_is_refused(session, ctx, clock):
     row, token = accounts.create_api_token(session, ctx, "ci")
     row.revoked_at = clock.now - timedelta(seconds=1)
     session.flush()
-    assert accounts.find_api_token(session, ctx, token) is None
+    assert accounts.find_api_token(session, token) is None
 
 
 def test_the_cli_token_hash_matches(session, ctx):

@@ -18,8 +18,10 @@ from moderation.errors import (
 from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
 from moderation.services import comments, threads
 from moderation.services.moderation import SYSTEM, apply_action
+from moderation.services.tokens import AUTHOR_EDIT
 from tests.conftest import make_settings
 from tests.factories import FixedScorer, make_comment, make_thread
+from tests.services import helpers
 
 CLIENT = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0", referrer="https://x/")
 
@@ -41,241 +43,256 @@ def with_policy(ctx, tmp_path, policy, **more):
     return ctx
 
 
-def submit(session, ctx, clock, client=CLIENT, **kw):
+def send(session, database, ctx, client=CLIENT, **kw):
+    """Post a comment now (prepare, then store in one write); the stored row, in `session`."""
+    session.flush()  # what the test changed through `session` is committed first
+    return helpers.stored(session, helpers.submit(database, ctx, new(**kw), client))
+
+
+def submit(session, database, ctx, clock, client=CLIENT, **kw):
     clock.advance(60)  # past the flood gap
-    return comments.submit_comment(session, ctx, new(**kw), client)
+    return send(session, database, ctx, client, **kw)
 
 
-def test_submit_comment_policy_none_publishes_ham(session, ctx, clock):
-    result = submit(session, ctx, clock)
-    assert result.published
-    assert result.comment.status is CommentStatus.approved
+def token(ctx, comment):
+    return comments.edit_token(ctx, comment)
+
+
+def test_submit_comment_policy_none_publishes_ham(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
+    assert comment.status is CommentStatus.approved
     thread = session.scalars(select(Thread)).one()
     assert (thread.approved_count, thread.version) == (1, 1)
 
 
-def test_submit_comment_stores_check_and_audit_row(session, ctx, clock):
-    result = submit(session, ctx, clock)
+def test_submit_comment_stores_check_and_audit_row(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
     check = session.scalars(select(SpamCheck)).one()
     assert check.verdict is Verdict.ham
     assert check.submitted["ip"] == "203.0.113.5"
     assert check.submitted["permalink"] == "https://blog.example.org/post/"
     event = session.scalars(select(ModerationEvent)).one()
     assert (event.comment_id, event.from_status, event.to_status) == (
-        result.comment.id,
+        comment.id,
         None,
         CommentStatus.approved,
     )
     assert event.actor == "system"
 
 
-def test_submit_comment_is_in_the_session_unless_asked_to_leave_it_out(session, ctx, clock):
-    kept = submit(session, ctx, clock).comment
-    assert kept in session
+def test_store_comment_returns_the_comment_in_no_session(session, database, ctx, clock):
+    """What the web layer reads after the write's commit: the comment as stored, in no session."""
+    submit(session, database, ctx, clock)
     clock.advance(60)
-    left = comments.submit_comment(session, ctx, new(text="Second."), CLIENT, attach=False)
+    left = helpers.submit(database, ctx, new(text="Second."), CLIENT)
 
-    assert left.comment not in session
-    assert inspect(left.comment).detached
-    assert left.published  # what the web layer reads after its commit
-    assert left.edit_token
-    stored = session.get(Comment, left.comment.id)
+    assert left not in session
+    assert inspect(left).transient
+    assert left.status is CommentStatus.approved  # published
+    assert ctx.tokens.load(AUTHOR_EDIT, comments.edit_token(ctx, left)) == {"id": left.id}
+    stored = session.get(Comment, left.id)
     assert stored is not None
-    assert stored is not left.comment
+    assert stored is not left
     assert (stored.text, stored.status, stored.created_at) == (
-        "Second.", CommentStatus.approved, left.comment.created_at)  # fmt: skip
+        "Second.", CommentStatus.approved, left.created_at)  # fmt: skip
 
 
-def test_submit_comment_policy_all_holds_everything(session, ctx, clock, tmp_path):
+def test_submit_comment_policy_all_holds_everything(session, database, ctx, clock, tmp_path):
     with_policy(ctx, tmp_path, "all")
-    assert submit(session, ctx, clock).comment.status is CommentStatus.pending
+    assert submit(session, database, ctx, clock).status is CommentStatus.pending
 
 
-def test_submit_comment_first_time_author_waits_then_is_trusted(session, ctx, clock, tmp_path):
+def test_submit_comment_first_time_author_waits_then_is_trusted(
+    session, database, ctx, clock, tmp_path
+):
     with_policy(ctx, tmp_path, "first-time")
-    first = submit(session, ctx, clock).comment
+    first = submit(session, database, ctx, clock)
     assert first.status is CommentStatus.pending
     apply_action(session, ctx, first, Action.approve, SYSTEM)
-    second = submit(session, ctx, clock, text="Another thought.").comment
+    second = submit(session, database, ctx, clock, text="Another thought.")
     assert second.status is CommentStatus.approved
-    other = submit(session, ctx, clock, text="Hi", author="Bob", email="bob@example.org").comment
+    other = submit(session, database, ctx, clock, text="Hi", author="Bob", email="bob@example.org")
     assert other.status is CommentStatus.pending
 
 
-def test_submit_comment_first_time_needs_same_name_and_email(session, ctx, clock, tmp_path):
+def test_submit_comment_first_time_needs_same_name_and_email(
+    session, database, ctx, clock, tmp_path
+):
     with_policy(ctx, tmp_path, "first-time")
-    first = submit(session, ctx, clock).comment
+    first = submit(session, database, ctx, clock)
     apply_action(session, ctx, first, Action.approve, SYSTEM)
-    forged = submit(session, ctx, clock, text="x", email="other@example.org").comment
+    forged = submit(session, database, ctx, clock, text="x", email="other@example.org")
     assert forged.status is CommentStatus.pending
 
 
-def test_submit_comment_spam_verdict_is_stored_as_spam_and_not_published(session, ctx, clock):
+def test_submit_comment_spam_verdict_is_stored_as_spam_and_not_published(
+    session, database, ctx, clock
+):
     ctx.scorers = [FixedScorer(Verdict.spam, 9.0)]
-    result = submit(session, ctx, clock)
-    assert not result.published
-    assert result.comment.status is CommentStatus.spam
+    comment = submit(session, database, ctx, clock)
+    assert comment.status is CommentStatus.spam  # not published
     assert threads.public_thread(session, ctx, "blog", "/post/")["thread"]["count"] == 0
 
 
-def test_submit_comment_discard_is_spam_marked_discarded(session, ctx, clock):
+def test_submit_comment_discard_is_spam_marked_discarded(session, database, ctx, clock):
     ctx.scorers = [FixedScorer(Verdict.discard)]
-    comment = submit(session, ctx, clock).comment
+    comment = submit(session, database, ctx, clock)
     assert (comment.status, comment.discarded) == (CommentStatus.spam, True)
 
 
-def test_submit_comment_unsure_waits_even_with_policy_none(session, ctx, clock):
+def test_submit_comment_unsure_waits_even_with_policy_none(session, database, ctx, clock):
     ctx.scorers = [FixedScorer(Verdict.unsure)]
-    assert submit(session, ctx, clock).comment.status is CommentStatus.pending
+    assert submit(session, database, ctx, clock).status is CommentStatus.pending
 
 
-def test_submit_comment_duplicate_same_parent_is_refused(session, ctx, clock):
-    submit(session, ctx, clock)
+def test_submit_comment_duplicate_same_parent_is_refused(session, database, ctx, clock):
+    submit(session, database, ctx, clock)
     with pytest.raises(Duplicate):
-        submit(session, ctx, clock)
+        submit(session, database, ctx, clock)
 
 
-def test_submit_comment_duplicate_check_ignores_email_case(session, ctx, clock):
-    submit(session, ctx, clock)
+def test_submit_comment_duplicate_check_ignores_email_case(session, database, ctx, clock):
+    submit(session, database, ctx, clock)
     with pytest.raises(Duplicate):
-        submit(session, ctx, clock, email="ANN@example.org")
+        submit(session, database, ctx, clock, email="ANN@example.org")
 
 
-def test_submit_comment_same_text_other_parent_is_allowed(session, ctx, clock):
-    first = submit(session, ctx, clock).comment
-    reply = submit(session, ctx, clock, parent=first.id).comment
+def test_submit_comment_same_text_other_parent_is_allowed(session, database, ctx, clock):
+    first = submit(session, database, ctx, clock)
+    reply = submit(session, database, ctx, clock, parent=first.id)
     assert reply.parent_id == first.id
 
 
-def test_submit_comment_flood_14_seconds_refused_15_allowed(session, ctx, clock):
-    submit(session, ctx, clock)
+def test_submit_comment_flood_14_seconds_refused_15_allowed(session, database, ctx, clock):
+    submit(session, database, ctx, clock)
     clock.advance(14)
     with pytest.raises(RateLimited) as info:
-        comments.submit_comment(session, ctx, new(text="second"), CLIENT)
+        send(session, database, ctx, text="second")
     assert info.value.retry_after == 1
     clock.advance(1)
-    comments.submit_comment(session, ctx, new(text="third"), CLIENT)
+    send(session, database, ctx, text="third")
 
 
-def test_submit_comment_flood_keyed_by_email_across_ips(session, ctx, clock):
-    submit(session, ctx, clock)
+def test_submit_comment_flood_keyed_by_email_across_ips(session, database, ctx, clock):
+    submit(session, database, ctx, clock)
     other_ip = comments.ClientInfo(ip="198.51.100.1")
     with pytest.raises(RateLimited):
-        comments.submit_comment(session, ctx, new(text="again"), other_ip)
+        send(session, database, ctx, other_ip, text="again")
 
 
-def test_submit_comment_thread_closed_flag_refuses(session, ctx, clock):
+def test_submit_comment_thread_closed_flag_refuses(session, database, ctx, clock):
     make_thread(session, closed=True)
     with pytest.raises(ThreadClosed):
-        submit(session, ctx, clock)
+        submit(session, database, ctx, clock)
 
 
-def test_submit_comment_thread_closed_after_configured_age(session, ctx, clock, tmp_path):
+def test_submit_comment_thread_closed_after_configured_age(session, database, ctx, clock, tmp_path):
     with_policy(ctx, tmp_path, "none", **{"sites.blog.close_after_days": 14})
-    submit(session, ctx, clock)
+    submit(session, database, ctx, clock)
     clock.advance(13 * 86400)
-    submit(session, ctx, clock, text="still open")
+    submit(session, database, ctx, clock, text="still open")
     clock.advance(2 * 86400)
     with pytest.raises(ThreadClosed):
-        submit(session, ctx, clock, text="too late")
+        submit(session, database, ctx, clock, text="too late")
     assert threads.public_thread(session, ctx, "blog", "/post/")["thread"]["open"] is False
 
 
 @pytest.mark.parametrize(
     "status", [CommentStatus.pending, CommentStatus.spam, CommentStatus.deleted]
 )
-def test_submit_comment_reply_to_hidden_comment_is_refused(session, ctx, clock, status):
+def test_submit_comment_reply_to_hidden_comment_is_refused(session, database, ctx, clock, status):
     thread = make_thread(session)
     hidden = make_comment(session, thread, status=status)
     with pytest.raises(InvalidInput) as info:
-        submit(session, ctx, clock, parent=hidden.id)
+        submit(session, database, ctx, clock, parent=hidden.id)
     assert "parent" in info.value.fields
 
 
-def test_submit_comment_reply_to_other_thread_is_refused(session, ctx, clock):
+def test_submit_comment_reply_to_other_thread_is_refused(session, database, ctx, clock):
     elsewhere = make_comment(session, make_thread(session, uri="/other/"))
     with pytest.raises(InvalidInput):
-        submit(session, ctx, clock, parent=elsewhere.id)
+        submit(session, database, ctx, clock, parent=elsewhere.id)
 
 
-def test_submit_comment_unknown_site_is_invalid(session, ctx, clock):
+def test_submit_comment_unknown_site_is_invalid(session, database, ctx, clock):
     with pytest.raises(InvalidInput):
-        submit(session, ctx, clock, site="nope")
+        submit(session, database, ctx, clock, site="nope")
 
 
-def test_submit_comment_sets_thread_title_once(session, ctx, clock):
-    submit(session, ctx, clock, title="First title")
-    submit(session, ctx, clock, title="Second title", text="more")
+def test_submit_comment_sets_thread_title_once(session, database, ctx, clock):
+    submit(session, database, ctx, clock, title="First title")
+    submit(session, database, ctx, clock, title="Second title", text="more")
     assert session.scalars(select(Thread)).one().title == "First title"
 
 
-def test_submit_comment_gives_an_untitled_thread_its_title(session, ctx, clock):
+def test_submit_comment_gives_an_untitled_thread_its_title(session, database, ctx, clock):
     make_thread(session, title="")  # as a linkback leaves it
-    submit(session, ctx, clock, title="Now titled")
+    submit(session, database, ctx, clock, title="Now titled")
     session.expire_all()
     assert session.scalars(select(Thread)).one().title == "Now titled"
 
 
-def test_edit_own_comment_within_window_changes_text_and_html(session, ctx, clock):
-    result = submit(session, ctx, clock)
+def test_edit_own_comment_within_window_changes_text_and_html(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
     clock.advance(899)
-    edited = comments.edit_own_comment(
-        session, ctx, result.comment.id, result.edit_token, "**New**"
-    )
+    edited = helpers.edit(database, ctx, comment.id, token(ctx, comment), "**New**")
     assert edited.html == "<p><strong>New</strong></p>"
     assert edited.modified_at == clock.now
 
 
-def test_edit_own_comment_after_window_is_refused_never_sliding(session, ctx, clock):
-    result = submit(session, ctx, clock)
+def test_edit_own_comment_after_window_is_refused_never_sliding(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
     clock.advance(600)
-    comments.edit_own_comment(session, ctx, result.comment.id, result.edit_token, "edit 1")
+    helpers.edit(database, ctx, comment.id, token(ctx, comment), "edit 1")
     clock.advance(301)  # 901 s after creation, though only 301 s after the last edit
     with pytest.raises(TokenExpired):
-        comments.edit_own_comment(session, ctx, result.comment.id, result.edit_token, "edit 2")
+        helpers.edit(database, ctx, comment.id, token(ctx, comment), "edit 2")
 
 
-def test_edit_own_comment_token_of_another_comment_is_refused(session, ctx, clock):
-    first = submit(session, ctx, clock)
-    second = submit(session, ctx, clock, text="other")
+def test_edit_own_comment_token_of_another_comment_is_refused(session, database, ctx, clock):
+    first = submit(session, database, ctx, clock)
+    second = submit(session, database, ctx, clock, text="other")
     with pytest.raises(TokenInvalid):
-        comments.edit_own_comment(session, ctx, second.comment.id, first.edit_token, "hijack")
+        helpers.edit(database, ctx, second.id, token(ctx, first), "hijack")
 
 
-def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, ctx, clock):
-    result = submit(session, ctx, clock)
+def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
     ctx.scorers = [FixedScorer(Verdict.unsure)]
-    edited = comments.edit_own_comment(session, ctx, result.comment.id, result.edit_token, "buy")
+    edited = helpers.edit(database, ctx, comment.id, token(ctx, comment), "buy")
     assert edited.status is CommentStatus.pending
     assert len(session.scalars(select(SpamCheck)).all()) == 2
 
 
-def test_delete_own_comment_with_replies_leaves_placeholder(session, ctx, clock):
-    parent = submit(session, ctx, clock)
-    reply = submit(session, ctx, clock, parent=parent.comment.id, text="reply", author="Bob",
+def test_delete_own_comment_with_replies_leaves_placeholder(session, database, ctx, clock):
+    parent = submit(session, database, ctx, clock)
+    reply = submit(session, database, ctx, clock, parent=parent.id, text="reply", author="Bob",
                    email="bob@example.org")  # fmt: skip
-    comments.delete_own_comment(session, ctx, parent.comment.id, parent.edit_token)
+    helpers.write(database, comments.delete_own_comment, ctx, parent.id, token(ctx, parent))
+    session.expire_all()
     tree = threads.public_thread(session, ctx, "blog", "/post/")
     assert tree["thread"]["count"] == 1
     (root,) = tree["comments"]
     assert root["deleted"] is True
     assert root["html"] == ""
     assert root["author"] is None
-    assert [r["id"] for r in root["replies"]] == [reply.comment.id]
+    assert [r["id"] for r in root["replies"]] == [reply.id]
 
 
-def test_delete_own_comment_twice_is_not_found(session, ctx, clock):
-    result = submit(session, ctx, clock)
-    comments.delete_own_comment(session, ctx, result.comment.id, result.edit_token)
+def test_delete_own_comment_twice_is_not_found(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
+    helpers.write(database, comments.delete_own_comment, ctx, comment.id, token(ctx, comment))
     with pytest.raises(NotFound):
-        comments.delete_own_comment(session, ctx, result.comment.id, result.edit_token)
+        helpers.write(database, comments.delete_own_comment, ctx, comment.id, token(ctx, comment))
 
 
-def test_public_thread_is_a_tree_oldest_first_without_private_fields(session, ctx, clock):
-    a = submit(session, ctx, clock, text="a").comment
-    b = submit(session, ctx, clock, text="b", author="B", email="b@example.org").comment
-    a1 = submit(session, ctx, clock, text="a1", parent=a.id, author="C", email="c@e.org").comment
-    a1x = submit(session, ctx, clock, text="a1x", parent=a1.id, author="D", email="d@e.org").comment
+def test_public_thread_is_a_tree_oldest_first_without_private_fields(session, database, ctx, clock):
+    a = submit(session, database, ctx, clock, text="a")
+    b = submit(session, database, ctx, clock, text="b", author="B", email="b@example.org")
+    a1 = submit(session, database, ctx, clock, text="a1", parent=a.id, author="C", email="c@e.org")
+    a1x = submit(
+        session, database, ctx, clock, text="a1x", parent=a1.id, author="D", email="d@e.org"
+    )
     data = threads.public_thread(session, ctx, "blog", "/post/")
     assert [c["id"] for c in data["comments"]] == [a.id, b.id]
     assert data["comments"][0]["replies"][0]["replies"][0]["id"] == a1x.id
@@ -292,10 +309,10 @@ def test_public_thread_unknown_page_is_empty(session, ctx):
                     "comments": []}  # fmt: skip
 
 
-def test_counts_many_pages_in_one_query(session, ctx, clock):
-    submit(session, ctx, clock, uri="/a/")
-    submit(session, ctx, clock, uri="/a/", text="again")
-    submit(session, ctx, clock, uri="/b/")
+def test_counts_many_pages_in_one_query(session, database, ctx, clock):
+    submit(session, database, ctx, clock, uri="/a/")
+    submit(session, database, ctx, clock, uri="/a/", text="again")
+    submit(session, database, ctx, clock, uri="/b/")
     assert threads.counts(session, ctx, "blog", ["/a/", "/b/", "/c/"]) == {
         "/a/": 2,
         "/b/": 1,
@@ -303,8 +320,8 @@ def test_counts_many_pages_in_one_query(session, ctx, clock):
     }
 
 
-def test_apply_action_keeps_count_version_and_audit(session, ctx, clock):
-    comment = submit(session, ctx, clock).comment
+def test_apply_action_keeps_count_version_and_audit(session, database, ctx, clock):
+    comment = submit(session, database, ctx, clock)
     thread = comment.thread
     apply_action(session, ctx, comment, Action.spam, SYSTEM, "oops")
     assert (thread.approved_count, thread.version) == (0, 2)
@@ -319,9 +336,9 @@ def test_apply_action_keeps_count_version_and_audit(session, ctx, clock):
     assert comment.approved_at is not None
 
 
-def test_apply_action_stale_status_is_refused_once(session, ctx, clock, database):
+def test_apply_action_stale_status_is_refused_once(session, database, ctx, clock):
     """Two moderators act on the same comment at once: the second one's compare-and-set fails."""
-    comment = submit(session, ctx, clock).comment
+    comment = submit(session, database, ctx, clock)
     # Simulate the other moderator: change the status behind this session's back.
     session.execute(
         Comment.__table__.update()

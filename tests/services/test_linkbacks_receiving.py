@@ -33,6 +33,7 @@ from tests.services.linkback_helpers import (
     events,
     linking,
     pingback,
+    received,
     serve,
     trackback,
     verify,
@@ -47,10 +48,11 @@ pytestmark = pytest.mark.usefixtures("network", "fetcher")
 
 
 def test_tb_10_trackback_stored_pending_with_its_spam_check_and_a_verification_job(
-    session, ctx, clock
+    session, database, ctx, clock
 ):
-    comment = trackback(session, ctx, clock, "http://public.test/reply", title="My <b>reply</b>",
-                        excerpt="It was <i>good</i> & short.", blog_name="Pinger's Blog")  # fmt: skip
+    comment = trackback(session, database, ctx, clock, "http://public.test/reply",
+                        title="My <b>reply</b>", excerpt="It was <i>good</i> & short.",
+                        blog_name="Pinger's Blog")  # fmt: skip
     assert (comment.kind, comment.status, comment.verified) == (CommentKind.trackback,
                                                                 CommentStatus.pending, None)  # fmt: skip
     assert (comment.author, comment.website, comment.source) == (
@@ -70,73 +72,80 @@ def test_tb_10_trackback_stored_pending_with_its_spam_check_and_a_verification_j
     assert job.payload["target"] == TARGET
 
 
-def test_tb_11_title_and_blog_name_never_rendered_as_html(session, ctx, clock):
-    comment = trackback(session, ctx, clock, "http://public.test/x",
+def test_tb_11_title_and_blog_name_never_rendered_as_html(session, database, ctx, clock):
+    comment = trackback(session, database, ctx, clock, "http://public.test/x",
                         title="&lt;script&gt;alert(1)&lt;/script&gt;", blog_name="<img src=x>B")  # fmt: skip
     assert "<script" not in comment.html
     assert "&lt;script&gt;" in comment.html
     assert comment.author == "B"
 
 
-def test_tb_9_duplicate_same_thread_and_source_refused(session, ctx, clock):
-    trackback(session, ctx, clock, "http://public.test/a")
+def test_tb_9_duplicate_same_thread_and_source_refused(session, database, ctx, clock):
+    trackback(session, database, ctx, clock, "http://public.test/a")
     with pytest.raises(Duplicate, match="already a ping from that URL"):
-        trackback(session, ctx, clock, "http://public.test/a", title="again")
-    assert trackback(session, ctx, clock, "http://public.test/a", uri="/other/").id  # another post
-    assert trackback(session, ctx, clock, "http://public.test/b").id  # another source
+        trackback(session, database, ctx, clock, "http://public.test/a", title="again")
+    another_post = trackback(session, database, ctx, clock, "http://public.test/a", uri="/other/")
+    assert another_post.id
+    assert trackback(session, database, ctx, clock, "http://public.test/b").id  # another source
 
 
-def test_tb_9_duplicate_counts_spam_and_other_protocols_too(session, ctx, clock):
-    comment = pingback(session, ctx, clock, "http://public.test/a")
+def test_tb_9_duplicate_counts_spam_and_other_protocols_too(session, database, ctx, clock):
+    comment = pingback(session, database, ctx, clock, "http://public.test/a")
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     with pytest.raises(Duplicate):
-        trackback(session, ctx, clock, "http://public.test/a")
+        trackback(session, database, ctx, clock, "http://public.test/a")
 
 
-def test_tb_8_closed_thread_refused_and_nothing_written(session, ctx, clock):
+def test_tb_8_closed_thread_refused_and_nothing_written(session, database, ctx, clock):
     make_thread(session, uri="/post/", closed=True)
     with pytest.raises(ThreadClosed):
-        trackback(session, ctx, clock, "http://public.test/a")
+        trackback(session, database, ctx, clock, "http://public.test/a")
     with pytest.raises(ThreadClosed):
-        pingback(session, ctx, clock, "http://public.test/a")
+        pingback(session, database, ctx, clock, "http://public.test/a")
     with pytest.raises(ThreadClosed):
-        webmention(session, ctx, clock, "http://public.test/a")
+        webmention(session, database, ctx, clock, "http://public.test/a")
     assert session.scalars(select(Comment)).all() == []
     assert session.scalars(select(OutboxEntry)).all() == []
 
 
-def test_tb_d5_pings_from_one_ip_keep_the_flood_gap_on_every_protocol(session, ctx, clock):
+def test_tb_d5_pings_from_one_ip_keep_the_flood_gap_on_every_protocol(
+    session, database, ctx, clock
+):
     """WordPress's flood rule keys pings by the pinging server's IP (15 s in these settings)."""
+
+    def receive(prepare, *args):
+        return received(session, database, ctx, prepare, *args)
+
     clock.advance(60)
-    service.receive_pingback(session, ctx, "http://public.test/a", TARGET, PINGER)
+    receive(service.prepare_pingback, "http://public.test/a", TARGET, PINGER)
     clock.advance(5)
     with pytest.raises(RateLimited) as refused:
-        service.receive_webmention(session, ctx, "http://public.test/b", TARGET, PINGER)
+        receive(service.prepare_webmention, "http://public.test/b", TARGET, PINGER)
     assert refused.value.retry_after == 10
     ping = lb.parse_trackback({"url": "http://public.test/c"})
     with pytest.raises(RateLimited):
-        service.receive_trackback(session, ctx, "blog", "/post/", ping, PINGER)
+        receive(service.prepare_trackback, "blog", "/post/", ping, PINGER)
     other = ClientInfo(ip="198.51.100.99", user_agent="Another/1.0")
-    assert service.receive_trackback(session, ctx, "blog", "/post/", ping, other).id
+    assert receive(service.prepare_trackback, "blog", "/post/", ping, other).id
     clock.advance(11)
-    assert service.receive_webmention(session, ctx, "http://public.test/b", TARGET, PINGER).id
+    assert receive(service.prepare_webmention, "http://public.test/b", TARGET, PINGER).id
 
 
 def test_tb_d6_threads_close_after_n_days(session, tmp_path, clock, database):
     ctx = build_ctx(tmp_path, clock, database, **{"sites.blog.close_after_days": 14})
     make_thread(session, uri="/post/", created_at=clock.now - timedelta(days=15))
     with pytest.raises(ThreadClosed):
-        pingback(session, ctx, clock, "http://public.test/a")
+        pingback(session, database, ctx, clock, "http://public.test/a")
 
 
-def test_tb_unknown_site_or_bad_page_refused(session, ctx, clock):
+def test_tb_unknown_site_or_bad_page_refused(session, database, ctx, clock):
     ping = lb.parse_trackback({"url": "http://public.test/a"})
     with pytest.raises(lb.LinkbackRefused, match="no such site"):
-        service.receive_trackback(session, ctx, "nope", "/post/", ping, PINGER)
+        received(session, database, ctx, service.prepare_trackback, "nope", "/post/", ping, PINGER)
     with pytest.raises(lb.LinkbackRefused):
-        service.receive_trackback(session, ctx, "blog", "/a b/", ping, PINGER)
+        received(session, database, ctx, service.prepare_trackback, "blog", "/a b/", ping, PINGER)
     with pytest.raises(lb.LinkbackRefused, match="cannot ping itself"):
-        trackback(session, ctx, clock, TARGET)
+        trackback(session, database, ctx, clock, TARGET)
 
 
 @pytest.mark.parametrize(
@@ -151,30 +160,32 @@ def test_tb_unknown_site_or_bad_page_refused(session, ctx, clock):
         (TARGET, TARGET + "#x", lb.FAULT_GENERIC),
     ],
 )
-def test_pb_5_6_bad_source_or_target_gets_its_fault(session, ctx, clock, source, target, fault):
+def test_pb_5_6_bad_source_or_target_gets_its_fault(
+    session, database, ctx, clock, source, target, fault
+):
     with pytest.raises(lb.LinkbackRefused) as refused:
-        pingback(session, ctx, clock, source, target)
+        pingback(session, database, ctx, clock, source, target)
     assert refused.value.fault == fault
 
 
-def test_pb_8_duplicate_pingback_refused(session, ctx, clock):
-    pingback(session, ctx, clock, "http://public.test/a")
+def test_pb_8_duplicate_pingback_refused(session, database, ctx, clock):
+    pingback(session, database, ctx, clock, "http://public.test/a")
     with pytest.raises(Duplicate):
-        pingback(session, ctx, clock, "http://public.test/a")
+        pingback(session, database, ctx, clock, "http://public.test/a")
 
 
 def test_wm_6_target_of_the_longest_matching_site_and_fragment_ignored(session, tmp_path, clock,
                                                                        database):  # fmt: skip
     ctx = build_ctx(tmp_path, clock, database, **{"sites.docs": {
         "url": "https://blog.example.org/docs", "origins": ["https://blog.example.org"]}})  # fmt: skip
-    comment = webmention(session, ctx, clock, "http://public.test/a",
+    comment = webmention(session, database, ctx, clock, "http://public.test/a",
                          "https://blog.example.org/docs/intro/#part-2")  # fmt: skip
     assert (comment.thread.site, comment.thread.uri) == ("docs", "/intro/")
 
 
-def test_linkback_never_approved_before_verification(session, ctx, clock):
+def test_linkback_never_approved_before_verification(session, database, ctx, clock):
     ctx.scorers = [FixedScorer(Verdict.ham, -5.0)]
-    comment = webmention(session, ctx, clock, "http://public.test/a")
+    comment = webmention(session, database, ctx, clock, "http://public.test/a")
     assert comment.status is CommentStatus.pending
 
 
@@ -182,7 +193,7 @@ def test_linkback_never_approved_before_verification(session, ctx, clock):
 
 
 def test_wm_14_status_resource_follows_verification(session, database, ctx, clock, source_site):
-    comment = webmention(session, ctx, clock, serve(source_site, "/r", linking()))
+    comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking()))
     token = service.status_token(ctx, comment)
     assert service.webmention_status(session, ctx, token) == {
         "status": "pending", "published": False, "source": comment.source, "target": TARGET,
@@ -193,8 +204,8 @@ def test_wm_14_status_resource_follows_verification(session, database, ctx, cloc
 
 
 @pytest.mark.parametrize("token", ["", "1", "eyJhIjoxfQ.bad", "MQ.x" * 40])
-def test_wm_14_status_resource_refuses_forged_tokens(session, ctx, clock, token):
-    comment = webmention(session, ctx, clock, "http://public.test/r")
+def test_wm_14_status_resource_refuses_forged_tokens(session, database, ctx, clock, token):
+    comment = webmention(session, database, ctx, clock, "http://public.test/r")
     with pytest.raises(NotFound):
         service.webmention_status(session, ctx, token)
     forged = service.status_token(ctx, comment)[:-2] + "xx"
@@ -212,7 +223,9 @@ def akismet() -> Iterator[FakeAkismet]:
 
 
 RECEIVE: dict[str, Callable[..., Comment]] = {
-    "trackback": lambda s, c, k, url: trackback(s, c, k, url, title="T", excerpt="Nice post."),
+    "trackback": lambda s, d, c, k, url: trackback(
+        s, d, c, k, url, title="T", excerpt="Nice post."
+    ),
     "pingback": pingback,
     "webmention": webmention,
 }
@@ -224,7 +237,7 @@ def test_pipeline_akismet_sees_the_linkback_kind_before_and_after_verification(
 ):
     ctx = build_ctx(tmp_path, clock, database, **{"akismet.key": FAKE_KEY,
                     "akismet.endpoint": akismet.url, "akismet.timeout": 1.0})  # fmt: skip
-    comment = RECEIVE[kind](session, ctx, clock, serve(source_site, "/r", linking()))
+    comment = RECEIVE[kind](session, database, ctx, clock, serve(source_site, "/r", linking()))
     verify(session, database, ctx)
     checks = akismet.requests_to("comment-check")
     assert [c.form["comment_type"] for c in checks] == [kind, kind]
@@ -241,7 +254,9 @@ def test_pipeline_akismet_down_at_receipt_cannot_publish_before_verification(
     akismet.mode = "error500"
     ctx = build_ctx(tmp_path, clock, database, **{"akismet.key": FAKE_KEY,
                     "akismet.endpoint": akismet.url, "akismet.timeout": 1.0})  # fmt: skip
-    comment = webmention(session, ctx, clock, serve(source_site, "/r", "<p>no link here</p>"))
+    comment = webmention(
+        session, database, ctx, clock, serve(source_site, "/r", "<p>no link here</p>")
+    )
     assert comment.status is CommentStatus.pending
     akismet.mode = "normal"
     session.flush()
@@ -255,7 +270,7 @@ def test_pipeline_akismet_down_at_receipt_cannot_publish_before_verification(
 
 def test_pipeline_blocked_ip_is_spam_at_receipt(session, database, tmp_path, clock, source_site):
     ctx = build_ctx(tmp_path, clock, database, **{"spam.blocked_ips": [PINGER.ip]})
-    comment = pingback(session, ctx, clock, serve(source_site, "/r", linking()))
+    comment = pingback(session, database, ctx, clock, serve(source_site, "/r", linking()))
     assert comment.status is CommentStatus.spam
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (True, CommentStatus.spam)

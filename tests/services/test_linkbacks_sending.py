@@ -131,9 +131,9 @@ def test_verify_handler_is_registered():
     assert verification.VERIFY in outbox.HANDLERS
 
 
-def test_wm_s4_one_verification_job_per_receipt(session, ctx, clock):
-    webmention(session, ctx, clock, "http://public.test/a")
-    webmention(session, ctx, clock, "http://public.test/a")
+def test_wm_s4_one_verification_job_per_receipt(session, database, ctx, clock):
+    webmention(session, database, ctx, clock, "http://public.test/a")
+    webmention(session, database, ctx, clock, "http://public.test/a")
     jobs = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == verification.VERIFY)).all()
     assert len(jobs) == 2
     assert {j.payload["comment_id"] for j in jobs} == {session.scalars(select(Comment.id)).one()}

@@ -35,6 +35,7 @@ from tests.services.linkback_helpers import (
     make_fetcher,
     page,
     pingback,
+    received,
     serve,
     trackback,
     verify,
@@ -52,7 +53,9 @@ def test_tb_d1_verified_source_links_back_and_is_approved(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/reply", linking())
-    comment = trackback(session, ctx, clock, url, title="Reply", excerpt="Nice.", blog_name="B")
+    comment = trackback(
+        session, database, ctx, clock, url, title="Reply", excerpt="Nice.", blog_name="B"
+    )
     assert verify(session, database, ctx) == [None]
     assert (comment.verified, comment.status) == (True, CommentStatus.approved)
     assert events(session, comment)[-1] == ("approve", "approved",
@@ -74,7 +77,9 @@ def test_tb_d2_ping_from_an_address_the_source_host_lacks_is_flagged_not_refused
 ):
     ctx = build_ctx(tmp_path, clock, database)  # with the rules
     url = serve(source_site, "/reply", linking())
-    comment = trackback(session, ctx, clock, url, title="Reply", excerpt="Nice.", blog_name="B")
+    comment = trackback(
+        session, database, ctx, clock, url, title="Reply", excerpt="Nice.", blog_name="B"
+    )
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved  # a nudge, not a refusal
     reason = latest_signals(session, comment)["rules.ping_origin"]["reason"]
@@ -82,8 +87,8 @@ def test_tb_d2_ping_from_an_address_the_source_host_lacks_is_flagged_not_refused
 
     clock.advance(60)
     ping = lb.parse_trackback({"url": serve(source_site, "/own", linking()), "title": "Own"})
-    own = service.receive_trackback(session, ctx, "blog", "/post/", ping,
-                                    ClientInfo(ip=PUBLIC, user_agent="WordPress/6.5"))  # fmt: skip
+    own = received(session, database, ctx, service.prepare_trackback, "blog", "/post/", ping,
+                   ClientInfo(ip=PUBLIC, user_agent="WordPress/6.5"))  # fmt: skip
     verify(session, database, ctx)
     assert "rules.ping_origin" not in latest_signals(session, own)
 
@@ -92,7 +97,7 @@ def test_tb_trackback_without_blog_name_gets_the_sources_author(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/reply", linking(title="Pinger's page"))
-    comment = trackback(session, ctx, clock, url, excerpt="An excerpt")
+    comment = trackback(session, database, ctx, clock, url, excerpt="An excerpt")
     assert comment.author == "public.test"
     verify(session, database, ctx)
     assert comment.author == "Pinger's page"
@@ -102,7 +107,7 @@ def test_pb_10_pingback_takes_title_and_text_around_the_link(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/p", linking(title="Their <em>post</em>"))
-    comment = pingback(session, ctx, clock, url)
+    comment = pingback(session, database, ctx, clock, url)
     assert comment.text == ""
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
@@ -122,7 +127,7 @@ def test_wm_13_h_entry_gives_author_title_and_sanitized_content(
         <a class="u-in-reply-to" href="{TARGET}">this</a>.
         <script>alert(1)</script><img src=x onerror=alert(2)></p></div>
     </div></body></html>"""
-    comment = webmention(session, ctx, clock, serve(source_site, "/reply", body))
+    comment = webmention(session, database, ctx, clock, serve(source_site, "/reply", body))
     verify(session, database, ctx)
     assert comment.author == "Ann Author"
     assert comment.text.startswith("Re: the post\n\nI agree with this.")
@@ -137,7 +142,7 @@ def test_wm_13_h_entry_gives_author_title_and_sanitized_content(
 def test_wm_13_a_like_reads_as_a_like(session, database, ctx, clock, source_site):
     body = (f'<div class="h-entry"><a class="p-author h-card" href="/">Bo</a> liked '
             f'<a class="u-like-of" href="{TARGET}">this post</a></div>')  # fmt: skip
-    comment = webmention(session, ctx, clock, serve(source_site, "/like", body))
+    comment = webmention(session, database, ctx, clock, serve(source_site, "/like", body))
     verify(session, database, ctx)
     assert (comment.author, comment.text, comment.html) == ("Bo", "liked this",
                                                             "<p>liked this</p>")  # fmt: skip
@@ -155,7 +160,7 @@ def test_wm_12_source_without_an_exact_link_is_spam_with_the_reason(
     session, database, ctx, clock, source_site, body
 ):
     url = serve(source_site, "/spam", body)
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (False, CommentStatus.spam)
     action, status, reason = events(session, comment)[-1]
@@ -178,7 +183,7 @@ def test_wm_s3_private_sources_rejected_before_any_connection(
     blocked = blocked_sources(source_site.port)[index]
     source_site.routes["/go"] = lambda h: send(h, 302, Location=blocked)
     source = source_site.url("/go") if via_redirect else blocked
-    comment = webmention(session, ctx, clock, source)
+    comment = webmention(session, database, ctx, clock, source)
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (False, CommentStatus.spam)
     reason = events(session, comment)[-1][2]
@@ -193,7 +198,7 @@ def test_wm_s2_slow_source_is_retried_then_rejected(
 ):
     ctx.extras["fetcher"] = make_fetcher(dns, timeout=0.5)
     source_site.routes["/slow"] = drip_body
-    comment = webmention(session, ctx, clock, source_site.url("/slow"))
+    comment = webmention(session, database, ctx, clock, source_site.url("/slow"))
     assert verify(session, database, ctx) == [60.0]  # down: tried again in a minute
     assert (comment.status, comment.verified) == (CommentStatus.pending, None)
     (job,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == verification.VERIFY))
@@ -209,7 +214,7 @@ def test_wm_s2_slow_source_is_retried_then_rejected(
 
 def test_wm_s2_fifty_megabyte_source_cut_off_at_the_cap(session, database, ctx, clock, source_site):
     source_site.routes["/huge"] = huge
-    comment = webmention(session, ctx, clock, source_site.url("/huge"))
+    comment = webmention(session, database, ctx, clock, source_site.url("/huge"))
     verify(session, database, ctx)
     assert comment.status is CommentStatus.spam
     assert f"(in its first {MB} characters)" in events(session, comment)[-1][2]
@@ -221,7 +226,7 @@ def test_wm_11_source_down_then_up_is_verified_on_the_retry(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/flaky", "<p>busy</p>", status=503)
-    comment = pingback(session, ctx, clock, url)
+    comment = pingback(session, database, ctx, clock, url)
     assert verify(session, database, ctx) == [60.0]
     serve(source_site, "/flaky", linking())
     clock.advance(61)
@@ -239,7 +244,7 @@ def test_wm_11_source_down_then_up_is_verified_on_the_retry(
 )
 def test_wm_11_unusable_source_rejected(session, database, ctx, clock, source_site, route, reason):
     source_site.routes["/odd"] = route
-    comment = pingback(session, ctx, clock, source_site.url("/odd"))
+    comment = pingback(session, database, ctx, clock, source_site.url("/odd"))
     verify(session, database, ctx)
     assert comment.status is CommentStatus.spam
     assert reason in events(session, comment)[-1][2]
@@ -247,7 +252,7 @@ def test_wm_11_unusable_source_rejected(session, database, ctx, clock, source_si
 
 def test_spam_verdict_stays_spam_after_verification(session, database, ctx, clock, source_site):
     ctx.scorers = [FixedScorer(Verdict.spam)]
-    comment = webmention(session, ctx, clock, serve(source_site, "/r", linking()))
+    comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking()))
     assert comment.status is CommentStatus.spam
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (True, CommentStatus.spam)
@@ -258,7 +263,7 @@ def test_spam_verdict_stays_spam_after_verification(session, database, ctx, cloc
 def test_verified_linkback_waits_under_first_time_and_all_policies(
     session, database, ctx, clock, source_site
 ):
-    comment = webmention(session, ctx, clock, serve(source_site, "/r", linking(
+    comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking(
         "https://other.example.net/page/")), "https://other.example.net/page/")  # fmt: skip
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (True, CommentStatus.pending)
@@ -271,11 +276,11 @@ def test_verified_linkback_waits_under_first_time_and_all_policies(
 
 def test_wm_16_source_gone_410_deletes_the_mention(session, database, ctx, clock, source_site):
     url = serve(source_site, "/r", linking())
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
     serve(source_site, "/r", "<p>gone</p>", status=410)
-    assert webmention(session, ctx, clock, url).id == comment.id
+    assert webmention(session, database, ctx, clock, url).id == comment.id
     verify(session, database, ctx)
     assert (comment.status, comment.verified) == (CommentStatus.deleted, False)
     assert comment.thread.approved_count == 0
@@ -288,10 +293,10 @@ def test_wm_15_resent_after_the_link_was_removed_is_removed(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/r", linking())
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     serve(source_site, "/r", "<p>I took the link out.</p>")
-    again = webmention(session, ctx, clock, url)
+    again = webmention(session, database, ctx, clock, url)
     assert again.id == comment.id
     assert session.scalars(select(Comment)).all() == [comment]  # updated, not a second mention
     token = service.status_token(ctx, comment)
@@ -304,11 +309,11 @@ def test_wm_15_resent_after_the_link_was_removed_is_removed(
 def test_wm_15_resent_with_new_content_updates_the_mention(session, database, ctx, clock,
                                                            source_site):  # fmt: skip
     url = serve(source_site, "/r", linking(title="First title"))
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     version = comment.thread.version
     serve(source_site, "/r", linking(title="Edited title"))
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert (comment.status, comment.author) == (CommentStatus.approved, "Edited title")
     assert comment.thread.version > version
@@ -318,11 +323,11 @@ def test_wm_15_resent_content_that_scores_unsure_goes_back_to_the_queue(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/r", linking())
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
     ctx.scorers = [FixedScorer(Verdict.unsure)]
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.pending
     assert events(session, comment)[-1] == ("hold", "pending",
@@ -333,19 +338,19 @@ def test_wm_15_removed_by_the_system_comes_back_when_the_link_does(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/r", "<p>not yet</p>")
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.spam
     serve(source_site, "/r", linking())
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (True, CommentStatus.approved)
     serve(source_site, "/r", "<p>gone</p>", status=410)
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.deleted
     serve(source_site, "/r", linking())
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     assert comment.status is CommentStatus.pending  # restored to the queue, then verified
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
@@ -353,9 +358,9 @@ def test_wm_15_removed_by_the_system_comes_back_when_the_link_does(
 
 def test_wm_15_removed_by_a_moderator_stays_removed(session, database, ctx, clock, source_site):
     url = serve(source_site, "/r", linking())
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     apply_action(session, ctx, comment, Action.delete, MODERATOR, "no thanks")
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     assert verify(session, database, ctx) == [None]
     assert comment.status is CommentStatus.deleted
     assert source_site.requests == []
@@ -365,10 +370,10 @@ def test_wm_16_published_mention_kept_while_its_source_is_down(
     session, database, ctx, clock, source_site
 ):
     url = serve(source_site, "/r", linking())
-    comment = webmention(session, ctx, clock, url)
+    comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     serve(source_site, "/r", "<p>not found</p>", status=404)
-    webmention(session, ctx, clock, url)
+    webmention(session, database, ctx, clock, url)
     clock.advance(service.GIVE_UP_AFTER.total_seconds() + 1)  # its only try is past the limit
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
@@ -377,7 +382,7 @@ def test_wm_16_published_mention_kept_while_its_source_is_down(
 
 
 def test_moderator_decision_in_the_meantime_stands(session, database, ctx, clock, source_site):
-    comment = pingback(session, ctx, clock, serve(source_site, "/r", "<p>no link</p>"))
+    comment = pingback(session, database, ctx, clock, serve(source_site, "/r", "<p>no link</p>"))
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.spam

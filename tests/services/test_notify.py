@@ -14,6 +14,7 @@ from moderation.services import build_context, comments, notify, outbox
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK, Tokens
 from tests.conftest import make_settings
+from tests.services import helpers
 
 MODERATORS = ["mod@example.org", "owner@example.org"]
 BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
@@ -40,15 +41,12 @@ def live_ctx(tmp_path, clock, database, smtp):
 
 
 def submit(database, ctx, clock, **kw):
-    """A reader's comment, in its own committed unit of work; returns its id."""
+    """A reader's comment, prepared then stored in its own committed write; returns its id."""
     clock.advance(60)
     data = {"site": "blog", "uri": URI, "text": TEXT, "author": "Ann", "email": "ann@example.org",
             "website": "https://ann.example.org"}  # fmt: skip
     data.update(kw)
-    with database.unit_of_work() as session:
-        return comments.submit_comment(
-            session, ctx, comments.NewComment(**data), BROWSER
-        ).comment.id
+    return helpers.submit(database, ctx, comments.NewComment(**data), BROWSER).id
 
 
 def mail_entries(session):
@@ -128,13 +126,15 @@ def test_notify_all_skips_discarded_spam(database, session, live_ctx, clock, smt
     assert smtp.messages == []
 
 
-def test_rolled_back_unit_of_work_sends_nothing(database, session, live_ctx, clock, smtp):
+def test_rolled_back_write_sends_nothing(database, session, live_ctx, clock, smtp):
     ctx = live_ctx()
 
     def fail_after_storing():
-        with database.unit_of_work() as work:
-            new = comments.NewComment(site="blog", uri=URI, text=TEXT, author="Ann")
-            comments.submit_comment(work, ctx, new, BROWSER)
+        new = comments.NewComment(site="blog", uri=URI, text=TEXT, author="Ann")
+        with database.read() as read:
+            draft = comments.prepare_comment(read, ctx, new, BROWSER)
+        with database.write() as tx:
+            comments.store_comment(tx, ctx, draft)
             raise RuntimeError("the request failed after storing the comment")
 
     with pytest.raises(RuntimeError):
@@ -149,14 +149,12 @@ def test_edit_that_sends_a_comment_back_to_the_queue_mails_again(
 ):
     ctx = live_ctx(**{"sites.blog.moderation": "none", "spam.moderation_keys": ["casino"]})
     clock.advance(60)
-    with database.unit_of_work() as work:
-        new = comments.NewComment(site="blog", uri=URI, text=TEXT, author="Ann")
-        submitted = comments.submit_comment(work, ctx, new, BROWSER)
-    assert submitted.comment.status is CommentStatus.approved
+    new = comments.NewComment(site="blog", uri=URI, text=TEXT, author="Ann")
+    submitted = helpers.submit(database, ctx, new, BROWSER)
+    assert submitted.status is CommentStatus.approved
     assert smtp.messages == []
-    with database.unit_of_work() as work:
-        comments.edit_own_comment(work, ctx, submitted.comment.id, submitted.edit_token,
-                                  "Now visit my casino")  # fmt: skip
+    helpers.edit(database, ctx, submitted.id, comments.edit_token(ctx, submitted),
+                 "Now visit my casino")  # fmt: skip
     assert len(smtp.messages) == 2
     assert (
         smtp.messages[0].message["Subject"] == f"[blog] Edited comment awaiting moderation on {URI}"
@@ -197,7 +195,7 @@ def test_mail_about_a_comment_moderated_during_the_outage_is_dropped_as_stale(
     ctx = live_ctx(**{"mail.moderators": ["mod@example.org"]})
     smtp.stop()
     comment_id = submit(database, ctx, clock)
-    with database.unit_of_work() as work:
+    with database.write() as work:
         apply_action(work, ctx, work.get(Comment, comment_id), Action.approve,
                      Actor("moderator:mod@example.org"))  # fmt: skip
     smtp.start()
@@ -250,9 +248,9 @@ def test_link_tokens_need_their_own_purpose_and_a_current_moderator(live_ctx):
 
 def test_spending_a_nonce_twice_is_refused_even_without_the_read_check(database, live_ctx):
     ctx = live_ctx()
-    with database.unit_of_work() as first:
+    with database.write() as first:
         notify.spend(first, ctx, "the-nonce")
-    with pytest.raises(notify.LinkUsed), database.unit_of_work() as second:
+    with pytest.raises(notify.LinkUsed), database.write() as second:
         notify.spend(second, ctx, "the-nonce")
 
 
@@ -268,14 +266,14 @@ def test_subject_never_carries_a_line_break():
 
 def test_spent_nonces_are_forgotten_once_their_links_have_expired(database, live_ctx, clock):
     ctx = live_ctx(**{"mail.link_max_age_days": 3})
-    with database.unit_of_work() as session:
+    with database.write() as session:
         notify.spend(session, ctx, "old")
     clock.advance(3 * 86400)
-    with database.unit_of_work() as session:
+    with database.write() as session:
         notify.spend(session, ctx, "recent")
     clock.advance(86400 + 60)  # "old" was spent 4 days ago: more than 3 days plus a day's slack
 
     assert notify.purge_used_tokens(database, ctx) == 1
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         assert session.scalars(select(UsedToken.nonce)).all() == ["recent"]
     assert notify.purge_used_tokens(database, ctx) == 0

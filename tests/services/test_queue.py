@@ -226,32 +226,33 @@ def test_queue_page_uses_the_status_index(session):
     assert "Sort" not in plan
 
 
-def test_tab_counts_read_only_the_status_index(session):
+def test_tab_counts_read_only_the_status_index(database):
     """One statement; every tab's count, the spam tab's and its hidden discards' too, is a walk of
     the status index that never reads the table (`discarded` is in the index)."""
-    conn, sent = session.connection(), []
+    with database.read() as session:  # one connection, as a request's reads
+        conn, sent = session.connection(), []
 
-    def record(_conn, _cursor, statement, parameters, _context, _many):
-        sent.append((statement, parameters))
+        def record(_conn, _cursor, statement, parameters, _context, _many):
+            sent.append((statement, parameters))
 
-    event.listen(conn.engine, "before_cursor_execute", record)
-    try:
-        q.status_counts(session, qf.QueueFilter(S.spam))
-    finally:
-        event.remove(conn.engine, "before_cursor_execute", record)
-    assert len(sent) == 1
-    sql, params = sent[0]
-    if conn.dialect.name == "sqlite":
-        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
-        walks = [line for line in plan if "comments" in line]
-        assert walks == ["SEARCH comments USING COVERING INDEX ix_comments_status_id_discarded "
-                         "(status=?)"] * 5  # fmt: skip
-    else:
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
-        assert plan.count("Index Only Scan using ix_comments_status_id_discarded") == 5
-        assert "Index Scan" not in plan
+        event.listen(conn.engine, "before_cursor_execute", record)
+        try:
+            q.status_counts(session, qf.QueueFilter(S.spam))
+        finally:
+            event.remove(conn.engine, "before_cursor_execute", record)
+        assert len(sent) == 1
+        sql, params = sent[0]
+        if conn.dialect.name == "sqlite":
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+            walks = [line for line in plan if "comments" in line]
+            assert walks == ["SEARCH comments USING COVERING INDEX ix_comments_status_id_discarded "
+                             "(status=?)"] * 5  # fmt: skip
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+            plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+            assert plan.count("Index Only Scan using ix_comments_status_id_discarded") == 5
+            assert "Index Scan" not in plan
 
 
 def test_status_counts_on_the_spam_tab_count_the_hidden_discards_up_to_the_cap(session):

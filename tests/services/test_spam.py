@@ -10,6 +10,7 @@ from moderation.services import build_context, comments, outbox, spam
 from moderation.services.moderation import Actor, apply_action
 from tests.conftest import make_settings
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
+from tests.services import helpers
 
 BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
 MODERATOR = Actor("moderator:mod@example.org")
@@ -35,11 +36,15 @@ def live_ctx(tmp_path, clock, database):
 
 
 def submit(session, ctx, clock, client=BROWSER, **kw):
+    """A reader's comment a minute after the last, prepared then stored in one write on the
+    context's database; the stored row, in `session`."""
     clock.advance(60)
     data = {"site": "blog", "uri": "/post/", "text": HAM_TEXT, "author": "Ann",
             "email": "ann@example.org"}  # fmt: skip
     data.update(kw)
-    return comments.submit_comment(session, ctx, comments.NewComment(**data), client).comment
+    session.flush()  # what the test changed through `session` is committed first
+    comment = helpers.submit(ctx.extras["database"], ctx, comments.NewComment(**data), client)
+    return helpers.stored(session, comment)
 
 
 def signals(session, comment):
@@ -205,42 +210,41 @@ def test_akismet_unreachable_port_still_accepts_the_comment(session, live_ctx, c
     assert submit(session, ctx, clock).status is CommentStatus.pending
 
 
-def test_akismet_feedback_only_after_commit(database, live_ctx, clock, akismet):
+def test_akismet_feedback_only_after_commit(database, session, live_ctx, clock, akismet):
     ctx = akismet_ctx(live_ctx, akismet)
-    with database.unit_of_work() as session:
-        comment_id = submit(session, ctx, clock).id
+    comment_id = submit(session, ctx, clock).id
 
     def fail_after_the_action():
-        with database.unit_of_work() as session:
+        with database.write() as session:
             apply_action(session, ctx, session.get(Comment, comment_id), Action.spam, MODERATOR)
             raise RuntimeError("the request failed after the action")
 
     with pytest.raises(RuntimeError):
         fail_after_the_action()
     assert akismet.requests_to("submit-spam") == []
-    with database.unit_of_work() as session:
+    with database.write() as session:
         apply_action(session, ctx, session.get(Comment, comment_id), Action.spam, MODERATOR)
     (sent,) = akismet.requests_to("submit-spam")
     assert sent.form["comment_author"] == "Ann"
     assert sent.form["user_ip"] == "203.0.113.5"
-    with database.unit_of_work() as session:
+    with database.write() as session:
         apply_action(session, ctx, session.get(Comment, comment_id), Action.ham, MODERATOR)
     assert len(akismet.requests_to("submit-ham")) == 1
 
 
 def test_outbox_purge_removes_only_entries_done_a_week_ago(database, live_ctx, clock):
     ctx = live_ctx(**{"jobs.immediate": False})
-    with database.unit_of_work() as session:
-        kept_failing = outbox.enqueue(session, ctx, "no-such-kind", {}).id
-        done_long_ago = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0}).id
+    with database.write() as session:
+        kept_failing = outbox.enqueue(session, ctx, "no-such-kind", {})
+        done_long_ago = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0})
     assert outbox.run_entry(database, ctx, done_long_ago) is None  # no such comment: done at once
     clock.advance(outbox.DONE_KEPT.total_seconds() + 60)
-    with database.unit_of_work() as session:
-        done_lately = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0}).id
+    with database.write() as session:
+        done_lately = outbox.enqueue(session, ctx, "recheck", {"comment_id": 0})
     assert outbox.run_entry(database, ctx, done_lately) is None
 
     assert outbox.purge_done(database, ctx) == 1
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         left = set(session.scalars(select(OutboxEntry.id)))
     assert left == {kept_failing, done_lately}
 
@@ -252,7 +256,7 @@ def test_outbox_backoff_doubles_up_to_the_cap(live_ctx):
 
 def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, clock, database):
     ctx = live_ctx()
-    old_spam = submit(session, ctx, clock, text="old spam", honeypot="x")
+    old_spam = submit(session, ctx, clock, text="old spam", honeypot="x").id
     parent = submit(session, ctx, clock, text="parent")
     submit(session, ctx, clock, text="reply", parent=parent.id, author="Bob", email="b@e.org")
     apply_action(session, ctx, parent, Action.delete, MODERATOR)
@@ -265,9 +269,9 @@ def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, cloc
     session.commit()
     assert spam.purge(database, ctx) == 1  # only the old discarded spam
     remaining = set(session.scalars(select(Comment.id)))
-    assert old_spam.id not in remaining
+    assert old_spam not in remaining
     assert {parent.id, gone.id, recent.id} <= remaining
-    assert session.scalars(select(SpamCheck).where(SpamCheck.comment_id == old_spam.id)).all() == []
+    assert session.scalars(select(SpamCheck).where(SpamCheck.comment_id == old_spam)).all() == []
 
 
 def test_verdict_enum_round_trips_through_storage(session, live_ctx, clock):
