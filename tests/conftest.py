@@ -168,9 +168,11 @@ class SetupSession(WriteSession):
     """The tests' own session, for making rows and calling services directly.
 
     What it writes is committed at once (SQLite: autocommit; PostgreSQL: a commit after each
-    flush or data-changing statement, outside savepoints), so the app under test, which runs the
-    production `Database` on the same database, sees it; its after-commit hooks run then. Its
-    reads never hold a snapshot, so it sees what the app wrote.
+    flush that wrote or data-changing ``execute``, outside savepoints), so the app under test,
+    which runs the production `Database` on the same database, sees it; its after-commit hooks
+    run then. Its reads never hold a snapshot, so it sees what the app wrote. Prepared statements
+    (`moderation.storage.prepared`) run beside the session: on PostgreSQL what they write through
+    it is committed with its next flush that writes, or by ``session.commit()``.
     """
 
     def __init__(self, bind: sa.Engine) -> None:
@@ -179,8 +181,10 @@ class SetupSession(WriteSession):
         self._committing = False
 
     def flush(self, objects: Any = None) -> None:
+        wrote = bool(self.new or self.dirty or self.deleted)  # (autoflush before a query: no)
         super().flush(objects)
-        self._commit_now()
+        if wrote:
+            self._commit_now()
 
     def begin_nested(self) -> Any:
         self._committing = True  # (beginning a savepoint flushes first: no commit then)
