@@ -301,7 +301,7 @@ def _config_text(demo: bool) -> str:
         'demo_site = "demo"' if demo else "",
         "",
         "[database]",
-        'url = "sqlite:///var/moderation.storage.db"',
+        'url = "sqlite:///var/moderation.db"',
         "",
         "[sites.demo]" if demo else "[sites.blog]",
         f'url = "{site_url}"',

@@ -48,7 +48,7 @@ class ServerSettings:
 class DatabaseSettings:
     """``[database]``: where comments live."""
 
-    url: str = "sqlite:///moderation.storage.db"
+    url: str = "sqlite:///moderation.db"
     busy_timeout_ms: int = 5000
     pool_size: int = 5
 
