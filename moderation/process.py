@@ -19,8 +19,8 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 
     glibc gives threads arenas of their own, up to eight per core; each keeps freed memory for
     itself, so a worker whose four threads take turns at the same work holds that memory four
-    times over. With two arenas a server worker ended the benchmark 6-8 MB smaller (88-90 MB
-    rather than 94-98) at no measurable cost in speed. The same as ``MALLOC_ARENA_MAX=2``, but it
+    times over. Two arenas keep a server worker several megabytes smaller at no measurable cost
+    in speed (docs/performance.md). The same as ``MALLOC_ARENA_MAX=2``, but it
     needs no wrapper script; a no-op off glibc.
     """
     if not sys.platform.startswith("linux"):
@@ -46,8 +46,8 @@ def one_submission_at_a_time() -> Iterator[None]:
     write lock, which the other processes wait for. Python runs one thread at a time anyway, so
     letting a process's threads interleave their submissions buys no parallelism; it only makes
     the thread that holds the write lock wait for the interpreter behind the others' scoring, and
-    every process behind it waits too. One at a time, the posts benchmark goes from about 500 to
-    600 posts/s (2 workers x 4 threads, SQLite). Network waits inside the block
+    every process behind it waits too; one at a time, posts are faster (docs/performance.md).
+    Network waits inside the block
     (`waiting_on_network`) let the next submission in; reads never wait for the gate. (The web
     layer takes the gate on SQLite only: on PostgreSQL there is no single write lock to queue for,
     and interleaved submissions overlap their round trips to the server.)

@@ -4,10 +4,7 @@ Why Granian rather than gunicorn: on this service's hot paths the server is most
 gunicorn's threaded workers every request crosses Python twice more than the app needs (the worker's
 event loop parses it and hands it to a thread), and that loop competes for the GIL with the threads
 running the app. Granian parses HTTP, keeps connections alive and writes responses outside the GIL;
-Python runs only the app. Measured with bench/compare_isso.py on one 2-core machine, 2 workers x 4
-threads either way: a bare WSGI app returning cached bytes went from about 11,000 to 50,000
-requests/s, cached thread reads from 7,300 to 20,000, counts for 10 pages from 5,800 to 12,600, and
-comment posts from about 430 to 500 (550 with `process.one_submission_at_a_time`).
+Python runs only the app (docs/performance.md has the measurements).
 
 Each worker process builds the app itself (`worker_app`), after the fork: no database connection or
 SQLite handle crosses a fork.

@@ -4,8 +4,8 @@ Built on `limits`, the library under Flask-Limiter, used directly: fixed-window 
 `limits` storage (`moderation.web.ratelimit`'s SQLite file, or Redis). Flask-Limiter did the same
 counting but resolved its limits twice on every request, once in a ``before_request`` hook that
 runs for every request and once in the decorator; that bookkeeping cost more than the counter
-itself, 12 % of a comment post's instructions. The service has one kind of limit, per client IP and
-per endpoint, so the decorator below is all it needs.
+itself. The service has one kind of limit, per client IP and per endpoint, so the decorator
+below is all it needs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Flask's signed-cookie session, opened only for the requests that carry its cookie.
 
 Only the dashboard logs in; the widget's API and the linkback endpoints never carry the cookie.
-Flask's own interface builds its signing serializer on every request all the same (1.4 % of a
-comment post's instructions); here a request without the cookie gets an empty session at once.
+Flask's own interface builds its signing serializer on every request all the same; here a request
+without the cookie gets an empty session at once.
 """
 
 from __future__ import annotations
