@@ -137,22 +137,3 @@ def test_failed_entry_is_kept_with_its_error_and_retried(setup):
         assert "500" in entry.last_error
     assert outbox.run_entry(database, ctx, entry_id) is None  # not due yet: nothing happens
     assert len(fake.requests_to("submit-spam")) == 1
-
-
-def test_huey_is_imported_without_unused_client_libraries(tmp_path):
-    """A SQLite-only deployment does not carry the redis client or psycopg in every process."""
-    code = (
-        "import sys\n"
-        "from moderation.config import settings_from_mapping\n"
-        "from moderation.jobs import import_huey\n"
-        "s = settings_from_mapping({'server': {'secret_key': 'k' * 20, 'public_url': 'http://x.org'},"
-        " 'database': {'url': 'sqlite:///x.db'},"
-        " 'sites': {'b': {'url': 'http://x.org', 'origins': ['http://x.org']}}})\n"
-        "huey = import_huey(s)\n"
-        "assert huey.SqliteHuey is not None\n"
-        "print('redis' in sys.modules, 'psycopg' in sys.modules)\n"
-        "import redis\n"  # still importable afterwards
-        "print(redis.__name__)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False", "redis"]
