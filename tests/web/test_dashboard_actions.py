@@ -185,13 +185,12 @@ def test_a_bad_list_entry_shows_the_message_in_the_page(as_admin, session):
     assert as_admin.post("/moderate/lists", {"kind": "nope", "value": "x"}).status_code == 400
 
 
-def test_admin_adds_and_deactivates_moderators(as_admin, session, client, app):
+def test_admin_adds_and_deactivates_moderators(as_admin, session):
     response = as_admin.post("/moderate/moderators", {"email": "New@Example.org",
                                                       "role": "moderator", "password": PASSWORD},
                              follow=True)  # fmt: skip
     assert "new@example.org can sign in now (moderator)." in text(response)
-    new = accounts.authenticate(session, app.extensions["moderation.context"], "new@example.org",
-                                PASSWORD)  # fmt: skip
+    new = accounts.authenticate(session, "new@example.org", PASSWORD)
     assert new is not None
     response = as_admin.post(f"/moderate/moderators/{new.id}/deactivate", follow=True)
     assert "new@example.org is deactivated." in text(response)
@@ -225,21 +224,24 @@ def test_actions_with_the_production_hooks_teach_the_classifier(tmp_path, databa
     ctx.clock = clock
     app = create_app(settings, database=database, context=ctx)
     app.config["TESTING"] = True
-    with database.unit_of_work() as session:
-        accounts.add_moderator(session, ctx, "admin@example.org", "admin", PASSWORD)
-        for i in range(3):
-            new = comments.NewComment(site="blog", uri="/p/", text=f"Buy cheap pills {i}",
-                                      author=f"Spammer {i}", email=f"s{i}@example.org")  # fmt: skip
-            comments.submit_comment(session, ctx, new, comments.ClientInfo(ip="192.0.2.1"))
+    with database.write() as tx:
+        accounts.add_moderator(tx, ctx, "admin@example.org", "admin", PASSWORD)
+    for i in range(3):
+        new = comments.NewComment(site="blog", uri="/p/", text=f"Buy cheap pills {i}",
+                                  author=f"Spammer {i}", email=f"s{i}@example.org")  # fmt: skip
+        with database.read() as session:
+            draft = comments.prepare_comment(session, ctx, new, comments.ClientInfo(ip="192.0.2.1"))
+        with database.write() as tx:
+            comments.store_comment(tx, ctx, draft)
     dash = Dashboard(app.test_client())
     assert dash.login("admin@example.org").status_code == 303
     data = {"action": "spam", "all_matching": "1", "status": "pending", "q": "pills",
             "max_id": "999"}  # fmt: skip
     assert "3 comments marked as spam." in text(dash.post("/moderate/bulk", data, follow=True))
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         learned = session.scalars(select(Comment.learned)).all()
         assert learned == ["spam"] * 3
         assert session.scalar(select(func.count()).select_from(ClassifierCount)) > 1
     assert "3 comments restored" in text(dash.post("/moderate/undo", follow=True))
-    with database.unit_of_work(write=False) as session:
+    with database.read() as session:
         assert set(session.scalars(select(Comment.status))) == {S.pending}

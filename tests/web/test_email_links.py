@@ -60,8 +60,10 @@ def held_comment(database, live, clock, smtp, text="A thoughtful comment."):
     before = len(smtp.messages)
     new = comments.NewComment(site="blog", uri="/post/", text=text, author="Ann <i>Lee</i>",
                               email=f"{len(smtp.messages)}@example.org")  # fmt: skip
-    with database.unit_of_work() as session:
-        comment_id = comments.submit_comment(session, live[1], new, BROWSER).comment.id
+    with database.read() as session:
+        draft = comments.prepare_comment(session, live[1], new, BROWSER)
+    with database.write() as tx:
+        comment_id = comments.store_comment(tx, live[1], draft).id
     (mail,) = smtp.messages[before:]
     paths = LINK.findall(mail.text)
     return comment_id, dict(zip(["approve", "spam", "delete"], paths, strict=True))
@@ -125,7 +127,7 @@ def test_post_by_a_known_moderator_is_recorded_as_theirs(database, session, live
                                                          clock, smtp):  # fmt: skip
     moderator = Moderator(email=MOD, password_hash="x")
     session.add(moderator)
-    session.commit()
+    session.flush()  # (the setup session commits what a flush writes)
     comment_id, links = held_comment(database, live, clock, smtp)
     _, csrf = confirm(browser, links["approve"])
     assert browser.post(links["approve"], csrf).status_code == 200
@@ -189,7 +191,7 @@ def test_link_for_a_comment_moderated_since_is_refused_with_409(database, sessio
                                                                 clock, smtp):  # fmt: skip
     comment_id, links = held_comment(database, live, clock, smtp)
     _, csrf = confirm(browser, links["spam"])
-    with database.unit_of_work() as work:  # another moderator, on the dashboard
+    with database.write() as work:  # another moderator, on the dashboard
         apply_action(work, live[1], work.get(Comment, comment_id), Action.approve,
                      Actor("moderator:other@example.org"))  # fmt: skip
     for response in (browser.get(links["spam"]),

@@ -27,7 +27,6 @@ from sqlalchemy import select
 from moderation.app import create_app
 from moderation.cli import main
 from moderation.config import FetchSettings
-from moderation.db import Database
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.states import CommentKind, CommentStatus
@@ -35,6 +34,7 @@ from moderation.fetch import Fetcher
 from moderation.models import Comment
 from moderation.services import Context
 from moderation.services.tokens import Tokens
+from moderation.storage.db import Database
 from tests.conftest import make_settings
 from tests.factories import make_thread
 from tests.fakes.app_server import AppServer
@@ -97,7 +97,7 @@ class Live:
         return self.blog.url(path, "127.0.0.1")
 
     def comment(self, source: str) -> Comment | None:
-        with self.database.unit_of_work(write=False) as session:
+        with self.database.read() as session:
             return session.scalars(select(Comment).where(Comment.source == source)).first()
 
 

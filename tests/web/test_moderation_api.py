@@ -192,7 +192,8 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
 
     from moderation import schema as migrations
     from moderation.app import create_app
-    from moderation.db import Database
+    from moderation.storage.db import Database
+    from moderation.web import current
     from tests.conftest import make_settings
     from tests.web.test_openapi import CHECKS
 
@@ -200,8 +201,8 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
     migrations.upgrade(url)
     database = Database(url)
     app = create_app(make_settings(tmp_path), database=database)
-    ctx = app.extensions["moderation.context"]
-    with database.unit_of_work() as session:
+    ctx = current.parts(app).context
+    with database.write() as session:
         token = accounts.create_api_token(session, ctx, "fuzz")[1]
         thread = make_thread(session)
         for i in range(3):
@@ -225,7 +226,7 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
             statuses.append(case.call_and_validate(headers=headers, checks=CHECKS).status_code)
 
         check()
-    database.engine.dispose()
+    database.dispose()
     assert {200, 400, 404} <= set(statuses)  # the token worked: real answers, not 401s
 
 

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
 
 from moderation import schema as migrations
 from moderation.app import create_app
-from moderation.db import Database
+from moderation.storage.db import Database
 from tests.conftest import make_settings
 
 

@@ -1,97 +1,125 @@
-"""A widget post's write transaction on a SQLite file, as `moderation serve` runs it: a `LeanWrite`
-(`moderation.db`) when the thread exists, the session's own transaction when the post creates it.
-Either way the rows land together or not at all, and side effects follow the commit."""
+"""A widget post's write, as `moderation serve` runs it, on a real SQLite file and on PostgreSQL: the
+comment, its spam check, its audit row and its outbox row are written in one `Database.write` and
+committed together, or not at all; the outbox entry is dispatched only after the commit."""
+
+import logging
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
 
-from moderation import db
-from moderation import schema as migrations
 from moderation.app import create_app
-from moderation.db import Database
-from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck
+from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck, Thread
 from moderation.services import build_context
+from moderation.storage.db import Database
 from tests.conftest import make_settings
 
+MAIL = {"mail.moderators": ["mod@example.org"], "mail.notify": "all"}  # an outbox row per post
 
-def file_app(tmp_path, **overrides):
-    url = f"sqlite:///{tmp_path / 'posts.sqlite3'}"
-    migrations.upgrade(url)
-    settings = make_settings(tmp_path, **{"guard.flood_seconds": 0, **overrides})
+
+def production_app(tmp_path, database):
+    """The app with the production context (its submission hooks mail the moderator through the
+    outbox) over the test's database; dispatches are recorded instead of run, each with the row
+    counts another connection sees at that moment."""
+    settings = make_settings(tmp_path, **{"guard.flood_seconds": 0, **MAIL})
     ctx = build_context(settings)
-    database = Database(url)
     app = create_app(settings, database=database, context=ctx)
-    return app.test_client(), database, ctx
+    dispatched: list[tuple[int, tuple[int, int, int, int]]] = []
+    ctx.dispatch = lambda entry_id, _delay: dispatched.append((entry_id, counts(database)))
+    return app.test_client(), ctx, dispatched
 
 
-def post(client, text_: str):
-    return client.post("/api/v1/comments", json={"site": "blog", "uri": "/post/", "text": text_,
+def post(client, text_: str, uri: str = "/post/"):
+    return client.post("/api/v1/comments", json={"site": "blog", "uri": uri, "text": text_,
                        "author": "Ann", "email": "ann@example.org"})  # fmt: skip
 
 
 def counts(database: Database) -> tuple[int, int, int, int]:
-    with database.unit_of_work(write=False) as session:
+    """Comments, spam checks, audit rows and outbox rows, as a connection of its own sees them."""
+    with database.read() as session:
         return tuple(
             session.scalar(select(func.count()).select_from(model))
             for model in (Comment, SpamCheck, ModerationEvent, OutboxEntry)
         )  # type: ignore[return-value]
 
 
-def lean_writes(monkeypatch) -> list[bool]:
-    """A list of what each `begin_lean_write` call answered."""
-    answers: list[bool] = []
-    begin = db.begin_lean_write
+def watch_writes(monkeypatch, database: Database) -> tuple[list[str], list[tuple[int, ...]]]:
+    """Every `database.write` the app begins, and for each one that ends normally the row counts
+    another connection sees at its end, after its last flush and before its commit."""
+    began: list[str] = []
+    before_commit: list[tuple[int, ...]] = []
+    write = database.write
 
-    def recording(session):
-        answers.append(begin(session))
-        return answers[-1]
+    @contextmanager
+    def watched():
+        with write() as tx:
+            began.append("write")
+            yield tx
+            tx.flush()
+            before_commit.append(counts(database))
 
-    monkeypatch.setattr("moderation.services.comments.begin_lean_write", recording)
-    return answers
+    monkeypatch.setattr(database, "write", watched)
+    return began, before_commit
 
 
-def test_posts_to_an_existing_thread_write_in_a_lean_write_and_mail_after_it(tmp_path, monkeypatch):
-    client, database, ctx = file_app(
-        tmp_path, **{"mail.moderators": ["mod@example.org"], "mail.notify": "all"}
-    )
-    dispatched: list[int] = []
-    ctx.dispatch = lambda entry_id, _delay: dispatched.append(entry_id)
-    answers = lean_writes(monkeypatch)
+def test_a_post_writes_its_rows_in_one_write_and_dispatches_after_the_commit(
+    tmp_path, database, monkeypatch
+):
+    client, _ctx, dispatched = production_app(tmp_path, database)
+    began, before_commit = watch_writes(monkeypatch, database)
 
     first = post(client, "The first, which makes the thread.")
     second = post(client, "The second, into the thread.")
 
     assert (first.status_code, second.status_code) == (201, 201)
-    assert answers == [True]  # the first post created the thread through the ORM
+    assert began == ["write", "write"]  # one write per post, the thread's creation included
+    # Until its commit, another connection sees none of a post's rows ...
+    assert before_commit == [(0, 0, 0, 0), (1, 1, 1, 1)]
     assert counts(database) == (2, 2, 2, 2)
-    with database.unit_of_work(write=False) as session:
-        outbox = session.execute(select(OutboxEntry.id, OutboxEntry.payload)).all()
-    assert dispatched == [entry_id for entry_id, _ in outbox]
+    with database.read() as session:
+        outbox = session.execute(select(OutboxEntry.id, OutboxEntry.payload)
+                                 .order_by(OutboxEntry.id)).all()  # fmt: skip
     assert [payload["comment_id"] for _, payload in outbox] == [
         first.get_json()["comment"]["id"], second.get_json()["comment"]["id"]]  # fmt: skip
+    # ... and each dispatch came after the commit: it saw all of them.
+    assert dispatched == [(outbox[0][0], (1, 1, 1, 1)), (outbox[1][0], (2, 2, 2, 2))]
 
 
-@pytest.mark.expect_errors  # the failing post's 500 is logged
-def test_a_post_that_fails_under_the_lock_leaves_no_row_and_the_next_one_lands(
-    tmp_path, monkeypatch
+@pytest.mark.expect_errors  # the failing post's 500 is logged (checked below)
+@pytest.mark.parametrize("uri", ["/post/", "/new/"], ids=["thread-exists", "post-makes-thread"])
+def test_a_post_that_fails_inside_its_write_leaves_no_row_and_the_next_one_lands(
+    tmp_path, database, monkeypatch, caplog, uri
 ):
-    client, database, ctx = file_app(tmp_path)
+    client, ctx, dispatched = production_app(tmp_path, database)
     assert post(client, "Makes the thread.").status_code == 201
-    answers = lean_writes(monkeypatch)
+    began, before_commit = watch_writes(monkeypatch, database)
+    seen_in_the_write: list[int] = []
 
-    def broken_hook(*_args):
+    def broken_hook(tx, *_args):  # after the inserts and the notification's outbox row
+        seen_in_the_write.append(tx.scalar(select(func.count()).select_from(OutboxEntry)))
         raise RuntimeError("a hook failed after the inserts")
 
     ctx.submission_hooks.append(broken_hook)
-    failed = post(client, "Never stored.")
+    with caplog.at_level(logging.ERROR):
+        failed = post(client, "Never stored.", uri)
     ctx.submission_hooks.remove(broken_hook)
-    landed = post(client, "Stored.")
+    landed = post(client, "Stored.", uri)
 
     assert failed.status_code == 500
     assert failed.is_json
+    assert failed.get_json()["error"]["code"] == "internal_error"
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.getMessage() == "unhandled error on POST /api/v1/comments"
+    assert isinstance(logged.exc_info[1], RuntimeError)
     assert landed.status_code == 201
-    assert answers == [True, True]
-    assert counts(database) == (2, 2, 2, 0)
-    with database.unit_of_work(write=False) as session:
+    assert began == ["write", "write"]
+    assert seen_in_the_write == [2]  # the failed post had written its rows, outbox row included
+    assert before_commit == [(1, 1, 1, 1)]  # (the failed write never reached its commit)
+    assert counts(database) == (2, 2, 2, 2)
+    with database.read() as session:
         texts = session.scalars(text("SELECT text FROM comments ORDER BY id")).all()
+        threads = session.scalars(select(Thread.uri).order_by(Thread.id)).all()
+        outbox = session.scalars(select(OutboxEntry.id).order_by(OutboxEntry.id)).all()
     assert texts == ["Makes the thread.", "Stored."]
+    assert threads == sorted({"/post/", uri}, key=["/post/", "/new/"].index)
+    assert [entry_id for entry_id, _ in dispatched] == outbox  # nothing for the rolled-back post
