@@ -199,16 +199,19 @@ class SetupSession(WriteSession):
             self._commit_now()
         return result
 
-    def _commit_now(self) -> None:
-        if self._committing or self.in_nested_transaction() or not self.in_transaction():
-            return
-        self._committing = True
+    def commit(self) -> None:
+        self._committing = True  # (a commit flushes first: no second commit from there)
         try:
-            self.commit()
+            super().commit()
         finally:
             self._committing = False
         hooks, self.after_commit_hooks = self.after_commit_hooks, []
         run_hooks(hooks)
+
+    def _commit_now(self) -> None:
+        if self._committing or self.in_nested_transaction() or not self.in_transaction():
+            return
+        self.commit()
 
 
 def setup_engine(url: str) -> sa.Engine:
