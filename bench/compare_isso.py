@@ -144,7 +144,7 @@ def start_ceiling(work: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int
     (work / "ceiling_app.py").write_text(CEILING_APP)
     (work / "ceiling.json").write_bytes(body)
     env = {**os.environ, "CEILING_BODY": str(work / "ceiling.json")}
-    # The same server and settings as `moderation serve` (moderation/server.py) with our bench
+    # The same server and settings as `moderation serve` (moderation/runtime/server.py) with our bench
     # config: Granian, WSGI, HTTP/1, 2 workers x 4 threads.
     granian = Path(sys.executable).parent / "granian"
     proc = subprocess.Popen([str(granian), "--interface", "wsgi", "--http", "1", "--no-ws",

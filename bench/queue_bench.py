@@ -39,13 +39,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from moderation import schema
 from moderation.app import create_app
 from moderation.config import settings_from_mapping
 from moderation.domain.states import CommentStatus
 from moderation.services import Context, accounts, queue_filters
 from moderation.services import queue as queue_service
 from moderation.services.tokens import Tokens
+from moderation.storage import migrations
 from moderation.storage.db import Database
 
 COLUMNS = ("id", "thread_id", "kind", "status", "author", "email", "website", "ip", "user_agent",
@@ -252,7 +252,7 @@ def main() -> None:
             else:
                 url, drop = pg_database(args.pg_url)
             try:
-                schema.upgrade(url)
+                migrations.upgrade(url)
                 start = time.perf_counter()
                 (seed_sqlite if kind == "sqlite" else seed_postgresql)(url, args.rows, args.threads)
                 print(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, select
 
-from moderation import schema as migrations
 from moderation.models import Thread
+from moderation.storage import migrations as migrations
 from moderation.storage.db import Database, utcnow
 from moderation.storage.prepared import Prepared, insert_row
 

@@ -1,4 +1,4 @@
-"""Alembic environment: the models' metadata, the URL from `moderation.schema`, SQLite batch mode."""
+"""Alembic environment: the models' metadata, the URL from `moderation.storage.migrations`, SQLite batch mode."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy import Engine, create_engine, event, make_url
 
 from moderation import models  # noqa: F401  (registers every table on Base.metadata)
-from moderation.schema import compare_server_default
 from moderation.storage import sqlite
 from moderation.storage.db import Base, UTCDateTime, is_sqlite
+from moderation.storage.migrations import compare_server_default
 
 config = context.config
 target_metadata = Base.metadata

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from moderation.cache import make_cache
 from moderation.config import Settings
-from moderation.jobs import Jobs
-from moderation.logs import init_access_log
+from moderation.runtime.cache import make_cache
+from moderation.runtime.jobs import Jobs
+from moderation.runtime.logs import init_access_log
 from moderation.services import Context, build_context
 from moderation.storage.db import Database
 from moderation.web import current, register_web

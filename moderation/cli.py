@@ -60,7 +60,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @pass_state
 def serve(state: State, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the app with Granian (a production WSGI server)."""
-    from moderation.server import run
+    from moderation.runtime.server import run
 
     run(state.settings, host=host, port=port, workers=workers, config_path=state.path)
 
@@ -75,9 +75,9 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: State, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from moderation import schema
+    from moderation.storage import migrations
 
-    schema.upgrade(state.settings.database.url, revision)
+    migrations.upgrade(state.settings.database.url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -86,9 +86,9 @@ def db_upgrade(state: State, revision: str) -> None:
 @pass_state
 def db_downgrade(state: State, revision: str) -> None:
     """Revert migrations down to REVISION ("base" removes everything)."""
-    from moderation import schema
+    from moderation.storage import migrations
 
-    schema.downgrade(state.settings.database.url, revision)
+    migrations.downgrade(state.settings.database.url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -96,9 +96,9 @@ def db_downgrade(state: State, revision: str) -> None:
 @pass_state
 def db_current(state: State) -> None:
     """Print the database's revision."""
-    from moderation import schema
+    from moderation.storage import migrations
 
-    schema.current(state.settings.database.url)
+    migrations.current(state.settings.database.url)
 
 
 @main.group()
@@ -160,9 +160,9 @@ def tokens_create(state: State, name: str) -> None:
 @pass_state
 def worker(state: State, threads: int) -> None:
     """Run the background-job consumer (Akismet re-checks and feedback, mail, purges)."""
-    from moderation.jobs import Jobs
-    from moderation.logs import configure_logging
-    from moderation.process import limit_malloc_arenas
+    from moderation.runtime.jobs import Jobs
+    from moderation.runtime.logs import configure_logging
+    from moderation.runtime.process import limit_malloc_arenas
     from moderation.services import build_context
 
     configure_logging(state.settings.server.log_level)
@@ -183,8 +183,8 @@ def spam() -> None:
 @pass_state
 def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
     """Teach the shared classifier labelled rows (author,email,url,content,label,source)."""
+    from moderation.scorers.evaluation import read_rows
     from moderation.services.spam import learn
-    from moderation.spam_eval import read_rows
 
     total = {"spam": 0, "ham": 0}
     with state.database().write() as session:
@@ -208,7 +208,7 @@ def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
     import json
 
-    from moderation.spam_eval import evaluate, read_rows
+    from moderation.scorers.evaluation import evaluate, read_rows
 
     score_row, learn_row = local_scorer(state.settings, state.database(), base)
     result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
@@ -353,8 +353,8 @@ def linkbacks_send(state: State, url: str) -> None:
     """Tell the pages that the post at URL links to: a webmention, else a pingback, else a
     trackback, whichever each page advertises. Prints one line per page."""
     from moderation.errors import ModerationError
-    from moderation.fetch import Fetcher
-    from moderation.outbound import FetchError
+    from moderation.net.fetcher import Fetcher
+    from moderation.net.guarded import FetchError
     from moderation.services.sending import Poster, send_linkbacks
 
     fetch = state.settings.fetch

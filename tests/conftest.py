@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from moderation import models  # noqa: F401  (every table on Base.metadata)
-from moderation import schema as migrations
 from moderation.app import create_app
 from moderation.config import Settings, settings_from_mapping
 from moderation.services import Context
 from moderation.services.tokens import Tokens
+from moderation.storage import migrations as migrations
 from moderation.storage import sqlite
 from moderation.storage.db import Base, Database, WriteSession, is_sqlite, run_hooks
 from tests.fakes.smtp_server import FakeSMTP

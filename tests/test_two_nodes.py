@@ -10,7 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from moderation import schema
+from moderation.storage import migrations
 from tests.conftest import _PG_PROBLEM, fresh_database_url
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
 from tests.test_serve import free_port, wait_healthy
@@ -74,7 +74,7 @@ def nodes(tmp_path_factory):
     requirements_or_skip()
     tmp = tmp_path_factory.mktemp("nodes")
     url, drop = fresh_database_url("postgresql", tmp)
-    schema.upgrade(url)
+    migrations.upgrade(url)
     procs = []
     with FakeAkismet() as fake:
         bases = []

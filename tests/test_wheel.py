@@ -221,7 +221,7 @@ def migrate_serve_and_post(installed: Installed, url: str, name: str) -> None:
 def test_plain_install_migrates_and_serves_on_sqlite(installed):
     # A plain install: no PostgreSQL driver, no Redis client, the package from the venv.
     found = installed.python(
-        "import importlib.util as u, moderation, moderation.schema as s;"
+        "import importlib.util as u, moderation, moderation.storage.migrations as s;"
         "print(u.find_spec('psycopg'), u.find_spec('redis'), moderation.__file__, s.MIGRATIONS)"
     ).split()
     assert found[:2] == ["None", "None"]

@@ -33,7 +33,7 @@ from moderation.config import AkismetSettings, ConfigError
 from moderation.domain.scoring import Signal, Submission, Verdict
 from moderation.domain.states import CommentKind
 from moderation.errors import ScorerUnavailable
-from moderation.process import waiting_on_network
+from moderation.runtime.process import waiting_on_network
 
 log = logging.getLogger(__name__)
 

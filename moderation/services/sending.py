@@ -16,8 +16,8 @@ from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.errors import InvalidInput
-from moderation.fetch import DEFAULT_USER_AGENT, Fetcher
-from moderation.outbound import (
+from moderation.net.fetcher import DEFAULT_USER_AGENT, Fetcher
+from moderation.net.guarded import (
     DEFAULT_PORTS,
     BlockedAddress,
     Deadline,

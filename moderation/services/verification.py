@@ -30,13 +30,13 @@ from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Submission, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import InvalidTransition
+from moderation.models import Comment, ModerationEvent
 
 # Sending reuses the fetcher's URL checks, pinned connections and error mapping (the underscored
 # names) rather than a second copy of that security-critical code; a public `Fetcher.post` would
 # be the tidier home for it.
-from moderation.fetch import Fetcher
-from moderation.models import Comment, ModerationEvent
-from moderation.outbound import FetchError, FetchFailed, HostRateLimited, Timeout
+from moderation.net.fetcher import Fetcher
+from moderation.net.guarded import FetchError, FetchFailed, HostRateLimited, Timeout
 from moderation.scorers.heuristics import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check

@@ -24,9 +24,9 @@ from flask import Flask, current_app, g
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy.orm import Session
 
-from moderation.cache import Cache
 from moderation.config import Settings
-from moderation.jobs import Jobs
+from moderation.runtime.cache import Cache
+from moderation.runtime.jobs import Jobs
 from moderation.services import Context
 from moderation.storage.db import Database, WriteSession
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, TokenInvalid
-from moderation.process import one_submission_at_a_time
+from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
 from moderation.services import threads as thread_service
 from moderation.services.moderation import get_comment
@@ -105,7 +105,7 @@ def thread() -> Response:
 
 
 def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
-    """The thread's JSON and its ETag, built once per thread version (see `moderation.cache`)."""
+    """The thread's JSON and its ETag, built once per thread version (see `moderation.runtime.cache`)."""
     session, ctx = current.session(), current.context()
     thread = comment_service.find_thread(session, site, uri)  # one lookup for the key and the JSON
     key = thread_service.cache_key(ctx, site, thread) if thread else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from moderation import schema
+from moderation.storage import migrations
 from moderation.storage.db import Database
 
 
@@ -22,7 +22,7 @@ class AppServer:
 
     def __init__(self, tmp: Path) -> None:
         self.db_url = f"sqlite:///{tmp / 'moderation.sqlite3'}"
-        schema.upgrade(self.db_url)
+        migrations.upgrade(self.db_url)
         self.database = Database(self.db_url)
         self._app: Any = None
         self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True)

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from moderation import schema
+from moderation.storage import migrations
 from moderation.storage.db import Base
 from tests.conftest import fresh_database_url, setup_engine
 
@@ -20,7 +20,7 @@ def empty_url(db_kind, tmp_path):
 
 
 def revisions():
-    script = ScriptDirectory.from_config(schema.alembic_config("sqlite://"))
+    script = ScriptDirectory.from_config(migrations.alembic_config("sqlite://"))
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
@@ -29,7 +29,7 @@ def diff(url):
     with engine.connect() as conn:
         changes = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True,
-                                        "compare_server_default": schema.compare_server_default}),
+                                        "compare_server_default": migrations.compare_server_default}),
             Base.metadata,
         )  # fmt: skip
     engine.dispose()
@@ -44,7 +44,7 @@ def tables(url):
 
 
 def test_migrated_schema_equals_models(empty_url):
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
     assert diff(empty_url) == []
     assert tables(empty_url) == set(Base.metadata.tables)
 
@@ -52,20 +52,20 @@ def test_migrated_schema_equals_models(empty_url):
 def test_every_revision_goes_down_and_up_again(empty_url):
     revs = revisions()
     assert revs, "no migrations found"
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
     for rev in reversed(revs):  # step down one revision at a time, then back up
         before = tables(empty_url)
-        command.downgrade(schema.alembic_config(empty_url), "-1")
-        command.upgrade(schema.alembic_config(empty_url), rev)
+        command.downgrade(migrations.alembic_config(empty_url), "-1")
+        command.upgrade(migrations.alembic_config(empty_url), rev)
         assert tables(empty_url) == before
-        command.downgrade(schema.alembic_config(empty_url), "-1")
+        command.downgrade(migrations.alembic_config(empty_url), "-1")
     assert tables(empty_url) == set()
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
     assert diff(empty_url) == []
 
 
 def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_url):
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO threads (site, uri, title, created_at, closed, "
@@ -74,8 +74,8 @@ def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_u
     engine.dispose()
     revs = revisions()
     if len(revs) > 1:
-        schema.downgrade(empty_url, revs[-2])
-        schema.upgrade(empty_url)
+        migrations.downgrade(empty_url, revs[-2])
+        migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT uri FROM threads")).scalar() == "/p/"
@@ -84,7 +84,7 @@ def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_u
 
 def test_schema_comparison_notices_a_drift(empty_url):
     """The equality above means something: an extra column is reported."""
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE threads ADD COLUMN stray INTEGER"))
@@ -94,9 +94,9 @@ def test_schema_comparison_notices_a_drift(empty_url):
 
 def test_check_constraints_survive_a_round_trip(empty_url):
     """SQLite batch rebuilds can silently drop CHECK constraints; ours must still hold at head."""
-    schema.upgrade(empty_url)
-    schema.downgrade(empty_url, "base")
-    schema.upgrade(empty_url)
+    migrations.upgrade(empty_url)
+    migrations.downgrade(empty_url, "base")
+    migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO threads (id, site, uri, title, created_at, closed, "

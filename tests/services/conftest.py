@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from moderation.fetch import Fetcher
+from moderation.net.fetcher import Fetcher
 from tests.fakes.web_site import FakeSite, Network, default_dns, guard_network
 from tests.services.linkback_helpers import make_fetcher
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
-from moderation.fetch import Fetcher
 from moderation.models import Comment, ModerationEvent, OutboxEntry
+from moderation.net.fetcher import Fetcher
 from moderation.services import build_context, outbox, verification
 from moderation.services import linkbacks as service
 from moderation.services.comments import ClientInfo
@@ -91,7 +91,7 @@ def trackback(session, database, ctx, clock, url: str, uri: str = "/post/", **fi
 
 
 def build_ctx(tmp_path, clock, database, **overrides):
-    from moderation.jobs import Jobs
+    from moderation.runtime.jobs import Jobs
 
     # Rules and Akismet; the shared classifier needs the built base model, which is not at issue here.
     overrides = {"jobs.immediate": False, "spam.classifier": False, **overrides}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.models import Comment, OutboxEntry
-from moderation.outbound import BlockedAddress
+from moderation.net.guarded import BlockedAddress
 from moderation.services import outbox, sending, verification
 from tests.fakes.web_site import FakeSite, Handler, send
 from tests.services.linkback_helpers import make_fetcher, page, webmention

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from moderation.domain.states import Action, CommentStatus
 from moderation.errors import TokenExpired, TokenInvalid
-from moderation.jobs import Jobs
 from moderation.models import Comment, OutboxEntry, UsedToken
+from moderation.runtime.jobs import Jobs
 from moderation.services import build_context, comments, notify, outbox
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK, Tokens

@@ -26,7 +26,7 @@ def live_ctx(tmp_path, clock, database):
         settings = make_settings(tmp_path, **overrides)
         ctx = build_context(settings)
         ctx.clock = clock
-        from moderation.jobs import Jobs
+        from moderation.runtime.jobs import Jobs
 
         Jobs(settings, database, ctx)
         ctx.extras["database"] = database

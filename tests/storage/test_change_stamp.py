@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import text
 
-from moderation import schema as migrations
 from moderation.app import create_app
 from moderation.services import build_context
+from moderation.storage import migrations as migrations
 from moderation.storage.db import Database
 from moderation.storage.sqlite import ChangeStamp
 from moderation.web import current, fastpath

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from moderation import schema as migrations
 from moderation.errors import DatabaseBusy
 from moderation.models import Thread
+from moderation.storage import migrations as migrations
 from moderation.storage.db import Database, after_commit, utcnow
 from moderation.storage.sqlite import when_unlocked
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from moderation.config import FetchSettings
-from moderation.fetch import Fetcher
 from moderation.models import Comment
+from moderation.net.fetcher import Fetcher
 from tests.fakes.web_site import FakeSite, default_dns, send
 
 TARGET = "https://blog.example.org/post/"

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from moderation.cache import LocalCache, RedisCache, fingerprint, make_cache
 from moderation.domain.states import Action
 from moderation.models import Comment
+from moderation.runtime.cache import LocalCache, RedisCache, fingerprint, make_cache
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.web import current
 from tests.conftest import make_settings

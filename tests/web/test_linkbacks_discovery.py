@@ -30,8 +30,8 @@ from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.states import CommentKind, CommentStatus
-from moderation.fetch import Fetcher
 from moderation.models import Comment
+from moderation.net.fetcher import Fetcher
 from moderation.services import Context
 from moderation.services.tokens import Tokens
 from moderation.storage.db import Database

@@ -190,8 +190,8 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hypothesis_settings
 
-    from moderation import schema as migrations
     from moderation.app import create_app
+    from moderation.storage import migrations as migrations
     from moderation.storage.db import Database
     from moderation.web import current
     from tests.conftest import make_settings

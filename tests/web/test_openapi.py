@@ -11,8 +11,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from moderation import schema as migrations
 from moderation.app import create_app
+from moderation.storage import migrations as migrations
 from moderation.storage.db import Database
 from tests.conftest import make_settings
 

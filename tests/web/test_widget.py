@@ -4,7 +4,7 @@ import pytest
 
 from moderation.app import create_app
 from moderation.domain.scoring import Verdict
-from moderation.process import one_submission_at_a_time
+from moderation.runtime.process import one_submission_at_a_time
 from moderation.storage.db import is_sqlite
 from tests.conftest import SITE_URL, make_settings
 from tests.factories import FixedScorer

@@ -6,7 +6,7 @@ import pytest
 
 from moderation.domain.scoring import Verdict
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel
-from moderation.spam_eval import (
+from moderation.scorers.evaluation import (
     METRIC_KEYS,
     Row,
     classifier_callbacks,

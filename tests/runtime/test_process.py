@@ -1,11 +1,11 @@
 """The submission gate: a process's threads take turns at submissions, except while one waits on
-the network (`moderation.process`)."""
+the network (`moderation.runtime.process`)."""
 
 import threading
 import time
 
 from moderation.config import AkismetSettings
-from moderation.process import one_submission_at_a_time, waiting_on_network
+from moderation.runtime.process import one_submission_at_a_time, waiting_on_network
 from moderation.scorers.akismet import build_akismet_client, verify_key
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
 

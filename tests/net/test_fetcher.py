@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from moderation.config import FetchSettings
-from moderation.fetch import Fetcher
-from moderation.outbound import (
+from moderation.net.fetcher import Fetcher
+from moderation.net.guarded import (
     BadScheme,
     BadUrl,
     BlockedAddress,
@@ -454,6 +454,6 @@ def test_fetch_per_host_rate_limit(site, dns, network):
 
 @pytest.mark.parametrize("label", ["base64", "rot13", "zlib", "hex", "utf-7", "no-such-charset"])
 def test_codec_refuses_labels_that_are_not_text_charsets(label):
-    from moderation.fetch import _codec
+    from moderation.net.fetcher import _codec
 
     assert _codec(label) is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moderation.process import limit_malloc_arenas
+from moderation.runtime.process import limit_malloc_arenas
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The guarded connection under every outbound request: `Fetcher`'s GETs (`moderation.fetch`, whose
+"""The guarded connection under every outbound request: `Fetcher`'s GETs (`moderation.net.fetcher`, whose
 docstring gives the threat model) and `Poster`'s POSTs (`moderation.services.sending`).
 
 * the errors a fetch or a post raises (`FetchError` and its subclasses);

@@ -37,7 +37,7 @@ import httpx
 
 from moderation import __version__
 from moderation.config import FetchSettings
-from moderation.outbound import (
+from moderation.net.guarded import (
     DEFAULT_PORTS,
     BlockedAddress,
     Deadline,

@@ -10,7 +10,7 @@ from alembic.config import Config
 
 def migrations_folder() -> Path:
     """Installed: ``moderation/migrations`` (see pyproject); a checkout: top-level ``migrations/``."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # moderation/
     installed = package / "migrations"
     return installed if installed.is_dir() else package.parent / "migrations"
 

@@ -21,12 +21,12 @@ from typing import Any
 from flask import Flask
 
 from moderation.config import Settings, load_settings
-from moderation.logs import configure_logging
-from moderation.process import limit_malloc_arenas
+from moderation.runtime.logs import configure_logging
+from moderation.runtime.process import limit_malloc_arenas
 
 #: Granian's own lines (start, stop, a worker that died) as JSON on stderr, like the app's.
 GRANIAN_LOGGING: dict[str, Any] = {
-    "formatters": {"json": {"()": "moderation.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "moderation.runtime.logs.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -70,7 +70,7 @@ def run(
     if config_path is not None:
         os.environ["MODERATION_CONFIG"] = str(config_path.resolve())
     server = Granian(
-        "moderation.server:worker_app",
+        "moderation.runtime.server:worker_app",
         factory=True,
         address=host or settings.server.host,
         port=port or settings.server.port,
@@ -81,7 +81,7 @@ def run(
         blocking_threads=settings.server.threads,
         log_level=LogLevels(settings.server.log_level.lower()),
         log_dictconfig=GRANIAN_LOGGING,
-        log_access=False,  # the app writes its own structured access log (`moderation.logs`)
+        log_access=False,  # the app writes its own structured access log (`moderation.runtime.logs`)
         respawn_failed_workers=True,
         workers_kill_timeout=10,
     )

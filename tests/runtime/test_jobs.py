@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from moderation import schema
 from moderation.config import load_settings
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
-from moderation.jobs import Jobs
 from moderation.models import Comment, OutboxEntry, SpamCheck, Thread
+from moderation.runtime.jobs import Jobs
 from moderation.services import build_context, outbox
+from moderation.storage import migrations
 from moderation.storage.db import Database
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
 
@@ -42,7 +42,7 @@ def setup(tmp_path):
         text = CONFIG.format(folder=tmp_path, key=FAKE_KEY, endpoint=fake.url)
         (tmp_path / "config.toml").write_text(text)
         settings = load_settings(tmp_path / "config.toml", {})
-        schema.upgrade(settings.database.url)
+        migrations.upgrade(settings.database.url)
         yield tmp_path, settings, fake
 
 
