@@ -59,8 +59,16 @@ def ensure_isso() -> Path:
     if not (VENV / "bin" / "gunicorn").exists():
         print("installing Isso 0.14.0 into", VENV, file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-r",
-                        str(ISSO / "isso_peer.requirements.txt")], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "-r",
+                str(ISSO / "isso_peer.requirements.txt"),
+            ],
+            check=True,
+        )
     return VENV
 
 
@@ -77,18 +85,46 @@ def wait_up(url: str) -> None:
 def start_isso(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = (ISSO / "isso_peer.cfg.template").read_text()
-    for key, value in {"@DBPATH@": str(work / "isso.db"), "@HOST@": f"http://127.0.0.1:{port}",
-                       "@MODERATION@": "false", "@PORT@": str(port)}.items():  # fmt: skip
+    for key, value in {
+        "@DBPATH@": str(work / "isso.db"),
+        "@HOST@": f"http://127.0.0.1:{port}",
+        "@MODERATION@": "false",
+        "@PORT@": str(port),
+    }.items():
         cfg = cfg.replace(key, value)
     (work / "isso.cfg").write_text(cfg)
     py = VENV / "bin" / "python"
-    subprocess.run([str(py), str(ISSO / "isso_seed.py"), "--config", str(work / "isso.cfg"),
-                    "--threads", "100", "--per-thread", "50", "sqlite"], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            str(py),
+            str(ISSO / "isso_seed.py"),
+            "--config",
+            str(work / "isso.cfg"),
+            "--threads",
+            "100",
+            "--per-thread",
+            "50",
+            "sqlite",
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "ISSO_SETTINGS": str(work / "isso.cfg")}
-    proc = subprocess.Popen([str(VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
-                             "--no-control-socket", "isso.run"], env=env, cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            str(VENV / "bin" / "gunicorn"),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "isso.run",
+        ],
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_up(f"http://127.0.0.1:{port}/?uri=%2Fthread-1")
     return proc, port
 
@@ -106,19 +142,34 @@ def seed_moderation(folder: Path) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with Database(settings.database.url).write() as session:
         for i in range(1, 101):
-            thread = Thread(site="bench", uri=f"/thread-{i}/", title=f"Thread {i}", created_at=start,
-                            approved_count=50, version=1)  # fmt: skip
+            thread = Thread(
+                site="bench",
+                uri=f"/thread-{i}/",
+                title=f"Thread {i}",
+                created_at=start,
+                approved_count=50,
+                version=1,
+            )
             session.add(thread)
             last_top = None
             for j in range(1, 51):
                 k = (i * 50 + j) % 37
                 text = TEXT.format(i=i, j=j)
                 when = start + timedelta(seconds=i * 100 + j)
-                comment = Comment(thread=thread, kind=CommentKind.comment,
-                    status=CommentStatus.approved, author=f"User {k}", email=f"user{k}@example.com",
-                    website=f"http://example.com/~user{k}", text=text, html=render(text),
-                    ip="127.0.0.1", created_at=when, approved_at=when,
-                    parent_id=last_top if j % 5 == 0 and last_top else None)  # fmt: skip
+                comment = Comment(
+                    thread=thread,
+                    kind=CommentKind.comment,
+                    status=CommentStatus.approved,
+                    author=f"User {k}",
+                    email=f"user{k}@example.com",
+                    website=f"http://example.com/~user{k}",
+                    text=text,
+                    html=render(text),
+                    ip="127.0.0.1",
+                    created_at=when,
+                    approved_at=when,
+                    parent_id=last_top if j % 5 == 0 and last_top else None,
+                )
                 session.add(comment)
                 if comment.parent_id is None:
                     session.flush()
@@ -132,8 +183,12 @@ def start_moderation(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     write_config(folder, port, 2)
     subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
     seed_moderation(folder)
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_up(f"http://127.0.0.1:{port}/healthz")
     wait_listening(port, 2)
     return proc, port
@@ -147,11 +202,31 @@ def start_ceiling(work: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int
     # The same server and settings as `moderation serve` (moderation/runtime/server.py) with our bench
     # config: Granian, WSGI, HTTP/1, 2 workers x 4 threads.
     granian = Path(sys.executable).parent / "granian"
-    proc = subprocess.Popen([str(granian), "--interface", "wsgi", "--http", "1", "--no-ws",
-                             "--workers", "2", "--blocking-threads", "4", "--log-level", "warning",
-                             "--host", "127.0.0.1", "--port", str(port), "ceiling_app:app"],
-                            cwd=work, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            str(granian),
+            "--interface",
+            "wsgi",
+            "--http",
+            "1",
+            "--no-ws",
+            "--workers",
+            "2",
+            "--blocking-threads",
+            "4",
+            "--log-level",
+            "warning",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "ceiling_app:app",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_up(f"http://127.0.0.1:{port}/")
     wait_listening(port, 2)
     return proc, port
@@ -160,8 +235,19 @@ def start_ceiling(work: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int
 def wrk(
     port: int, script: Path, args: list[str], seconds: int, conns: int
 ) -> tuple[float, float, float]:
-    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
-           f"http://127.0.0.1:{port}/", "--", *args]  # fmt: skip
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/",
+        "--",
+        *args,
+    ]
     out = subprocess.run(
         cmd, capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
@@ -217,9 +303,11 @@ def main() -> None:
         "--rounds", type=int, default=1, help="alternate this many times, print medians"
     )
     parser.add_argument(
-        "--only", choices=("thread", "counts", "post"), action="append",
+        "--only",
+        choices=("thread", "counts", "post"),
+        action="append",
         help="measure only this scenario (repeatable); every round's ratio is then printed too",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -231,23 +319,29 @@ def main() -> None:
         procs.append(isso)
         ours, our_port = start_moderation(work)
         procs.append(ours)
-        body = httpx.get(f"http://127.0.0.1:{our_port}/api/v1/threads/comments",
-                         params={"site": "bench", "uri": "/thread-1/"}).content  # fmt: skip
+        body = httpx.get(
+            f"http://127.0.0.1:{our_port}/api/v1/threads/comments",
+            params={"site": "bench", "uri": "/thread-1/"},
+        ).content
         ceiling, ceiling_port = start_ceiling(work, body)
         procs.append(ceiling)
         ours_lua, isso_lua = HERE / "moderation_wrk.lua", ISSO / "isso_wrk.lua"
         isso_args = lambda s: [s, "100", f"http://127.0.0.1:{isso_port}"]  # noqa: E731
         # (label, our wrk arguments, Isso's); the posts of each round are new comments, not 409s
         rows = lambda run: [  # noqa: E731
-            (label, ours, isso) for label, ours, isso in (
+            (label, ours, isso)
+            for label, ours, isso in (
                 ("thread read (50 comments)", ["thread", "bench", "100"], isso_args("fetch")),
                 ("counts for 10 pages", ["counts", "bench", "100"], isso_args("count")),
                 ("post a comment", ["post", "bench", "100", str(run)], isso_args("post")),
-            ) if not args.only or ours[0] in args.only
-        ]  # fmt: skip
+            )
+            if not args.only or ours[0] in args.only
+        ]
         with_ceiling = not args.only or "thread" in args.only
-        print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; 2 worker processes each; "
-              f"100 threads x 50 comments; median of {args.rounds} round(s)")  # fmt: skip
+        print(
+            f"wrk -t2 -c{args.connections} -d{args.seconds}s; 2 worker processes each; "
+            f"100 threads x 50 comments; median of {args.rounds} round(s)"
+        )
         # Each round measures the ceiling and every scenario once, ours right before Isso's, so
         # that the machine's drift (large on a shared VM) hits both sides of a ratio alike.
         runs: dict[str, list[tuple[float, float, float]]] = {}
@@ -266,8 +360,10 @@ def main() -> None:
         print(f"{'scenario':<27}{'system':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         if with_ceiling:
             c = median_of(runs["ceiling"])
-            print(f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}"
-                  f"{c[0]:>9.0f}{c[1]:>9.1f}{c[2]:>9.1f}")  # fmt: skip
+            print(
+                f"{'cached bytes (ceiling)':<27}{'bare WSGI':<12}"
+                f"{c[0]:>9.0f}{c[1]:>9.1f}{c[2]:>9.1f}"
+            )
         for label, _ours, _isso in rows(0):
             o, i = median_of(runs[label]), median_of(runs[label + " isso"])
             print(f"{label:<27}{'moderation':<12}{o[0]:>9.0f}{o[1]:>9.1f}{o[2]:>9.1f}")
@@ -283,8 +379,10 @@ def main() -> None:
                 extra = f", {share:.0%} of the ceiling"
             print(f"{'':<27}{'ratio':<12}{ratio:>8.1f}x  p99 {o[2] / i[2]:.2f}x{extra}")
             if args.only:
-                each = [f"{a[0] / b[0]:.2f}" for a, b in zip(runs[label], runs[label + " isso"],
-                                                            strict=True)]  # fmt: skip
+                each = [
+                    f"{a[0] / b[0]:.2f}"
+                    for a, b in zip(runs[label], runs[label + " isso"], strict=True)
+                ]
                 print(f"{'':<27}{'each round':<12}{' '.join(each)}")
         sizes = ", ".join(f"{mb:.0f} MB" for mb in worker_rss_mb(ours.pid))
         print(f"moderation processes' resident memory after the runs: {sizes}")

@@ -34,9 +34,13 @@ def post_many(folder: Path, count: int, warm: int) -> None:
 
     client = create_app(load_settings(folder / "config.toml")).test_client()
     for i in range(warm + count):
-        body = {"site": "bench", "uri": f"/thread-{51 + i % 50}/", "author": f"Reader {i}",
-                "text": f"Benchmark comment {i} with *some* Markdown.",
-                "email": f"r{i}@example.org"}  # fmt: skip
+        body = {
+            "site": "bench",
+            "uri": f"/thread-{51 + i % 50}/",
+            "author": f"Reader {i}",
+            "text": f"Benchmark comment {i} with *some* Markdown.",
+            "email": f"r{i}@example.org",
+        }
         response = client.post("/api/v1/comments", json=body)
         if response.status_code not in (201, 202):
             raise SystemExit(f"post {i}: {response.status_code} {response.data[:200]!r}")
@@ -47,10 +51,22 @@ def instructions(seeded: Path, work: Path, count: int, warm: int) -> int:
     shutil.copytree(seeded, work, dirs_exist_ok=True)
     out = work / "callgrind.out"
     run = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-         __file__, "--inner", str(count), "--warm", str(warm), "--folder", str(work)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--inner",
+            str(count),
+            "--warm",
+            str(warm),
+            "--folder",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if run.returncode:
         raise SystemExit(
             f"the run under callgrind failed: {run.stdout[-300:]} {run.stderr[-1500:]}"
@@ -84,8 +100,10 @@ def main() -> None:
         few = instructions(seeded, root / "few", args.few, args.warm)
         many = instructions(seeded, root / "many", args.many, args.warm)
         per_post = (many - few) / (args.many - args.few)
-        print(f"{per_post / 1e6:.2f} M instructions per post "
-              f"(callgrind; {args.few} and {args.many} posts after {args.warm})")  # fmt: skip
+        print(
+            f"{per_post / 1e6:.2f} M instructions per post "
+            f"(callgrind; {args.few} and {args.many} posts after {args.warm})"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -48,8 +48,24 @@ from moderation.services.tokens import Tokens
 from moderation.storage import migrations
 from moderation.storage.db import Database
 
-COLUMNS = ("id", "thread_id", "kind", "status", "author", "email", "website", "ip", "user_agent",
-           "referrer", "text", "html", "created_at", "approved_at", "deleted_at", "discarded")  # fmt: skip
+COLUMNS = (
+    "id",
+    "thread_id",
+    "kind",
+    "status",
+    "author",
+    "email",
+    "website",
+    "ip",
+    "user_agent",
+    "referrer",
+    "text",
+    "html",
+    "created_at",
+    "approved_at",
+    "deleted_at",
+    "discarded",
+)
 CORPUS = (
     "the argument in this post holds but the example is a stretch thanks for writing we hit "
     "same problem last year and ended up with similar approach could you say more about "
@@ -82,16 +98,31 @@ def rows(count: int, threads: int) -> Iterator[tuple[Any, ...]]:
         text = " ".join(words).capitalize() + "."
         created = START + timedelta(seconds=i * 30)
         n = rng.randrange(50_000)
-        yield (i, rng.randrange(1, threads + 1), "comment", status, f"Reader {n}",
-               f"reader{n}@example.org", f"https://reader{n}.example" if n % 4 == 0 else "",
-               f"198.51.{n % 256}.{n // 256 % 256}", "Mozilla/5.0", "", text, f"<p>{text}</p>",
-               created, created if status == "approved" else None,
-               created if status == "deleted" else None, discarded)  # fmt: skip
+        yield (
+            i,
+            rng.randrange(1, threads + 1),
+            "comment",
+            status,
+            f"Reader {n}",
+            f"reader{n}@example.org",
+            f"https://reader{n}.example" if n % 4 == 0 else "",
+            f"198.51.{n % 256}.{n // 256 % 256}",
+            "Mozilla/5.0",
+            "",
+            text,
+            f"<p>{text}</p>",
+            created,
+            created if status == "approved" else None,
+            created if status == "deleted" else None,
+            discarded,
+        )
 
 
 def thread_rows(threads: int) -> list[tuple[Any, ...]]:
-    return [(i, "blog" if i % 3 else "docs", f"/posts/{i}/", f"Post {i}", START, False, 0, 0)
-            for i in range(1, threads + 1)]  # fmt: skip
+    return [
+        (i, "blog" if i % 3 else "docs", f"/posts/{i}/", f"Post {i}", START, False, 0, 0)
+        for i in range(1, threads + 1)
+    ]
 
 
 THREAD_COLUMNS = ("id", "site", "uri", "title", "created_at", "closed", "approved_count", "version")
@@ -107,11 +138,15 @@ def seed_sqlite(url: str, count: int, threads: int) -> None:
         return v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
 
     marks = ", ".join("?" * len(THREAD_COLUMNS))
-    conn.executemany(f"INSERT INTO threads ({', '.join(THREAD_COLUMNS)}) VALUES ({marks})",
-                     [tuple(map(iso, r)) for r in thread_rows(threads)])  # fmt: skip
+    conn.executemany(
+        f"INSERT INTO threads ({', '.join(THREAD_COLUMNS)}) VALUES ({marks})",
+        [tuple(map(iso, r)) for r in thread_rows(threads)],
+    )
     marks = ", ".join("?" * len(COLUMNS))
-    conn.executemany(f"INSERT INTO comments ({', '.join(COLUMNS)}) VALUES ({marks})",
-                     (tuple(map(iso, r)) for r in rows(count, threads)))  # fmt: skip
+    conn.executemany(
+        f"INSERT INTO comments ({', '.join(COLUMNS)}) VALUES ({marks})",
+        (tuple(map(iso, r)) for r in rows(count, threads)),
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -128,8 +163,10 @@ def seed_postgresql(url: str, count: int, threads: int) -> None:
                 for row in rows(count, threads):
                     copy.write_row(row)
             for table in ("threads", "comments"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT max(id) FROM {table}))")  # fmt: skip
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
         raw.commit()
     finally:
         raw.close()
@@ -166,19 +203,35 @@ def plans(database: Database, cursor: int) -> list[str]:
                 queue_filters.QueueFilter(status), limit=51, cursor=at
             )
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-            out += [f"{status.value}: " + " ".join(map(str, r))
-                    for r in conn.exec_driver_sql(explain + sql)]  # fmt: skip
+            out += [
+                f"{status.value}: " + " ".join(map(str, r))
+                for r in conn.exec_driver_sql(explain + sql)
+            ]
     return out
 
 
 def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[float, float]]:
-    settings = settings_from_mapping({
-        "server": {"secret_key": ["bench-secret-key-0123456789"], "public_url": "http://localhost",
-                   "data_dir": str(tmp / f"var-{kind}"), "access_log": False},
-        "database": {"url": url},
-        "sites": {"blog": {"url": "https://blog.example.org", "origins": ["https://blog.example.org"]},
-                  "docs": {"url": "https://docs.example.org", "origins": ["https://docs.example.org"]}},
-    })  # fmt: skip
+    settings = settings_from_mapping(
+        {
+            "server": {
+                "secret_key": ["bench-secret-key-0123456789"],
+                "public_url": "http://localhost",
+                "data_dir": str(tmp / f"var-{kind}"),
+                "access_log": False,
+            },
+            "database": {"url": url},
+            "sites": {
+                "blog": {
+                    "url": "https://blog.example.org",
+                    "origins": ["https://blog.example.org"],
+                },
+                "docs": {
+                    "url": "https://docs.example.org",
+                    "origins": ["https://docs.example.org"],
+                },
+            },
+        }
+    )
     database = Database(url)
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
     app = create_app(settings, database=database, context=ctx)
@@ -188,8 +241,10 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
     client = app.test_client()
     page = client.get("/moderate/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    client.post("/moderate/login", data={"csrf_token": csrf, "email": "bench@example.org",
-                                         "password": PASSWORD})  # fmt: skip
+    client.post(
+        "/moderate/login",
+        data={"csrf_token": csrf, "email": "bench@example.org", "password": PASSWORD},
+    )
 
     def get(path: str, **kw: Any) -> Callable[[], None]:
         def run() -> None:
@@ -202,18 +257,23 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
         f = queue_filters.QueueFilter(CommentStatus.approved)
         cursor = None
         for _ in range(2_000):  # walk 2,000 pages of ids cheaply to find a deep cursor
-            cursor = session.scalar(sa.select(sa.func.min(sa.text("id"))).select_from(
-                queue_service.queue_query(f, limit=50, cursor=cursor)
-                .with_only_columns(sa.column("id")).subquery()))  # fmt: skip
+            cursor = session.scalar(
+                sa.select(sa.func.min(sa.text("id"))).select_from(
+                    queue_service.queue_query(f, limit=50, cursor=cursor)
+                    .with_only_columns(sa.column("id"))
+                    .subquery()
+                )
+            )
     scenarios = {
         "queue": get("/moderate/"),
         "queue deep": get(f"/moderate/?status=approved&cursor={cursor}"),
         "search rare": get("/moderate/?status=approved&q=zanzibar"),
         "search common": get("/moderate/?status=approved&q=budget"),
         "search pending": get("/moderate/?status=pending&q=zanzibar"),
-        "api": get("/api/v1/moderation/comments?status=spam",
-                   headers={"Authorization": f"Bearer {token}"}),
-    }  # fmt: skip
+        "api": get(
+            "/api/v1/moderation/comments?status=spam", headers={"Authorization": f"Bearer {token}"}
+        ),
+    }
     results = {name: timed(fn, repeat) for name, fn in scenarios.items()}
     for line in plans(database, cursor or 1):
         print(f"    plan: {line}")

@@ -30,12 +30,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    submissions = [dataclasses.replace(r.submission(), user_agent="Mozilla/5.0")
-                   for r in read_rows(args.data)]  # fmt: skip
+    submissions = [
+        dataclasses.replace(r.submission(), user_agent="Mozilla/5.0") for r in read_rows(args.data)
+    ]
     rules, classifier = RuleScorer(), ClassifierScorer(load_base_model())
     print(f"{len(submissions)} comments from {args.data.name}, best of {args.rounds} rounds")
-    for label, scorers in (("rules", [rules]), ("classifier", [classifier]),
-                           ("rules + classifier", [rules, classifier])):  # fmt: skip
+    for label, scorers in (
+        ("rules", [rules]),
+        ("classifier", [classifier]),
+        ("rules + classifier", [rules, classifier]),
+    ):
         best = 0.0
         for _ in range(args.rounds):
             started = time.perf_counter()

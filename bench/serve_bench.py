@@ -95,24 +95,54 @@ def seed(folder: Path, threads: int = 100, per_thread: int = 50) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with Database(settings.database.url).write() as session:
         for t in range(1, threads + 1):
-            thread = Thread(site="bench", uri=f"/thread-{t}/", title=f"Thread {t}",
-                            created_at=start, approved_count=per_thread, version=1)  # fmt: skip
+            thread = Thread(
+                site="bench",
+                uri=f"/thread-{t}/",
+                title=f"Thread {t}",
+                created_at=start,
+                approved_count=per_thread,
+                version=1,
+            )
             session.add(thread)
             for c in range(per_thread):
                 when = start + timedelta(minutes=c)
                 text = TEXTS[c % len(TEXTS)]
-                session.add(Comment(thread=thread, kind=CommentKind.comment,
-                    status=CommentStatus.approved, author=f"Reader {c}",
-                    email=f"reader{c}@example.org", text=text, html=render(text), ip="192.0.2.1",
-                    created_at=when, approved_at=when))  # fmt: skip
+                session.add(
+                    Comment(
+                        thread=thread,
+                        kind=CommentKind.comment,
+                        status=CommentStatus.approved,
+                        author=f"Reader {c}",
+                        email=f"reader{c}@example.org",
+                        text=text,
+                        html=render(text),
+                        ip="192.0.2.1",
+                        created_at=when,
+                        approved_at=when,
+                    )
+                )
 
 
 def wrk(port: int, scenario: str, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "moderation_wrk.lua"),
-         f"http://127.0.0.1:{port}", "--", scenario, "bench", "100"],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    )  # fmt: skip
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(HERE / "moderation_wrk.lua"),
+            f"http://127.0.0.1:{port}",
+            "--",
+            scenario,
+            "bench",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
     rps, p50, p99, non2xx, errors = (float(v) for v in line.split()[1:])
     return {"rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx, "errors": errors}
@@ -132,8 +162,12 @@ def main() -> None:
     write_config(folder, port, args.workers, args.threads)
     subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
     seed(folder)
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=folder,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -142,15 +176,21 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         wait_listening(port, args.workers)
-        print(f"moderation serve, {args.workers} workers; wrk -t2 -c{args.connections} "
-              f"-d{args.seconds}s; 100 threads x 50 comments (SQLite)")  # fmt: skip
+        print(
+            f"moderation serve, {args.workers} workers; wrk -t2 -c{args.connections} "
+            f"-d{args.seconds}s; 100 threads x 50 comments (SQLite)"
+        )
         print(f"{'scenario':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-        for scenario, label in (("thread", "GET a 50-comment thread"),
-                                ("counts", "GET counts for 10 pages"),
-                                ("post", "POST a comment")):  # fmt: skip
+        for scenario, label in (
+            ("thread", "GET a 50-comment thread"),
+            ("counts", "GET counts for 10 pages"),
+            ("post", "POST a comment"),
+        ):
             r = wrk(port, scenario, args.seconds, args.connections)
-            print(f"{label:<28}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}"
-                  f"{int(r['non2xx']):>10}")  # fmt: skip
+            print(
+                f"{label:<28}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}"
+                f"{int(r['non2xx']):>10}"
+            )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)

@@ -46,8 +46,15 @@ def main() -> None:
     now = utcnow()
 
     def row(i: int, way: str) -> dict[str, object]:
-        return {"site": way, "uri": f"/p/{i}", "title": "", "created_at": now, "closed": False,
-                "approved_count": 0, "version": 0}  # fmt: skip
+        return {
+            "site": way,
+            "uri": f"/p/{i}",
+            "title": "",
+            "created_at": now,
+            "closed": False,
+            "approved_count": 0,
+            "version": 0,
+        }
 
     with database.write() as tx:
         insert_row(tx, THREADS, row(0, "blog"))

@@ -43,8 +43,12 @@ pass_state = click.make_pass_decorator(State)
 
 
 @click.group()
-@click.option("--config", "config", metavar="PATH", help="config file (else $MODERATION_CONFIG, "
-              "else ./config.toml)")  # fmt: skip
+@click.option(
+    "--config",
+    "config",
+    metavar="PATH",
+    help="config file (else $MODERATION_CONFIG, else ./config.toml)",
+)
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """Comments and linkbacks, scored for spam, moderated, served fast."""
@@ -120,8 +124,9 @@ def moderators_add(state: State, email: str, role: str, password_stdin: bool) ->
     with database.write() as session:
         if session.scalar(select(Moderator.id).where(Moderator.email == email.lower())):
             raise click.ClickException(f"a moderator {email} exists already")
-        session.add(Moderator(email=email.lower(), password_hash=hash_password(password),
-                              role=Role(role)))  # fmt: skip
+        session.add(
+            Moderator(email=email.lower(), password_hash=hash_password(password), role=Role(role))
+        )
     click.echo(f"moderator {email.lower()} added ({role})")
 
 
@@ -199,10 +204,14 @@ def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--online", is_flag=True, help="learn each row's label right after scoring it")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
-@click.option("--base", default="shipped", metavar="shipped|none|FILE",
-              help="start from the shipped base model (default), from nothing, or from a model "
-              "file written by scripts/train_base_model.py; what this installation learned "
-              "(spam train, moderators) is always added")  # fmt: skip
+@click.option(
+    "--base",
+    default="shipped",
+    metavar="shipped|none|FILE",
+    help="start from the shipped base model (default), from nothing, or from a model "
+    "file written by scripts/train_base_model.py; what this installation learned "
+    "(spam train, moderators) is always added",
+)
 @pass_state
 def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base: str) -> None:
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
@@ -258,10 +267,16 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
                 counts[1] += row.ham
 
     spam = settings.spam
-    rules = RuleScorer(RuleSettings(max_links=spam.max_links), RuleLists(
-        moderation_keys=spam.moderation_keys, disallowed_keys=spam.disallowed_keys,
-        blocked_ips=spam.blocked_ips, blocked_emails=spam.blocked_emails,
-        blocked_domains=spam.blocked_domains))  # fmt: skip
+    rules = RuleScorer(
+        RuleSettings(max_links=spam.max_links),
+        RuleLists(
+            moderation_keys=spam.moderation_keys,
+            disallowed_keys=spam.disallowed_keys,
+            blocked_ips=spam.blocked_ips,
+            blocked_emails=spam.blocked_emails,
+            blocked_domains=spam.blocked_domains,
+        ),
+    )
     classifier = ClassifierScorer(model)
     thresholds = Thresholds(spam.unsure_threshold, spam.spam_threshold)
 

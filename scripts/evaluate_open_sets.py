@@ -118,8 +118,11 @@ def main() -> None:
     for mode, result in means.items():
         show("**mean of the videos**", mode, result)
     for other in ("sms", "email-spamassassin"):
-        result = json.loads(moderation(_fresh(work, other), "spam", "evaluate",
-                                       str(args.data / f"{other}.csv"), "--json"))  # fmt: skip
+        result = json.loads(
+            moderation(
+                _fresh(work, other), "spam", "evaluate", str(args.data / f"{other}.csv"), "--json"
+            )
+        )
         show(f"{other} (shipped base)", "as shipped", result)
 
 

@@ -10,8 +10,14 @@ from moderation.passwords import verify_password
 
 
 def run(args, cwd, stdin=None, check=True):
-    out = subprocess.run([sys.executable, "-m", "moderation.cli", *args], cwd=cwd, input=stdin,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "moderation.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -49,8 +55,11 @@ def test_db_upgrade_creates_the_schema(workdir):
 
 
 def test_moderators_add_reads_password_from_stdin_and_hashes_it(workdir):
-    out = run(["moderators", "add", "Mod@Example.org", "--role", "admin", "--password-stdin"],
-              workdir, stdin="correct horse battery\n")  # fmt: skip
+    out = run(
+        ["moderators", "add", "Mod@Example.org", "--role", "admin", "--password-stdin"],
+        workdir,
+        stdin="correct horse battery\n",
+    )
     assert "moderator mod@example.org added (admin)" in out.stdout
     ((email, role, password_hash),) = query(
         workdir, "SELECT email, role, password_hash FROM moderators"
@@ -58,15 +67,23 @@ def test_moderators_add_reads_password_from_stdin_and_hashes_it(workdir):
     assert (email, role) == ("mod@example.org", "admin")
     assert password_hash.startswith("$argon2id$")
     assert verify_password(password_hash, "correct horse battery")
-    dup = run(["moderators", "add", "mod@example.org", "--password-stdin"], workdir,
-              stdin="another password\n", check=False)  # fmt: skip
+    dup = run(
+        ["moderators", "add", "mod@example.org", "--password-stdin"],
+        workdir,
+        stdin="another password\n",
+        check=False,
+    )
     assert dup.returncode != 0
     assert "exists already" in dup.stderr
 
 
 def test_moderators_add_refuses_a_short_password(workdir):
-    out = run(["moderators", "add", "a@example.org", "--password-stdin"], workdir, stdin="short\n",
-              check=False)  # fmt: skip
+    out = run(
+        ["moderators", "add", "a@example.org", "--password-stdin"],
+        workdir,
+        stdin="short\n",
+        check=False,
+    )
     assert out.returncode != 0
     assert "at least 10 characters" in out.stderr
 
@@ -127,6 +144,7 @@ def test_spam_train_teaches_the_shared_counts(workdir):
     assert query(workdir, "SELECT spam, ham FROM classifier_counts WHERE feature = ''") == [
         (2.0, 2.0)
     ]
-    learned = json.loads(run(["spam", "evaluate", "rows.csv", "--base", "none", "--json"],
-                             workdir).stdout)  # fmt: skip
+    learned = json.loads(
+        run(["spam", "evaluate", "rows.csv", "--base", "none", "--json"], workdir).stdout
+    )
     assert learned["auc"] == 1.0  # it has seen exactly these rows

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from moderation.storage import migrations
 from tests.conftest import _PG_PROBLEM, fresh_database_url
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
-from tests.test_serve import free_port, wait_healthy
+from tests.runtime.test_serve import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 REDIS_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -82,13 +82,26 @@ def nodes(tmp_path_factory):
             folder = tmp / name
             folder.mkdir()
             port = free_port()
-            (folder / "config.toml").write_text(CONFIG.format(
-                port=port, data=folder / "var", db=url, redis=REDIS_URL, consumer=consumer,
-                akismet_key=FAKE_KEY, akismet=fake.url))  # fmt: skip
+            (folder / "config.toml").write_text(
+                CONFIG.format(
+                    port=port,
+                    data=folder / "var",
+                    db=url,
+                    redis=REDIS_URL,
+                    consumer=consumer,
+                    akismet_key=FAKE_KEY,
+                    akismet=fake.url,
+                )
+            )
             log = (folder / "server.log").open("w")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
-                cwd=folder, stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             bases.append(f"http://127.0.0.1:{port}")
         for base in bases:
             assert wait_healthy(base), f"{base} did not start"
@@ -100,11 +113,20 @@ def nodes(tmp_path_factory):
 
 
 def post(base, **kw):
-    data = {"site": "blog", "uri": "/two/", "text": "From one node", "author": "Ann",
-            "email": "ann@example.org"}  # fmt: skip
+    data = {
+        "site": "blog",
+        "uri": "/two/",
+        "text": "From one node",
+        "author": "Ann",
+        "email": "ann@example.org",
+    }
     data.update(kw)
-    return httpx.post(f"{base}/api/v1/comments", json=data, timeout=10,
-                      headers={"User-Agent": "Mozilla/5.0 (two-node test)"})  # fmt: skip
+    return httpx.post(
+        f"{base}/api/v1/comments",
+        json=data,
+        timeout=10,
+        headers={"User-Agent": "Mozilla/5.0 (two-node test)"},
+    )
 
 
 def thread(base, uri="/two/"):
@@ -121,8 +143,10 @@ def test_post_on_one_node_read_on_the_other_at_once(nodes):
 
 
 def test_rate_limit_holds_across_both_nodes(nodes):
-    codes = [post(nodes[n], uri="/rl/", text=f"n{i}", email=f"p{i}@e.org").status_code
-             for i, n in enumerate("abababab")]  # fmt: skip
+    codes = [
+        post(nodes[n], uri="/rl/", text=f"n{i}", email=f"p{i}@e.org").status_code
+        for i, n in enumerate("abababab")
+    ]
     # the first test posted once in this window from the same address
     assert codes.count(429) == 3, codes
     assert sum(c in (201, 202) for c in codes) == 5, codes
@@ -131,22 +155,31 @@ def test_rate_limit_holds_across_both_nodes(nodes):
 def test_two_moderators_at_the_same_moment_make_one_transition(nodes):
     engine = sa.create_engine(nodes["db"])
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO api_tokens (name, token_hash, created_at) VALUES "
-                             "('ci', encode(sha256('mod_secret'::bytea), 'hex'), now())"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_tokens (name, token_hash, created_at) VALUES "
+                "('ci', encode(sha256('mod_secret'::bytea), 'hex'), now())"
+            )
+        )
         comment_id = conn.execute(sa.text("SELECT max(id) FROM comments")).scalar()
     headers = {"Authorization": "Bearer mod_secret"}
 
     def mark_spam(base):
-        return httpx.post(f"{base}/api/v1/moderation/comments/{comment_id}/spam",
-                          headers=headers, timeout=10).status_code  # fmt: skip
+        return httpx.post(
+            f"{base}/api/v1/moderation/comments/{comment_id}/spam", headers=headers, timeout=10
+        ).status_code
 
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(mark_spam, [nodes["a"], nodes["b"]] * 4))
     assert codes.count(200) == 1, codes
     assert codes.count(409) == 7, codes
     with engine.connect() as conn:
-        events = conn.execute(sa.text("SELECT count(*) FROM moderation_events WHERE comment_id = "
-                                      ":c AND action = 'spam'"), {"c": comment_id}).scalar()  # fmt: skip
+        events = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM moderation_events WHERE comment_id = :c AND action = 'spam'"
+            ),
+            {"c": comment_id},
+        ).scalar()
     engine.dispose()
     assert events == 1
     fake = nodes["akismet"]

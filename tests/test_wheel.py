@@ -147,8 +147,18 @@ class Installed:
         self.pip("install", self.wheel)
 
     def pip(self, *args: str | Path) -> None:
-        _ok(_run(self.bin / "python", "-m", "pip", "--disable-pip-version-check", "-q", *args,
-                 cwd=self.work, timeout=600))  # fmt: skip
+        _ok(
+            _run(
+                self.bin / "python",
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "-q",
+                *args,
+                cwd=self.work,
+                timeout=600,
+            )
+        )
 
     def python(self, code: str) -> str:
         return _ok(_run(self.bin / "python", "-c", code, cwd=self.work)).strip()
@@ -197,13 +207,21 @@ def migrate_serve_and_post(installed: Installed, url: str, name: str) -> None:
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [installed.bin / "moderation", "--config", installed.work / "config.toml", "serve"],
-            cwd=installed.work, env=_environ(), stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=installed.work,
+            env=_environ(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             assert wait_healthy(base, process), "no /healthz:\n" + log_path.read_text()
-            comment = {"site": "blog", "uri": "/post/", "text": "From the wheel", "author": "Ann",
-                       "email": "ann@example.org"}  # fmt: skip
+            comment = {
+                "site": "blog",
+                "uri": "/post/",
+                "text": "From the wheel",
+                "author": "Ann",
+                "email": "ann@example.org",
+            }
             response = httpx.post(f"{base}/api/v1/comments", json=comment, timeout=10)
             assert response.status_code in (201, 202), response.text
         finally:

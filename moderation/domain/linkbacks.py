@@ -81,8 +81,9 @@ def check_url(value: str, *, name: str, max_chars: int, fault: int = FAULT_GENER
     if not value:
         raise LinkbackRefused(f"{name} is required", fault=fault, field=name)
     if len(value) > max_chars:
-        raise LinkbackRefused(f"{name} is too long (at most {max_chars} characters)", fault=fault,
-                              field=name)  # fmt: skip
+        raise LinkbackRefused(
+            f"{name} is too long (at most {max_chars} characters)", fault=fault, field=name
+        )
     try:
         parts = urlsplit(value)
         _ = parts.port  # a bad port raises ValueError only when read

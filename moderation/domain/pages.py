@@ -66,13 +66,51 @@ LINK_ATTRIBUTES = {
 }
 _INVISIBLE = frozenset({"script", "style", "template", "noscript", "title", "svg"})
 _VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-     "track", "wbr"}
-)  # fmt: skip
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 _BLOCK = frozenset(
-    {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-     "article", "section", "header", "footer", "tr", "td", "th", "table", "figure", "hr", "main"}
-)  # fmt: skip
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "article",
+        "section",
+        "header",
+        "footer",
+        "tr",
+        "td",
+        "th",
+        "table",
+        "figure",
+        "hr",
+        "main",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -240,8 +278,12 @@ def truncate(text: str, limit: int) -> str:
 # --- Microformats (the mf2 JSON that mf2py gives) -----------------------------------------------
 
 # h-entry properties that point at what the entry responds to, and how a response reads.
-RELATIONS = {"like-of": "liked this", "repost-of": "reposted this", "bookmark-of": "bookmarked this",
-             "in-reply-to": ""}  # fmt: skip
+RELATIONS = {
+    "like-of": "liked this",
+    "repost-of": "reposted this",
+    "bookmark-of": "bookmarked this",
+    "in-reply-to": "",
+}
 
 
 def h_entry(parsed: Mapping[str, Any], target: str) -> dict[str, str] | None:

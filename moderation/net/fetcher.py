@@ -194,8 +194,9 @@ class Fetcher:
     ) -> Iterator[httpcore.Response]:
         """Send the GET to `address` over a new connection and stream the answer."""
         headers, extensions = self._headers(url), self._extensions()
-        with pinned_stream("GET", url, address, deadline, headers, extensions,
-                           ssl_context=self._ssl) as response:  # fmt: skip
+        with pinned_stream(
+            "GET", url, address, deadline, headers, extensions, ssl_context=self._ssl
+        ) as response:
             yield response
 
     def _pin(self, url: httpx.URL) -> str:

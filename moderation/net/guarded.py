@@ -306,8 +306,12 @@ def pinned_stream(
     pool = httpcore.ConnectionPool(
         ssl_context=ssl_context or default_ssl_context(), network_backend=backend, retries=0
     )
-    with pool, pool.stream(method, core_url(url), headers=headers, content=content,
-                           extensions=extensions) as response:  # fmt: skip
+    with (
+        pool,
+        pool.stream(
+            method, core_url(url), headers=headers, content=content, extensions=extensions
+        ) as response,
+    ):
         yield response
 
 

@@ -56,12 +56,14 @@ def init_access_log(app: Flask) -> None:
                 request.method,
                 request.path,
                 response.status_code,
-                extra={"fields": {
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "ip": client_ip(),
-                }},
-            )  # fmt: skip
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ip": client_ip(),
+                    }
+                },
+            )
         return response

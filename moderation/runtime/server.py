@@ -53,9 +53,13 @@ def worker_app() -> Flask:
 
 
 def run(
-    settings: Settings, *, host: str | None = None, port: int | None = None,
-    workers: int | None = None, config_path: Path | None = None,
-) -> None:  # fmt: skip
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    config_path: Path | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM; with the embedded job consumer, run `moderation worker`
     beside the server and stop it when the server has stopped."""
     from granian import Granian

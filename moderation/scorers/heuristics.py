@@ -343,8 +343,11 @@ def check_ping_origin(ctx: RuleContext) -> Signal | None:
     if s.ip in addresses.split(","):
         return None
     host = website_host(s.source) or s.source
-    return Signal("rules.ping_origin", PING_ORIGIN_POINTS,
-                  f"pinged from {s.ip}, not an address of {host} ({addresses})")  # fmt: skip
+    return Signal(
+        "rules.ping_origin",
+        PING_ORIGIN_POINTS,
+        f"pinged from {s.ip}, not an address of {host} ({addresses})",
+    )
 
 
 RULES: tuple[Rule, ...] = (

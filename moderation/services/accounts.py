@@ -85,8 +85,13 @@ def add_moderator(
         raise InvalidInput(message, fields={"password": message})
     if session.scalar(select(Moderator.id).where(func.lower(Moderator.email) == email)):
         raise Duplicate(f"a moderator {email} exists already")
-    moderator = Moderator(email=email, password_hash=hash_password(password), role=role,
-                          active=True, created_at=ctx.clock())  # fmt: skip
+    moderator = Moderator(
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        created_at=ctx.clock(),
+    )
     session.add(moderator)
     session.flush()
     return moderator

@@ -238,11 +238,20 @@ def insert_submission(
     check_row = spam_check_row(ctx, scored.submission, scored.assessment)
     check_row["comment_id"] = comment.id
     check = SpamCheck(id=insert_row(tx, _CHECKS, check_row), **check_row)
-    insert_row(tx, _EVENTS, {
-        "comment_id": comment.id, "moderator_id": SYSTEM.moderator_id, "actor": SYSTEM.label,
-        "action": "create", "from_status": None, "to_status": scored.status,
-        "reason": scored.reason, "created_at": now,
-    })  # fmt: skip
+    insert_row(
+        tx,
+        _EVENTS,
+        {
+            "comment_id": comment.id,
+            "moderator_id": SYSTEM.moderator_id,
+            "actor": SYSTEM.label,
+            "action": "create",
+            "from_status": None,
+            "to_status": scored.status,
+            "reason": scored.reason,
+            "created_at": now,
+        },
+    )
     if published:  # what pages show changed (a held one changes nothing)
         bump_thread(tx, thread_id, 1)
     for hook in ctx.submission_hooks:
@@ -411,8 +420,13 @@ def _check_parent(session: Session, thread_id: int | None, parent_id: int | None
 
 def _check_duplicate(session: Session, thread_id: int, new: NewComment) -> None:
     """WordPress's ``comment_duplicate``: same thread, parent, author (and e-mail), and text."""
-    params = {"thread": thread_id, "parent": new.parent, "author": new.author, "text": new.text,
-              "email": new.email.lower()}  # fmt: skip
+    params = {
+        "thread": thread_id,
+        "parent": new.parent,
+        "author": new.author,
+        "text": new.text,
+        "email": new.email.lower(),
+    }
     query = _duplicate_query(new.parent is not None, bool(new.email))
     if query.scalar(session, params):
         raise Duplicate("duplicate comment: it looks as though you have already said that")

@@ -80,9 +80,14 @@ class LinkbackDraft:
 
 
 def prepare_trackback(
-    session: Session, ctx: Context, site_id: str, uri: str, ping: lb.TrackbackPing,
-    client: ClientInfo, key: str = "",
-) -> LinkbackDraft:  # fmt: skip
+    session: Session,
+    ctx: Context,
+    site_id: str,
+    uri: str,
+    ping: lb.TrackbackPing,
+    client: ClientInfo,
+    key: str = "",
+) -> LinkbackDraft:
     """Check and score a TrackBack ping to page `uri` of `site_id`. `key` is the ping URL's key,
     which a site that signs its ping URLs requires (TB-D8).
 
@@ -131,9 +136,13 @@ def prepare_pingback(
     located = locate_target(ctx, target)
     content = Content(lb.host_of(source), "", "")
     draft = LinkbackDraft(
-        located, CommentKind.pingback, source, content, client,
+        located,
+        CommentKind.pingback,
+        source,
+        content,
+        client,
         "the pingback has already been registered",
-    )  # fmt: skip
+    )
     return _scored(session, ctx, draft)
 
 
@@ -171,15 +180,23 @@ def store_linkback(tx: Session, ctx: Context, draft: LinkbackDraft) -> Comment:
     thread = get_or_create_thread(tx, ctx, target.site_id, target.uri, "")
     client, content = draft.client, draft.content
     row = {
-        "parent_id": None, "kind": draft.kind, "author": content.author, "email": "",
-        "website": draft.source, "ip": client.ip, "user_agent": client.user_agent,
-        "referrer": client.referrer, "text": content.text, "html": content.html,
-        "source": draft.source, "verified": None,
+        "parent_id": None,
+        "kind": draft.kind,
+        "author": content.author,
+        "email": "",
+        "website": draft.source,
+        "ip": client.ip,
+        "user_agent": client.user_agent,
+        "referrer": client.referrer,
+        "text": content.text,
+        "html": content.html,
+        "source": draft.source,
+        "verified": None,
         # Verification scores the linkback again with the source's content, and queues a
         # re-check itself if a scorer is still down then. Set, the re-check job could publish
         # the linkback before its source was verified.
         "recheck_reason": None,
-    }  # fmt: skip
+    }
     comment = insert_submission(tx, ctx, thread.id, row, draft.scored)
     _queue_verification(tx, ctx, comment, target.url)
     return comment
@@ -191,12 +208,20 @@ def _scored(session: Session, ctx: Context, draft: LinkbackDraft) -> LinkbackDra
     target, client, content = draft.target, draft.client, draft.content
     site = target.site
     submission = Submission(
-        kind=draft.kind, site=target.site_id, site_url=site.url,
-        permalink=site.page_url(target.uri), text=content.text, author=content.author,
-        website=draft.source, ip=client.ip, user_agent=client.user_agent,
-        referrer=client.referrer, created=ctx.clock(), language=site.language,
+        kind=draft.kind,
+        site=target.site_id,
+        site_url=site.url,
+        permalink=site.page_url(target.uri),
+        text=content.text,
+        author=content.author,
+        website=draft.source,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        referrer=client.referrer,
+        created=ctx.clock(),
+        language=site.language,
         source=draft.source,
-    )  # fmt: skip
+    )
     assessment = run_pipeline(submission, ctx.scorers_for(session, target.site_id), ctx.thresholds)
     status, reason = decide(
         assessment.verdict, Policy(site.moderation), author_trusted=False, needs_verification=True
@@ -311,9 +336,11 @@ def webmention_status(session: Session, ctx: Context, token: str) -> dict[str, A
     else:
         status = {None: "pending", True: "verified", False: "rejected"}[comment.verified]
     reason = session.scalars(
-        select(ModerationEvent.reason).where(ModerationEvent.comment_id == comment.id)
-        .order_by(ModerationEvent.id.desc()).limit(1)
-    ).first()  # fmt: skip
+        select(ModerationEvent.reason)
+        .where(ModerationEvent.comment_id == comment.id)
+        .order_by(ModerationEvent.id.desc())
+        .limit(1)
+    ).first()
     site = ctx.settings.sites.get(comment.thread.site)
     return {
         "status": status,

@@ -87,8 +87,14 @@ def add_entry(
     ).first()
     if existing is not None:
         return existing, False
-    entry = ListEntry(kind=kind, value=value, site=site, note=note[:255], created_by=created_by,
-                      created_at=ctx.clock())  # fmt: skip
+    entry = ListEntry(
+        kind=kind,
+        value=value,
+        site=site,
+        note=note[:255],
+        created_by=created_by,
+        created_at=ctx.clock(),
+    )
     session.add(entry)
     session.flush()
     return entry, True
@@ -156,9 +162,14 @@ def spam_and_block(
     comment = find_comment(session, comment_id)
     kind, value = block_target(comment, block)
     entry, created = add_entry(
-        session, ctx, kind, value, site=None, note=f"spam and block, comment {comment.id}",
+        session,
+        ctx,
+        kind,
+        value,
+        site=None,
+        note=f"spam and block, comment {comment.id}",
         created_by=actor.label,
-    )  # fmt: skip
+    )
     what = {"ip": "IP", "email": "e-mail", "domain": "domain"}[block]
     event = apply_action(session, ctx, comment, Action.spam, actor, f"blocked {what} {entry.value}")
     return Batch(done=1, events=[event.id], entry_id=entry.id if created else None)

@@ -232,8 +232,13 @@ def action_links(ctx: Context, comment: Comment, payload: dict[str, Any]) -> lis
     for action in LINK_ACTIONS:
         if action in applicable:
             token = sign_link(ctx, comment.id, action, payload)
-            links.append({"action": action.value, "label": ACTION_LABELS[action],
-                          "url": f"{public_url}/moderate/act/{token}"})  # fmt: skip
+            links.append(
+                {
+                    "action": action.value,
+                    "label": ACTION_LABELS[action],
+                    "url": f"{public_url}/moderate/act/{token}",
+                }
+            )
     return links
 
 
@@ -241,9 +246,14 @@ def sign_link(ctx: Context, comment_id: int, action: Action, payload: dict[str, 
     """A ``moderate-link`` token for one comment, one action, one mail."""
     return ctx.tokens.sign(
         MODERATE_LINK,
-        {"c": comment_id, "a": action.value, "n": payload["nonce"], "s": payload["status"],
-         "r": payload["to"]},
-    )  # fmt: skip
+        {
+            "c": comment_id,
+            "a": action.value,
+            "n": payload["nonce"],
+            "s": payload["status"],
+            "r": payload["to"],
+        },
+    )
 
 
 def mail_domain(settings: Settings) -> str:

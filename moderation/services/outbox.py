@@ -44,8 +44,13 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 def enqueue(session: Session, ctx: Context, kind: str, payload: dict[str, Any]) -> int:
     """Record a side effect in the caller's write (its id); it is dispatched after the commit."""
     now = ctx.clock()
-    values = {"kind": kind, "payload": payload, "created_at": now, "next_attempt_at": now,
-              "attempts": 0}  # fmt: skip
+    values = {
+        "kind": kind,
+        "payload": payload,
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }
     entry_id = insert_row(
         session, cast(Table, OutboxEntry.__table__), values
     )  # one prepared INSERT
@@ -72,14 +77,18 @@ def run_entry(database: Database, ctx: Context, entry_id: int) -> float | None:
         HANDLERS[kind](database, ctx, payload)
     except Exception as exc:  # any failure means "try again later": record it, never drop it
         delay = backoff(ctx, attempts)
-        log.warning("outbox %s #%s failed (try %s), next in %s: %s", kind, entry_id, attempts,
-                    delay, exc)  # fmt: skip
+        log.warning(
+            "outbox %s #%s failed (try %s), next in %s: %s", kind, entry_id, attempts, delay, exc
+        )
         with database.write() as session:
             session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == entry_id)
-                .values(next_attempt_at=ctx.clock() + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000])
-            )  # fmt: skip
+                .values(
+                    next_attempt_at=ctx.clock() + delay,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+            )
         return delay.total_seconds()
     with database.write() as session:
         session.execute(
@@ -102,13 +111,19 @@ def _claim(
         if entry.kind not in HANDLERS:
             log.error("outbox #%s has unknown kind %r; left for an operator", entry_id, entry.kind)
             return None
-        claimed = cast(CursorResult[Any], session.execute(
-            update(OutboxEntry)
-            .where(OutboxEntry.id == entry_id, OutboxEntry.attempts == entry.attempts,
-                   OutboxEntry.done_at.is_(None))
-            .values(next_attempt_at=now + LEASE, attempts=OutboxEntry.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ))  # fmt: skip
+        claimed = cast(
+            CursorResult[Any],
+            session.execute(
+                update(OutboxEntry)
+                .where(
+                    OutboxEntry.id == entry_id,
+                    OutboxEntry.attempts == entry.attempts,
+                    OutboxEntry.done_at.is_(None),
+                )
+                .values(next_attempt_at=now + LEASE, attempts=OutboxEntry.attempts + 1)
+                .execution_options(synchronize_session=False)
+            ),
+        )
         if claimed.rowcount != 1:
             return None
         return entry.kind, dict(entry.payload), entry.attempts + 1

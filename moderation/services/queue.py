@@ -108,9 +108,23 @@ def list_queue(
 
 
 # What a row of the dashboard's queue shows: the comment's columns and its thread's, no ORM objects.
-ROW_COLUMNS = (Comment.id, Comment.kind, Comment.status, Comment.author, Comment.email,
-               Comment.website, Comment.ip, Comment.html, Comment.created_at, Comment.source,
-               Comment.verified, Comment.discarded, Thread.site, Thread.uri, Thread.title)  # fmt: skip
+ROW_COLUMNS = (
+    Comment.id,
+    Comment.kind,
+    Comment.status,
+    Comment.author,
+    Comment.email,
+    Comment.website,
+    Comment.ip,
+    Comment.html,
+    Comment.created_at,
+    Comment.source,
+    Comment.verified,
+    Comment.discarded,
+    Thread.site,
+    Thread.uri,
+    Thread.title,
+)
 
 
 @dataclass(frozen=True)
@@ -137,12 +151,16 @@ def list_rows(
     ids = [row.id for row in rows]
     checks: dict[int, Row[Any]] = {}
     if ids:
-        newest = (select(func.max(SpamCheck.id)).where(SpamCheck.comment_id.in_(ids))
-                  .group_by(SpamCheck.comment_id))  # fmt: skip
+        newest = (
+            select(func.max(SpamCheck.id))
+            .where(SpamCheck.comment_id.in_(ids))
+            .group_by(SpamCheck.comment_id)
+        )
         found = session.execute(
-            select(SpamCheck.comment_id, SpamCheck.verdict, SpamCheck.score, SpamCheck.signals)
-            .where(SpamCheck.id.in_(newest))
-        )  # fmt: skip
+            select(
+                SpamCheck.comment_id, SpamCheck.verdict, SpamCheck.score, SpamCheck.signals
+            ).where(SpamCheck.id.in_(newest))
+        )
         checks = {check.comment_id: check for check in found}
     return QueueRows(list(rows), checks, ids[-1] if more else None)
 
@@ -325,8 +343,14 @@ def act_on_matching(
     total, cursor = Batch(), upto + 1
     while total.done + total.skipped < limit:
         size = min(BATCH, limit - total.done - total.skipped)
-        ids = list(session.scalars(select(Comment.id).where(*matching(f), Comment.id < cursor)
-                                   .order_by(Comment.id.desc()).limit(size)))  # fmt: skip
+        ids = list(
+            session.scalars(
+                select(Comment.id)
+                .where(*matching(f), Comment.id < cursor)
+                .order_by(Comment.id.desc())
+                .limit(size)
+            )
+        )
         if not ids:
             return total
         total.add(act_on_many(session, ctx, ids, action, actor))
@@ -384,10 +408,13 @@ def undo(session: Session, ctx: Context, event_ids: Sequence[int], actor: Actor)
 def events_between(session: Session, first: int, last: int, actor: Actor) -> list[int]:
     """The ids of `actor`'s audit rows from `first` to `last`: a large batch is remembered as its
     range, since a session cookie cannot hold thousands of ids."""
-    return list(session.scalars(
-        select(ModerationEvent.id).where(ModerationEvent.id.between(first, last),
-                                         ModerationEvent.actor == actor.label)
-    ))  # fmt: skip
+    return list(
+        session.scalars(
+            select(ModerationEvent.id).where(
+                ModerationEvent.id.between(first, last), ModerationEvent.actor == actor.label
+            )
+        )
+    )
 
 
 def edit_comment(
@@ -405,8 +432,9 @@ def edit_comment(
     if text == comment.text:
         return None
     comment.text, comment.html, comment.modified_at = text, markup.render(text), ctx.clock()
-    session.execute(update(Thread).where(Thread.id == comment.thread_id)
-                    .values(version=Thread.version + 1))  # fmt: skip
+    session.execute(
+        update(Thread).where(Thread.id == comment.thread_id).values(version=Thread.version + 1)
+    )
     return record_event(session, ctx, comment, "edit", comment.status, actor, "text edited")
 
 

@@ -48,9 +48,14 @@ class QueueFilter:
 
     def args(self) -> dict[str, str]:
         """The filter as query-string arguments (empty ones left out)."""
-        out = {"status": self.status.value, "site": self.site or "", "uri": self.uri or "",
-               "kind": self.kind.value if self.kind else "", "q": self.q,
-               "discarded": "1" if self.discarded else ""}  # fmt: skip
+        out = {
+            "status": self.status.value,
+            "site": self.site or "",
+            "uri": self.uri or "",
+            "kind": self.kind.value if self.kind else "",
+            "q": self.q,
+            "discarded": "1" if self.discarded else "",
+        }
         return {k: v for k, v in out.items() if v}
 
 

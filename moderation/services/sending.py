@@ -67,14 +67,23 @@ class Poster:
         host = parsed.raw_host.decode("ascii")
         address = self._address(host, parsed.port or DEFAULT_PORTS[parsed.scheme])
         deadline = Deadline(self._settings.timeout)
-        headers = [(b"Host", host_header(parsed)), (b"User-Agent", self._user_agent),
-                   (b"Content-Type", content_type.encode("ascii")),
-                   (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]  # fmt: skip
+        headers = [
+            (b"Host", host_header(parsed)),
+            (b"User-Agent", self._user_agent),
+            (b"Content-Type", content_type.encode("ascii")),
+            (b"Content-Length", str(len(body)).encode()),
+            (b"Connection", b"close"),
+        ]
         timeout = self._settings.timeout
-        extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout,
-                                  "pool": timeout}}  # fmt: skip
-        with transport_errors(), pinned_stream("POST", parsed, address, deadline, headers,
-                                                extensions, content=body) as r:  # fmt: skip
+        extensions = {
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        }
+        with (
+            transport_errors(),
+            pinned_stream(
+                "POST", parsed, address, deadline, headers, extensions, content=body
+            ) as r,
+        ):
             answer = bytearray()
             for chunk in r.iter_stream():
                 answer += chunk
@@ -198,9 +207,14 @@ def _pingback(poster: Poster, endpoint: str, source: str, target: str) -> Sent:
 def _trackback(poster: Poster, endpoint: str, source: str, post: pages.Page, target: str) -> Sent:
     link = pages.find_link(post, target)
     excerpt = pages.excerpt_around(post, link) if link else ""
-    fields = {"url": source, "title": post.title, "blog_name": lb.host_of(source),
-              "excerpt": pages.truncate(excerpt.replace(f"[{pages.ELLIPSIS}]", "").strip(),
-                                     lb.MAX_EXCERPT_CHARS)}  # fmt: skip
+    fields = {
+        "url": source,
+        "title": post.title,
+        "blog_name": lb.host_of(source),
+        "excerpt": pages.truncate(
+            excerpt.replace(f"[{pages.ELLIPSIS}]", "").strip(), lb.MAX_EXCERPT_CHARS
+        ),
+    }
     ctype = "application/x-www-form-urlencoded; charset=utf-8"
     answer = poster.post(endpoint, urlencode(fields).encode(), ctype)
     try:

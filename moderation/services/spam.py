@@ -76,8 +76,13 @@ def scorers_for(settings: Settings, akismet: Any, session: Session, site: str) -
 def rule_lists(session: Session, settings: Settings, site: str) -> RuleLists:
     """The config's starting lists merged with the entries admins added (for all sites or `site`)."""
     spam = settings.spam
-    starting = (spam.moderation_keys, spam.disallowed_keys, spam.blocked_ips, spam.blocked_emails,
-                spam.blocked_domains)  # fmt: skip
+    starting = (
+        spam.moderation_keys,
+        spam.disallowed_keys,
+        spam.blocked_ips,
+        spam.blocked_emails,
+        spam.blocked_domains,
+    )
     rows = tuple(_LIST_ENTRIES.rows(session, {"site": site}))
     return _merged_lists(tuple(tuple(values) for values in starting), rows)
 
@@ -88,8 +93,13 @@ def _merged_lists(
 ) -> RuleLists:
     """`RuleLists` of the starting lists plus `rows`, built once per distinct content: the lists
     change when an admin edits them, and building them parses every IP network and domain."""
-    kinds = (ListKind.moderation_key, ListKind.disallowed_key, ListKind.blocked_ip,
-             ListKind.blocked_email, ListKind.blocked_domain)  # fmt: skip
+    kinds = (
+        ListKind.moderation_key,
+        ListKind.disallowed_key,
+        ListKind.blocked_ip,
+        ListKind.blocked_email,
+        ListKind.blocked_domain,
+    )
     lists: dict[ListKind, list[str]] = {
         kind: list(values) for kind, values in zip(kinds, starting, strict=True)
     }
@@ -184,8 +194,10 @@ def learn(session: Session, submission: Submission, is_spam: bool, weight: float
     """
     column = "spam" if is_spam else "ham"
     feats = [TOTALS, *dict.fromkeys(features(submission))]
-    rows = [{"feature": f, "spam": weight if is_spam else 0.0, "ham": 0.0 if is_spam else weight}
-            for f in feats]  # fmt: skip
+    rows = [
+        {"feature": f, "spam": weight if is_spam else 0.0, "ham": 0.0 if is_spam else weight}
+        for f in feats
+    ]
     dialect = session.get_bind().dialect.name
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(ClassifierCount)
     stmt = insert.on_conflict_do_update(
@@ -347,17 +359,22 @@ def purge(database: Database, ctx: Context) -> int:
     now = ctx.clock()
     child = aliased(Comment)
     old = or_(
-        (Comment.status == CommentStatus.spam) & Comment.discarded
+        (Comment.status == CommentStatus.spam)
+        & Comment.discarded
         & (Comment.created_at < now - timedelta(days=spam.purge_discarded_days)),
         (Comment.status == CommentStatus.spam)
         & (Comment.created_at < now - timedelta(days=spam.purge_spam_days)),
         (Comment.status == CommentStatus.deleted)
         & (Comment.deleted_at < now - timedelta(days=spam.purge_deleted_days)),
-    )  # fmt: skip
+    )
     with database.write() as session:
-        ids = list(session.scalars(
-            select(Comment.id).where(old, ~exists().where(child.parent_id == Comment.id)).limit(5000)
-        ))  # fmt: skip
+        ids = list(
+            session.scalars(
+                select(Comment.id)
+                .where(old, ~exists().where(child.parent_id == Comment.id))
+                .limit(5000)
+            )
+        )
         if ids:  # spam checks go with them (CASCADE); audit rows stay (SET NULL)
             session.execute(delete(Comment).where(Comment.id.in_(ids)))
     if ids:

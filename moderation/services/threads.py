@@ -131,9 +131,10 @@ def build_tree(
     missing = {c.parent_id for c in comments if c.parent_id and c.parent_id not in nodes}
     while missing:  # walk up through hidden ancestors (deleted, or no longer approved)
         rows = session.scalars(
-            select(Comment).options(load_only(Comment.id, Comment.parent_id))
+            select(Comment)
+            .options(load_only(Comment.id, Comment.parent_id))
             .where(Comment.id.in_(missing))
-        ).all()  # fmt: skip
+        ).all()
         for row in rows:
             nodes[row.id] = placeholder(row.id, row.parent_id)
         missing = {r.parent_id for r in rows if r.parent_id and r.parent_id not in nodes}

@@ -220,11 +220,13 @@ def _next_action(
 def _spam_for_no_link(session: Session, comment: Comment) -> bool:
     query = (
         select(ModerationEvent.reason)
-        .where(ModerationEvent.comment_id == comment.id,
-               ModerationEvent.to_status == CommentStatus.spam)
+        .where(
+            ModerationEvent.comment_id == comment.id,
+            ModerationEvent.to_status == CommentStatus.spam,
+        )
         .order_by(ModerationEvent.id.desc())
         .limit(1)
-    )  # fmt: skip
+    )
     reason = session.scalars(query).first() or ""
     return reason.startswith(NO_LINK)
 

@@ -153,8 +153,9 @@ def count_failure(email: str) -> None:
 
 
 def _login_page(email: str, error: str | None, status: int = 200) -> Response:
-    html = render_template("dashboard/login.html", email=email, error=error,
-                           next=request.values.get("next", ""))  # fmt: skip
+    html = render_template(
+        "dashboard/login.html", email=email, error=error, next=request.values.get("next", "")
+    )
     return Response(html, status=status)
 
 

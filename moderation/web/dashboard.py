@@ -63,10 +63,12 @@ WORDS = {
 KEYS = {Action.approve: "a", Action.spam: "s", Action.delete: "d"}
 # The action buttons of a comment in each status: (action, label, title); built once, not per row
 BUTTONS = {
-    status: [(action, WORDS[action][0], f"{WORDS[action][0]} ({KEYS[action]})" if action in KEYS
-              else "") for action in allowed_actions(status)]
+    status: [
+        (action, WORDS[action][0], f"{WORDS[action][0]} ({KEYS[action]})" if action in KEYS else "")
+        for action in allowed_actions(status)
+    ]
     for status in CommentStatus
-}  # fmt: skip
+}
 # Links the comment page shows beside its actions, (label, url) per comment; other modules (the
 # one-click e-mail links) may append providers here.
 DETAIL_LINKS: list[Callable[[Comment], list[tuple[str, str]]]] = []
@@ -94,8 +96,12 @@ def report(batch: queue_service.Batch, done: str) -> None:
         message += f" {batch.remaining:,} more match: run the action again to go on."
     flash(message, "success" if batch.done else "warning")
     if batch.events:
-        cookie_session["undo"] = {"first": min(batch.events), "last": max(batch.events),
-                                  "label": message.split(".")[0], "entry": batch.entry_id}  # fmt: skip
+        cookie_session["undo"] = {
+            "first": min(batch.events),
+            "last": max(batch.events),
+            "label": message.split(".")[0],
+            "entry": batch.entry_id,
+        }
 
 
 def _action(name: str) -> Action:
@@ -124,10 +130,15 @@ def queue() -> str:
     session = current.session()
     page = queue_service.list_rows(session, f, limit=limit, cursor=cursor)
     return render_template(
-        "dashboard/queue.html", f=f, rows=queue_rows(f, page), next=page.next, cursor=cursor,
+        "dashboard/queue.html",
+        f=f,
+        rows=queue_rows(f, page),
+        next=page.next,
+        cursor=cursor,
         limit=limit,
-        counts=queue_service.status_counts(session, f), newest=queue_service.newest_id(session),
-    )  # fmt: skip
+        counts=queue_service.status_counts(session, f),
+        newest=queue_service.newest_id(session),
+    )
 
 
 @bp.get("/comments/<int:comment_id>")
@@ -137,9 +148,12 @@ def comment(comment_id: int) -> str:
     found = queue_service.find_comment(session, comment_id)
     trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
     return render_template(
-        "dashboard/comment.html", c=found, history=queue_service.author_history(session, found),
-        events=trail.events, links=[link for provider in DETAIL_LINKS for link in provider(found)],
-    )  # fmt: skip
+        "dashboard/comment.html",
+        c=found,
+        history=queue_service.author_history(session, found),
+        events=trail.events,
+        links=[link for provider in DETAIL_LINKS for link in provider(found)],
+    )
 
 
 @bp.post(f"/comments/<int:comment_id>/<any({ACTIONS}):action>")
@@ -234,18 +248,27 @@ def audit() -> str:
     moderator_id = queue_filters.int_arg(args, "moderator", 1, None)
     limit, cursor = queue_filters.parse_page(args)
     session = current.session()
-    page = queue_service.audit_log(session, comment_id=comment_id, moderator_id=moderator_id,
-                                   limit=limit, cursor=cursor)  # fmt: skip
+    page = queue_service.audit_log(
+        session, comment_id=comment_id, moderator_id=moderator_id, limit=limit, cursor=cursor
+    )
     return render_template(
-        "dashboard/audit.html", page=page, comment_id=comment_id, moderator_id=moderator_id,
-        moderators=account_service.list_moderators(session), cursor=cursor,
+        "dashboard/audit.html",
+        page=page,
+        comment_id=comment_id,
+        moderator_id=moderator_id,
+        moderators=account_service.list_moderators(session),
+        cursor=cursor,
         limit=limit if limit != queue_filters.DEFAULT_LIMIT else None,
-    )  # fmt: skip
+    )
 
 
 def _lists_page(error: str | None = None, status: int = 200) -> Response:
-    html = render_template("dashboard/lists.html", entries=list_service.list_entries(current.session()),
-                           error=error, form=request.form)  # fmt: skip
+    html = render_template(
+        "dashboard/lists.html",
+        entries=list_service.list_entries(current.session()),
+        error=error,
+        form=request.form,
+    )
     return Response(html, status=status)
 
 
@@ -264,9 +287,14 @@ def add_list_entry() -> Response:
         kind = ListKind(form.get("kind", ""))
         with current.write() as tx:
             list_service.add_entry(
-                tx, current.context(), kind, form.get("value", ""), site=form.get("site") or None,
-                note=form.get("note", ""), created_by=user().actor.label,
-            )  # fmt: skip
+                tx,
+                current.context(),
+                kind,
+                form.get("value", ""),
+                site=form.get("site") or None,
+                note=form.get("note", ""),
+                created_by=user().actor.label,
+            )
     except ValueError:
         return _lists_page("Choose a list.", 400)
     except InvalidInput as exc:
@@ -289,8 +317,9 @@ def remove_list_entry(entry_id: int) -> Response:
 @role_required(Role.admin)
 def moderators() -> str:
     """Moderators and their roles (admins only)."""
-    return render_template("dashboard/moderators.html",
-                           moderators=account_service.list_moderators(current.session()))  # fmt: skip
+    return render_template(
+        "dashboard/moderators.html", moderators=account_service.list_moderators(current.session())
+    )
 
 
 @bp.post("/moderators")
@@ -384,30 +413,50 @@ def queue_rows(f: queue_filters.QueueFilter, page: queue_service.QueueRows) -> l
     for c in page.rows:
         url, email, ip = f"{comments}{c.id}", quote_plus(c.email), quote_plus(c.ip)
         thread_url = f"{thread}{quote_plus(c.site)}&uri={quote_plus(c.uri)}{thread_end}"
-        rows.append(QueueRow(
-            c, page.checks.get(c.id), url, c.created_at.isoformat(), when(c.created_at),
-            f"{search}{email}{search_end}", f"{search}{ip}{search_end}", page_url(c.site, c.uri),
-            thread_url,
-        ))  # fmt: skip
+        rows.append(
+            QueueRow(
+                c,
+                page.checks.get(c.id),
+                url,
+                c.created_at.isoformat(),
+                when(c.created_at),
+                f"{search}{email}{search_end}",
+                f"{search}{ip}{search_end}",
+                page_url(c.site, c.uri),
+                thread_url,
+            )
+        )
     return rows
 
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "when": when, "page_url": page_url, "queue_url": queue_url, "comment_url": comment_url,
-        "words": WORDS, "keys": KEYS, "buttons": BUTTONS,
-        "allowed_actions": allowed_actions, "statuses": list(CommentStatus),
-        "kinds": list(CommentKind), "sites": sorted(_sites()), "list_kinds": list(ListKind),
-        "list_labels": list_service.LABELS, "list_help": list_service.HELP,
-        "undo": cookie_session.get("undo"), "Action": Action, "Status": CommentStatus,
+        "when": when,
+        "page_url": page_url,
+        "queue_url": queue_url,
+        "comment_url": comment_url,
+        "words": WORDS,
+        "keys": KEYS,
+        "buttons": BUTTONS,
+        "allowed_actions": allowed_actions,
+        "statuses": list(CommentStatus),
+        "kinds": list(CommentKind),
+        "sites": sorted(_sites()),
+        "list_kinds": list(ListKind),
+        "list_labels": list_service.LABELS,
+        "list_help": list_service.HELP,
+        "undo": cookie_session.get("undo"),
+        "Action": Action,
+        "Status": CommentStatus,
         "roles": list(Role),
-    }  # fmt: skip
+    }
 
 
 def _error_page(message: str, status: int) -> Response:
-    return Response(render_template("dashboard/error.html", message=message, status=status),
-                    status=status)  # fmt: skip
+    return Response(
+        render_template("dashboard/error.html", message=message, status=status), status=status
+    )
 
 
 @bp.errorhandler(ModerationError)

@@ -62,8 +62,14 @@ def confirm(token: str) -> Response:
     link, comment = notify.check_link(current.session(), ctx, token)
     site = ctx.settings.sites.get(comment.thread.site)
     ask = ASKS[link.action].format(kind=comment.kind.value)
-    return _page("confirm.html", link=link, comment=comment, site=site, ask=ask,
-                 label=notify.ACTION_LABELS[link.action])  # fmt: skip
+    return _page(
+        "confirm.html",
+        link=link,
+        comment=comment,
+        site=site,
+        ask=ask,
+        label=notify.ACTION_LABELS[link.action],
+    )
 
 
 @bp.post("/moderate/act/<token>")

@@ -200,8 +200,19 @@ class ReadFastPath:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         if self.settings.server.access_log:
-            log.info("%s %s %s", "GET", environ["PATH_INFO"], status[:3],
-                     extra={"fields": {"method": "GET", "path": environ["PATH_INFO"],
-                                       "status": int(status[:3]), "fast": True,
-                                       "ms": round((time.perf_counter() - started) * 1000, 2)}})  # fmt: skip
+            log.info(
+                "%s %s %s",
+                "GET",
+                environ["PATH_INFO"],
+                status[:3],
+                extra={
+                    "fields": {
+                        "method": "GET",
+                        "path": environ["PATH_INFO"],
+                        "status": int(status[:3]),
+                        "fast": True,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
         return [body]

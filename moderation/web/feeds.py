@@ -74,8 +74,13 @@ def build_feed(
             _sub(author, "uri", comment.website)
         _sub(entry, "content", comment.html, type="html")
         if comment.parent_id:
-            _sub(entry, "in-reply-to", ns=THR, ref=_tag(f"comment-{comment.parent_id}"),
-                 href=f"{site.page_url(comment.thread.uri)}#comment-{comment.parent_id}")  # fmt: skip
+            _sub(
+                entry,
+                "in-reply-to",
+                ns=THR,
+                ref=_tag(f"comment-{comment.parent_id}"),
+                href=f"{site.page_url(comment.thread.uri)}#comment-{comment.parent_id}",
+            )
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
@@ -103,8 +108,9 @@ def site_feed(site: str) -> Response:
     _site_or_404(site)
     comments = latest_approved(current.session(), site)
     conf = current.settings().sites[site]
-    document = build_feed(f"Comments on {conf.title or conf.url}", f"site-{site}", request.url,
-                          conf.url, comments)  # fmt: skip
+    document = build_feed(
+        f"Comments on {conf.title or conf.url}", f"site-{site}", request.url, conf.url, comments
+    )
     return _respond(document, comments)
 
 
@@ -118,6 +124,7 @@ def thread_feed(site: str) -> Response:
     comments = latest_approved(current.session(), site, uri)
     conf = current.settings().sites[site]
     title = comments[0].thread.title if comments and comments[0].thread.title else uri
-    document = build_feed(f"Comments on {title}", f"thread-{site}-{uri}", request.url,
-                          conf.page_url(uri), comments)  # fmt: skip
+    document = build_feed(
+        f"Comments on {title}", f"thread-{site}-{uri}", request.url, conf.page_url(uri), comments
+    )
     return _respond(document, comments)

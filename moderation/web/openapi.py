@@ -8,8 +8,12 @@ ERROR = {"$ref": "#/components/responses/Error"}
 SITE = {"name": "site", "in": "query", "required": True, "schema": {"type": "string"}}
 URI = {"name": "uri", "in": "query", "required": True, "schema": {"type": "string"}}
 TOKEN = {"name": "X-Edit-Token", "in": "header", "required": True, "schema": {"type": "string"}}
-COMMENT_ID = {"name": "comment_id", "in": "path", "required": True,
-              "schema": {"type": "integer", "minimum": 1}}  # fmt: skip
+COMMENT_ID = {
+    "name": "comment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -22,8 +26,18 @@ def _ref(name: str) -> dict[str, str]:
 
 COMMENT: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "parent", "kind", "author", "website", "avatar", "html", "created",
-                 "modified", "replies"],
+    "required": [
+        "id",
+        "parent",
+        "kind",
+        "author",
+        "website",
+        "avatar",
+        "html",
+        "created",
+        "modified",
+        "replies",
+    ],
     "properties": {
         "id": {"type": "integer"},
         "parent": {"type": ["integer", "null"]},
@@ -37,7 +51,7 @@ COMMENT: dict[str, Any] = {
         "deleted": {"type": "boolean"},
         "replies": {"type": "array", "items": {"$ref": "#/components/schemas/Comment"}},
     },
-}  # fmt: skip
+}
 
 NEW_COMMENT = {
     "type": "object",
@@ -106,9 +120,18 @@ ERROR_SCHEMA = {
 MODERATED = {
     "type": "object",
     "description": "M, a moderator's view of a comment: C plus what only moderators see; "
-                   "linkbacks also carry source and verified",
-    "required": [*COMMENT["required"], "status", "site", "uri", "email", "ip", "user_agent",
-                 "text", "spam"],
+    "linkbacks also carry source and verified",
+    "required": [
+        *COMMENT["required"],
+        "status",
+        "site",
+        "uri",
+        "email",
+        "ip",
+        "user_agent",
+        "text",
+        "spam",
+    ],
     "properties": {
         **COMMENT["properties"],
         "status": {"enum": ["pending", "approved", "spam", "deleted"]},
@@ -125,18 +148,28 @@ MODERATED = {
             "properties": {
                 "verdict": {"enum": ["ham", "unsure", "spam", "discard", None]},
                 "score": {"type": ["number", "null"]},
-                "signals": {"type": "array", "items": {
-                    "type": "object", "required": ["name", "score", "reason"],
-                    "properties": {"name": {"type": "string"}, "score": {"type": "number"},
-                                   "reason": {"type": "string"},
-                                   "verdict": {"enum": ["ham", "unsure", "spam", "discard"]}}}},
+                "signals": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "score", "reason"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "score": {"type": "number"},
+                            "reason": {"type": "string"},
+                            "verdict": {"enum": ["ham", "unsure", "spam", "discard"]},
+                        },
+                    },
+                },
             },
         },
         "source": {"type": ["string", "null"], "description": "linkbacks: the citing page"},
-        "verified": {"type": ["boolean", "null"],
-                     "description": "linkbacks: whether the source links to the page"},
+        "verified": {
+            "type": ["boolean", "null"],
+            "description": "linkbacks: whether the source links to the page",
+        },
     },
-}  # fmt: skip
+}
 
 MODERATION_PAGE = {
     "type": "object",
@@ -151,27 +184,51 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 MODERATION_QUERY = [
-    _query("status", {"enum": ["pending", "approved", "spam", "deleted"], "default": "pending"},
-           "the queue's tab"),
+    _query(
+        "status",
+        {"enum": ["pending", "approved", "spam", "deleted"], "default": "pending"},
+        "the queue's tab",
+    ),
     _query("site", {"type": "string"}, "a configured site id"),
     _query("uri", {"type": "string"}, "one thread of the site"),
-    _query("kind", {"enum": ["comment", "trackback", "pingback", "webmention"]}, "what was received"),
-    _query("q", {"type": "string", "maxLength": 200},
-           "case-insensitive substring of the text, author, e-mail, website or IP"),
+    _query(
+        "kind", {"enum": ["comment", "trackback", "pingback", "webmention"]}, "what was received"
+    ),
+    _query(
+        "q",
+        {"type": "string", "maxLength": 200},
+        "case-insensitive substring of the text, author, e-mail, website or IP",
+    ),
     _query("discarded", {"enum": ["1", "0"]}, "1: include Akismet's discards in the spam tab"),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
-           "comments per page"),
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+        "comments per page",
+    ),
     _query("cursor", {"type": "string", "pattern": "^[0-9]+$"}, "`next` of the previous page"),
-]  # fmt: skip
+]
 
 
-DISCOVERY_KEYS = ["page_url", "trackback_url", "pingback_url", "webmention_url", "html",
-                  "link_header", "x_pingback", "trackback_rdf"]  # fmt: skip
+DISCOVERY_KEYS = [
+    "page_url",
+    "trackback_url",
+    "pingback_url",
+    "webmention_url",
+    "html",
+    "link_header",
+    "x_pingback",
+    "trackback_rdf",
+]
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -184,38 +241,72 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Approved comments of a page, as a tree",
                 "parameters": [SITE, URI],
-                "responses": {"200": _json(THREAD), "304": {"description": "Not modified"},
-                              **_errors(400, 403)},
+                "responses": {
+                    "200": _json(THREAD),
+                    "304": {"description": "Not modified"},
+                    **_errors(400, 403),
+                },
             }
         },
         "/api/v1/counts": {
             "get": {
                 "summary": "Comment counts for several pages",
-                "parameters": [SITE, {**URI, "explode": True,
-                                      "schema": {"type": "array", "items": {"type": "string"}}}],
-                "responses": {"200": _json({"type": "object", "required": ["counts"],
-                    "properties": {"counts": {"type": "object",
-                                              "additionalProperties": {"type": "integer"}}}}),
-                    **_errors(400, 403)},
+                "parameters": [
+                    SITE,
+                    {
+                        **URI,
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["counts"],
+                            "properties": {
+                                "counts": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "integer"},
+                                }
+                            },
+                        }
+                    ),
+                    **_errors(400, 403),
+                },
             }
         },
         "/api/v1/comments": {
             "post": {
                 "summary": "Post a comment",
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _ref("NewComment")}}},
-                "responses": {"201": _json(POSTED, "Published"),
-                              "202": _json(POSTED, "Waiting for moderation"),
-                              **_errors(400, 403, 409, 413, 415, 429)},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewComment")}},
+                },
+                "responses": {
+                    "201": _json(POSTED, "Published"),
+                    "202": _json(POSTED, "Waiting for moderation"),
+                    **_errors(400, 403, 409, 413, 415, 429),
+                },
             }
         },
         "/api/v1/comments/{comment_id}": {
             "patch": {
                 "summary": "Edit one's own comment within the edit window",
                 "parameters": [COMMENT_ID, TOKEN],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["text"], "additionalProperties": False,
-                    "properties": {"text": {"type": "string", "minLength": 1}}}}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "additionalProperties": False,
+                                "properties": {"text": {"type": "string", "minLength": 1}},
+                            }
+                        }
+                    },
+                },
                 "responses": {"200": _json(_ref("Comment")), **_errors(400, 403, 404, 415)},
             },
             "delete": {
@@ -236,8 +327,15 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Approve, mark as spam, mark as not spam, delete or restore a comment",
                 "security": BEARER,
-                "parameters": [COMMENT_ID, {"name": "action", "in": "path", "required": True,
-                    "schema": {"enum": ["approve", "spam", "ham", "delete", "restore"]}}],
+                "parameters": [
+                    COMMENT_ID,
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["approve", "spam", "ham", "delete", "restore"]},
+                    },
+                ],
                 "responses": {"200": _json(_ref("ModeratedComment")), **_errors(401, 404, 409)},
             }
         },
@@ -245,22 +343,30 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Linkback discovery for a page: the markup and headers it must carry",
                 "description": "Paste `html` into the page's head and `trackback_rdf` into its "
-                               "body; send `link_header` as `Link` and `x_pingback` as "
-                               "`X-Pingback` when the host can set headers.",
+                "body; send `link_header` as `Link` and `x_pingback` as "
+                "`X-Pingback` when the host can set headers.",
                 "parameters": [SITE, URI],
-                "responses": {"200": _json({"type": "object", "required": DISCOVERY_KEYS,
-                    "properties": {key: {"type": "string"} for key in DISCOVERY_KEYS}}),
-                    **_errors(400)},
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": DISCOVERY_KEYS,
+                            "properties": {key: {"type": "string"} for key in DISCOVERY_KEYS},
+                        }
+                    ),
+                    **_errors(400),
+                },
             }
         },
         "/healthz": {
             "get": {
                 "summary": "Health",
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "status": {"const": "ok"}}})},
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"status": {"const": "ok"}}})
+                },
             }
         },
-    }  # fmt: skip
+    }
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:

@@ -42,8 +42,9 @@ class SQLiteStorage(Storage):
         self._lock = threading.Lock()
         # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries: we wait in short
         # steps ourselves instead (`_write`, through `storage.sqlite.when_unlocked`), and SQLite gives up at once.
-        self._conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None,
-                                     check_same_thread=False)  # fmt: skip
+        self._conn = sqlite3.connect(
+            self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
         self._conn.execute("PRAGMA journal_mode=WAL")
         # Counters live for a minute or an hour: losing the last ones in a power cut is harmless,
         # an fsync on every request is not.

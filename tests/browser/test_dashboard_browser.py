@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from moderation import markup, schema
+from moderation import markup
 from moderation.app import create_app
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
@@ -25,6 +25,7 @@ from moderation.models import Comment, Moderator, SpamCheck, Thread
 from moderation.services import Context, accounts
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.tokens import Tokens
+from moderation.storage import migrations
 from moderation.storage.db import Database, utcnow
 from tests.conftest import make_settings
 
@@ -107,9 +108,17 @@ def seed(live_server, unique_uri, texts: list[str], **kw: Any) -> list[int]:
     """Pending comments on a page of their own, oldest first; returns their ids."""
     made = []
     for i, text in enumerate(texts):
-        made.append(live_server.add(unique_uri, text, author=f"Author {i}",
-                                    email=f"a{i}@example.org", status=S.pending,
-                                    ago=timedelta(minutes=len(texts) - i), **kw))  # fmt: skip
+        made.append(
+            live_server.add(
+                unique_uri,
+                text,
+                author=f"Author {i}",
+                email=f"a{i}@example.org",
+                status=S.pending,
+                ago=timedelta(minutes=len(texts) - i),
+                **kw,
+            )
+        )
     return made
 
 
@@ -156,16 +165,23 @@ def test_keyboard_moves_selects_acts_and_undoes(dash, live_server, unique_uri):
     page.keyboard.press("d")  # the selected comments, not just the current one
     expect(page.locator(".notice-success")).to_have_text("2 comments deleted.")
     assert dash.rows() == [c4]
-    assert statuses(live_server.database, [c1, c2, c3, c4]) == [S.deleted, S.deleted, S.approved,
-                                                                S.pending]  # fmt: skip
+    assert statuses(live_server.database, [c1, c2, c3, c4]) == [
+        S.deleted,
+        S.deleted,
+        S.approved,
+        S.pending,
+    ]
     page.keyboard.press("u")
     expect(page.locator(".notice-success")).to_contain_text("2 comments restored")
     assert statuses(live_server.database, [c1, c2]) == [S.pending, S.pending]
 
 
 def test_search_then_bulk_spam_a_shift_click_range_and_undo(dash, live_server, unique_uri):
-    made = seed(live_server, unique_uri, ["casino bonus", "a real thought", "CASINO spins",
-                                          "best casino", "thanks!"])  # fmt: skip
+    made = seed(
+        live_server,
+        unique_uri,
+        ["casino bonus", "a real thought", "CASINO spins", "best casino", "thanks!"],
+    )
     page = dash.queue(site="blog", uri=unique_uri)
     page.keyboard.press("/")
     expect(page.locator("#q")).to_be_focused()
@@ -222,15 +238,23 @@ def showcase(tmp_path_factory) -> Iterator[Any]:
     """A server of its own with a realistic queue, for the screenshots in docs/."""
     tmp = tmp_path_factory.mktemp("showcase")
     url_db = f"sqlite:///{tmp / 'showcase.sqlite3'}"
-    schema.upgrade(url_db)
+    migrations.upgrade(url_db)
     holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
-                         threaded=True)  # fmt: skip
+    server = make_server(
+        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True
+    )
     base = f"http://127.0.0.1:{server.server_port}"
-    settings = make_settings(tmp, **{
-        "server.public_url": base, "database.url": url_db,
-        "sites": {"blog": {"url": "https://blog.example.org", "origins": [base]},
-                  "docs": {"url": "https://docs.example.org", "origins": [base]}}})  # fmt: skip
+    settings = make_settings(
+        tmp,
+        **{
+            "server.public_url": base,
+            "database.url": url_db,
+            "sites": {
+                "blog": {"url": "https://blog.example.org", "origins": [base]},
+                "docs": {"url": "https://docs.example.org", "origins": [base]},
+            },
+        },
+    )
     database = Database(url_db)
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
     holder["app"] = create_app(settings, database=database, context=ctx)
@@ -248,32 +272,93 @@ def showcase(tmp_path_factory) -> Iterator[Any]:
 
 SHOWCASE = [
     # (site, uri, title, kind, author, email, website, ip, text, verdict, signals)
-    ("blog", "/2026/01/co-production/", "Co-production, ten years on", "comment", "Priya Natarajan",
-     "priya@natarajan.dev", "https://priya.dev", "203.0.113.24",
-     "This matches what we saw in **Leeds**: the residents' panel only worked once it had a real "
-     "budget. I wrote up our numbers here: https://priya.dev/notes/panels",
-     Verdict.unsure, [("rules.links", 1.0, "2 links counting the website (2 or more are held)", "unsure"),
-                      ("rules.website", 0.2, "first-time author gives a website (priya.dev)", None),
-                      ("classifier", -0.6, "classifier: 0.07 spam probability (top tokens: 'residents' 0.02)", None)]),
-    ("blog", "/2026/01/co-production/", "Co-production, ten years on", "pingback", "IndieWeb notes",
-     "", "", "198.51.100.80",
-     "[…] as the original post on co-production argues, the hard part is the second year […]",
-     Verdict.ham, [("classifier", -0.4, "classifier: 0.11 spam probability", None)]),
-    ("blog", "/2025/11/ward-budgets/", "Ward budgets, explained", "comment", "cheap-meds-online",
-     "sales@pharma-deals.example", "http://pharma-deals.example", "192.0.2.190",
-     "Great post!!! Check out my site for the best deals, click here: http://bit.ly/xyz",
-     Verdict.unsure, [("rules.promo", 0.8, '"Check out my site"', None),
-                      ("rules.shortener", 0.6, '"bit.ly"', None),
-                      ("rules.money", 0.6, '"click here"', None),
-                      ("classifier", 1.9, "classifier: 0.93 spam probability (top tokens: 'deals' 0.97)", None)]),
-    ("docs", "/guide/install/", "Installing", "comment", "Marcus Webb", "marcus@webb.example", "",
-     "2001:db8::7", "Does `moderation db upgrade` need to run before *every* start, or only after "
-     "an upgrade?", Verdict.ham, [("classifier", -0.8, "classifier: 0.04 spam probability", None)]),
-    ("blog", "/2026/01/co-production/", "Co-production, ten years on", "comment", "Léa Moreau",
-     "lea@moreau.example", "", "203.0.113.71",
-     "> the residents' panel only worked once it had a real budget\n\nSame in Lyon. Thank you for "
-     "writing this down.", Verdict.ham, [("classifier", -1.1, "classifier: 0.02 spam probability", None)]),
-]  # fmt: skip
+    (
+        "blog",
+        "/2026/01/co-production/",
+        "Co-production, ten years on",
+        "comment",
+        "Priya Natarajan",
+        "priya@natarajan.dev",
+        "https://priya.dev",
+        "203.0.113.24",
+        "This matches what we saw in **Leeds**: the residents' panel only worked once it had a real "
+        "budget. I wrote up our numbers here: https://priya.dev/notes/panels",
+        Verdict.unsure,
+        [
+            ("rules.links", 1.0, "2 links counting the website (2 or more are held)", "unsure"),
+            ("rules.website", 0.2, "first-time author gives a website (priya.dev)", None),
+            (
+                "classifier",
+                -0.6,
+                "classifier: 0.07 spam probability (top tokens: 'residents' 0.02)",
+                None,
+            ),
+        ],
+    ),
+    (
+        "blog",
+        "/2026/01/co-production/",
+        "Co-production, ten years on",
+        "pingback",
+        "IndieWeb notes",
+        "",
+        "",
+        "198.51.100.80",
+        "[…] as the original post on co-production argues, the hard part is the second year […]",
+        Verdict.ham,
+        [("classifier", -0.4, "classifier: 0.11 spam probability", None)],
+    ),
+    (
+        "blog",
+        "/2025/11/ward-budgets/",
+        "Ward budgets, explained",
+        "comment",
+        "cheap-meds-online",
+        "sales@pharma-deals.example",
+        "http://pharma-deals.example",
+        "192.0.2.190",
+        "Great post!!! Check out my site for the best deals, click here: http://bit.ly/xyz",
+        Verdict.unsure,
+        [
+            ("rules.promo", 0.8, '"Check out my site"', None),
+            ("rules.shortener", 0.6, '"bit.ly"', None),
+            ("rules.money", 0.6, '"click here"', None),
+            (
+                "classifier",
+                1.9,
+                "classifier: 0.93 spam probability (top tokens: 'deals' 0.97)",
+                None,
+            ),
+        ],
+    ),
+    (
+        "docs",
+        "/guide/install/",
+        "Installing",
+        "comment",
+        "Marcus Webb",
+        "marcus@webb.example",
+        "",
+        "2001:db8::7",
+        "Does `moderation db upgrade` need to run before *every* start, or only after an upgrade?",
+        Verdict.ham,
+        [("classifier", -0.8, "classifier: 0.04 spam probability", None)],
+    ),
+    (
+        "blog",
+        "/2026/01/co-production/",
+        "Co-production, ten years on",
+        "comment",
+        "Léa Moreau",
+        "lea@moreau.example",
+        "",
+        "203.0.113.71",
+        "> the residents' panel only worked once it had a real budget\n\nSame in Lyon. Thank you for "
+        "writing this down.",
+        Verdict.ham,
+        [("classifier", -1.1, "classifier: 0.02 spam probability", None)],
+    ),
+]
 
 
 def showcase_data(database: Database, ctx: Context) -> dict[str, int]:
@@ -298,24 +383,57 @@ def showcase_data(database: Database, ctx: Context) -> dict[str, int]:
             return threads[site, uri]
 
         for n in range(37):
-            add(session, thread_for("blog", "/2026/01/co-production/", SHOWCASE[0][2]), S.approved,
-                f"Approved comment {n}", now - timedelta(days=2, minutes=n), ip="203.0.113.24" if n < 2 else "")  # fmt: skip
+            add(
+                session,
+                thread_for("blog", "/2026/01/co-production/", SHOWCASE[0][2]),
+                S.approved,
+                f"Approved comment {n}",
+                now - timedelta(days=2, minutes=n),
+                ip="203.0.113.24" if n < 2 else "",
+            )
         for n in range(212):
-            add(session, thread_for("blog", "/2025/11/ward-budgets/", SHOWCASE[2][2]), S.spam,
-                f"Buy now {n}", now - timedelta(days=1, minutes=n), discarded=n % 3 == 0)  # fmt: skip
+            add(
+                session,
+                thread_for("blog", "/2025/11/ward-budgets/", SHOWCASE[2][2]),
+                S.spam,
+                f"Buy now {n}",
+                now - timedelta(days=1, minutes=n),
+                discarded=n % 3 == 0,
+            )
         for n in range(4):
-            add(session, thread_for("docs", "/guide/install/", "Installing"), S.deleted,
-                f"Deleted {n}", now - timedelta(days=3, minutes=n))  # fmt: skip
+            add(
+                session,
+                thread_for("docs", "/guide/install/", "Installing"),
+                S.deleted,
+                f"Deleted {n}",
+                now - timedelta(days=3, minutes=n),
+            )
         for i, row in enumerate(SHOWCASE):
             site, uri, title, kind, author, email, website, ip, text, verdict, signals = row
-            comment = add(session, thread_for(site, uri, title), S.pending, text,
-                          now - timedelta(minutes=(len(SHOWCASE) - i) * 7 + 3), kind=CommentKind(kind),
-                          author=author, email=email, website=website, ip=ip,
-                          user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
-                          source="https://notes.example/2026/01/second-year" if kind != "comment" else None,
-                          verified=True if kind != "comment" else None)  # fmt: skip
+            comment = add(
+                session,
+                thread_for(site, uri, title),
+                S.pending,
+                text,
+                now - timedelta(minutes=(len(SHOWCASE) - i) * 7 + 3),
+                kind=CommentKind(kind),
+                author=author,
+                email=email,
+                website=website,
+                ip=ip,
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
+                source="https://notes.example/2026/01/second-year" if kind != "comment" else None,
+                verified=True if kind != "comment" else None,
+            )
             if i == 0:
-                check(session, comment, Verdict.ham, -0.2, [("classifier", -0.2, "classifier: 0.09 spam probability", None)], now - timedelta(hours=1))  # fmt: skip
+                check(
+                    session,
+                    comment,
+                    Verdict.ham,
+                    -0.2,
+                    [("classifier", -0.2, "classifier: 0.09 spam probability", None)],
+                    now - timedelta(hours=1),
+                )
             check(session, comment, verdict, sum(s[1] for s in signals), signals, now)
             ids[author] = comment.id
     with database.write() as session:
@@ -329,14 +447,22 @@ def showcase_data(database: Database, ctx: Context) -> dict[str, int]:
     return ids
 
 
-def add(session: Any, thread: Thread, status: CommentStatus, text: str, when: Any,
-        **kw: Any) -> Comment:  # fmt: skip
+def add(
+    session: Any, thread: Thread, status: CommentStatus, text: str, when: Any, **kw: Any
+) -> Comment:
     kw.setdefault("author", "Reader")
     kw.setdefault("email", "reader@example.org")
-    comment = Comment(thread=thread, status=status, text=text, html=markup.render(text),
-                      kind=kw.pop("kind", CommentKind.comment), created_at=when,
-                      approved_at=when if status is S.approved else None,
-                      deleted_at=when if status is S.deleted else None, **kw)  # fmt: skip
+    comment = Comment(
+        thread=thread,
+        status=status,
+        text=text,
+        html=markup.render(text),
+        kind=kw.pop("kind", CommentKind.comment),
+        created_at=when,
+        approved_at=when if status is S.approved else None,
+        deleted_at=when if status is S.deleted else None,
+        **kw,
+    )
     if status is S.approved:
         thread.approved_count += 1
     session.add(comment)
@@ -344,12 +470,23 @@ def add(session: Any, thread: Thread, status: CommentStatus, text: str, when: An
     return comment
 
 
-def check(session: Any, comment: Comment, verdict: Verdict, score: float, signals: list[Any],
-          when: Any) -> None:  # fmt: skip
-    rows = [{"name": n, "score": s, "reason": r, **({"verdict": v} if v else {})}
-            for n, s, r, v in signals]  # fmt: skip
-    session.add(SpamCheck(comment_id=comment.id, verdict=verdict, score=round(score, 2),
-                          signals=rows, submitted={}, created_at=when))  # fmt: skip
+def check(
+    session: Any, comment: Comment, verdict: Verdict, score: float, signals: list[Any], when: Any
+) -> None:
+    rows = [
+        {"name": n, "score": s, "reason": r, **({"verdict": v} if v else {})}
+        for n, s, r, v in signals
+    ]
+    session.add(
+        SpamCheck(
+            comment_id=comment.id,
+            verdict=verdict,
+            score=round(score, 2),
+            signals=rows,
+            submitted={},
+            created_at=when,
+        )
+    )
 
 
 def test_screenshots(browser, showcase, tmp_path):

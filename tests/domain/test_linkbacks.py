@@ -63,10 +63,19 @@ def test_tb_4_missing_url_is_error(fields):
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://a.example/x", "javascript:alert(1)", "/relative/path", "http://", "mailto:a@b.c",
-     "http://user:pw@a.example/", "http://a.example:99999/", "http://a .example/",
-     "http://[::1/", "http://a.example/" + "x" * 600],
-)  # fmt: skip
+    [
+        "ftp://a.example/x",
+        "javascript:alert(1)",
+        "/relative/path",
+        "http://",
+        "mailto:a@b.c",
+        "http://user:pw@a.example/",
+        "http://a.example:99999/",
+        "http://a .example/",
+        "http://[::1/",
+        "http://a.example/" + "x" * 600,
+    ],
+)
 def test_tb_5_url_must_be_absolute_http(url):
     error = refused(lb.parse_trackback, {"url": url})
     assert error.fields == {"url": error.message}
@@ -92,14 +101,17 @@ def test_tb_7_excerpt_cut_to_252_characters_plus_ellipsis_title_to_250():
 
 
 def test_tb_d10_html_stripped_from_every_field():
-    ping = lb.parse_trackback({
-        "url": " http://a.example/p ",
-        "title": "<b>Bold</b> &amp; <script>alert(1)</script>title",
-        "excerpt": "<p>An <a href='http://spam.example'>excerpt</a></p>\n\n with   space",
-        "blog_name": "<i>Blog</i>",
-    })  # fmt: skip
-    assert ping == lb.TrackbackPing("http://a.example/p", "Bold & title", "An excerpt with space",
-                                    "Blog")  # fmt: skip
+    ping = lb.parse_trackback(
+        {
+            "url": " http://a.example/p ",
+            "title": "<b>Bold</b> &amp; <script>alert(1)</script>title",
+            "excerpt": "<p>An <a href='http://spam.example'>excerpt</a></p>\n\n with   space",
+            "blog_name": "<i>Blog</i>",
+        }
+    )
+    assert ping == lb.TrackbackPing(
+        "http://a.example/p", "Bold & title", "An excerpt with space", "Blog"
+    )
 
 
 def test_tb_14_charset_from_the_content_type_header():
@@ -125,8 +137,9 @@ def test_tb_14_utf8_without_charset_then_windows_1252_fallback():
 
 @pytest.mark.parametrize("charset", ["utf-7", "UTF-7", "csUnicode11UTF7", "rot13", "no-such-thing"])
 def test_tb_14_utf7_and_unknown_charsets_refused(charset):
-    error = refused(lb.decode_form, b"url=http://a.b/&title=%2BADw-script%2BAD4-",
-                    f"{FORM}; charset={charset}")  # fmt: skip
+    error = refused(
+        lb.decode_form, b"url=http://a.b/&title=%2BADw-script%2BAD4-", f"{FORM}; charset={charset}"
+    )
     assert "charset" in error.message or "UTF-7" in error.message
 
 
@@ -160,9 +173,11 @@ def test_pb_request_parsed_from_the_standard_librarys_client():
 
 
 def test_pb_untyped_values_are_strings():
-    body = (b"<?xml version='1.0'?><methodCall><methodName> pingback.ping </methodName><params>"
-            b"<param><value>http://a/</value></param><param><value>http://b/</value></param>"
-            b"</params></methodCall>")  # fmt: skip
+    body = (
+        b"<?xml version='1.0'?><methodCall><methodName> pingback.ping </methodName><params>"
+        b"<param><value>http://a/</value></param><param><value>http://b/</value></param>"
+        b"</params></methodCall>"
+    )
     assert lb.parse_pingback_request(body) == ("http://a/", "http://b/")
 
 
@@ -195,14 +210,16 @@ def test_pb_billion_laughs_external_entities_and_dtds_refused(body):
         (b"<methodCall><methodName>pingback.ping", lb.PARSE_ERROR),
         (b'<?xml version="1.0" encoding="no-such-codec"?><methodCall/>', lb.PARSE_ERROR),
         (b"<html><body>hello</body></html>", lb.INVALID_REQUEST),
-        (b"<methodCall><methodName>system.listMethods</methodName></methodCall>",
-         lb.METHOD_NOT_FOUND),
+        (
+            b"<methodCall><methodName>system.listMethods</methodName></methodCall>",
+            lb.METHOD_NOT_FOUND,
+        ),
         (b"<methodCall><methodName>pingback.ping</methodName></methodCall>", lb.INVALID_PARAMS),
         (xmlrpc.client.dumps(("http://a/",), "pingback.ping").encode(), lb.INVALID_PARAMS),
         (xmlrpc.client.dumps(("http://a/", 7), "pingback.ping").encode(), lb.INVALID_PARAMS),
         (xmlrpc.client.dumps(("a", "b", "c"), "pingback.ping").encode(), lb.INVALID_PARAMS),
     ],
-)  # fmt: skip
+)
 def test_pb_garbage_requests_get_xmlrpc_faults(body, fault):
     assert refused(lb.parse_pingback_request, body).fault == fault
 
@@ -240,7 +257,9 @@ def test_pb_success_is_a_single_string():
 
 def test_pb_request_for_sending_is_pingback_ping():
     assert xmlrpc.client.loads(lb.pingback_request("http://a/", TARGET)) == (
-        ("http://a/", TARGET), "pingback.ping")  # fmt: skip
+        ("http://a/", TARGET),
+        "pingback.ping",
+    )
 
 
 # --- Webmention: the synchronous checks ---------------------------------------------------------------
@@ -310,8 +329,15 @@ def test_wm_12_no_exact_link_means_no_link(html):
     assert pages.find_link(pages.analyse_page(html, SOURCE), TARGET) is None
 
 
-@pytest.mark.parametrize("tag", ["<img src='{t}'>", "<video src='{t}'></video>",
-                                 "<audio src='{t}'></audio>", "<area href='{t}'>"])  # fmt: skip
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "<img src='{t}'>",
+        "<video src='{t}'></video>",
+        "<audio src='{t}'></audio>",
+        "<area href='{t}'>",
+    ],
+)
 def test_wm_12_media_and_area_links_count(tag):
     assert pages.find_link(pages.analyse_page(tag.format(t=TARGET), SOURCE), TARGET) is not None
 
@@ -348,25 +374,55 @@ def test_page_reader_survives_hostile_markup():
 
 
 def test_wm_13_h_entry_that_mentions_the_target_gives_author_and_content():
-    parsed = {"items": [
-        {"type": ["h-entry"], "properties": {"name": ["Unrelated"], "content": ["other"]}},
-        {"type": ["h-feed"], "properties": {}, "children": [
-            {"type": ["h-entry"], "properties": {
-                "name": ["A reply"],
-                "author": [{"type": ["h-card"], "properties": {"name": ["Ann Author"]}}],
-                "content": [{"html": f"<p>Agreed with <a href='{TARGET}'>this</a></p>",
-                             "value": "Agreed with this"}],
-                "in-reply-to": [TARGET]}}]}]}  # fmt: skip
+    parsed = {
+        "items": [
+            {"type": ["h-entry"], "properties": {"name": ["Unrelated"], "content": ["other"]}},
+            {
+                "type": ["h-feed"],
+                "properties": {},
+                "children": [
+                    {
+                        "type": ["h-entry"],
+                        "properties": {
+                            "name": ["A reply"],
+                            "author": [
+                                {"type": ["h-card"], "properties": {"name": ["Ann Author"]}}
+                            ],
+                            "content": [
+                                {
+                                    "html": f"<p>Agreed with <a href='{TARGET}'>this</a></p>",
+                                    "value": "Agreed with this",
+                                }
+                            ],
+                            "in-reply-to": [TARGET],
+                        },
+                    }
+                ],
+            },
+        ]
+    }
     assert pages.h_entry(parsed, TARGET) == {
-        "author": "Ann Author", "text": "Agreed with this", "name": "A reply",
+        "author": "Ann Author",
+        "text": "Agreed with this",
+        "name": "A reply",
         "html": f"<p>Agreed with <a href='{TARGET}'>this</a></p>",
-    }  # fmt: skip
+    }
 
 
 def test_wm_13_likes_and_implied_names():
-    parsed = {"items": [{"type": ["h-entry"], "properties": {
-        "name": ["Ann liked this"], "author": ["Ann"], "content": ["Ann liked this"],
-        "like-of": [{"type": ["h-cite"], "properties": {"url": [TARGET]}}]}}]}  # fmt: skip
+    parsed = {
+        "items": [
+            {
+                "type": ["h-entry"],
+                "properties": {
+                    "name": ["Ann liked this"],
+                    "author": ["Ann"],
+                    "content": ["Ann liked this"],
+                    "like-of": [{"type": ["h-cite"], "properties": {"url": [TARGET]}}],
+                },
+            }
+        ]
+    }
     fields = pages.h_entry(parsed, TARGET)
     assert fields["action"] == "liked this"
     assert "name" not in fields  # implied from the text: no title
@@ -384,8 +440,10 @@ def test_wm_1_link_header_beats_html_and_rel_may_hold_several_values():
 
 
 def test_wm_1_first_link_or_a_in_document_order_relative_and_empty_href():
-    html = ('<!-- <link rel="webmention" href="/commented"> --><a rel="nofollow webmention" '
-            'href="wm/a">a</a><link rel="webmention" href="/link">')  # fmt: skip
+    html = (
+        '<!-- <link rel="webmention" href="/commented"> --><a rel="nofollow webmention" '
+        'href="wm/a">a</a><link rel="webmention" href="/link">'
+    )
     assert pages.find_webmention_endpoint([], pages.analyse_page(html, TARGET)) == TARGET + "wm/a"
     empty = pages.analyse_page('<link rel="webmention" href="">', TARGET)
     assert pages.find_webmention_endpoint([], empty) == TARGET
@@ -423,8 +481,13 @@ PINGBACK_SPEC_REGEX = re.compile(r'<link rel="pingback" href="([^"]+)" ?/?>')
 
 
 def test_tb_15_discovery_markup_for_a_page():
-    found = lb.discovery_markup("https://comments.example.org/", "blog", "/2010/07/co-production/",
-                                TARGET, 'A "quoted" -- title -->')  # fmt: skip
+    found = lb.discovery_markup(
+        "https://comments.example.org/",
+        "blog",
+        "/2010/07/co-production/",
+        TARGET,
+        'A "quoted" -- title -->',
+    )
     assert (
         found.trackback_url == "https://comments.example.org/trackback/blog/2010/07/co-production/"
     )
@@ -448,4 +511,5 @@ def test_pb_4_pingback_link_matches_the_specs_exact_regex():
 
 def test_trackback_url_quotes_odd_paths():
     assert lb.trackback_url("https://c.example", "blog", "/a b/é?x#y") == (
-        "https://c.example/trackback/blog/a%20b/%C3%A9%3Fx%23y")  # fmt: skip
+        "https://c.example/trackback/blog/a%20b/%C3%A9%3Fx%23y"
+    )

@@ -27,8 +27,9 @@ class AppServer:
         self._app: Any = None
         self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="app-server",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="app-server", daemon=True
+        )
 
     def _dispatch(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._app(environ, start_response)

@@ -28,10 +28,15 @@ def diff(url):
     engine = setup_engine(url)
     with engine.connect() as conn:
         changes = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True,
-                                        "compare_server_default": migrations.compare_server_default}),
+            MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": migrations.compare_server_default,
+                },
+            ),
             Base.metadata,
-        )  # fmt: skip
+        )
     engine.dispose()
     return changes
 
@@ -68,9 +73,13 @@ def test_migrations_keep_data_across_a_round_trip_of_the_latest_revision(empty_u
     migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO threads (site, uri, title, created_at, closed, "
-                             "approved_count, version) VALUES ('blog', '/p/', 't', "
-                             "'2026-01-01 00:00:00', false, 0, 0)"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO threads (site, uri, title, created_at, closed, "
+                "approved_count, version) VALUES ('blog', '/p/', 't', "
+                "'2026-01-01 00:00:00', false, 0, 0)"
+            )
+        )
     engine.dispose()
     revs = revisions()
     if len(revs) > 1:
@@ -99,11 +108,19 @@ def test_check_constraints_survive_a_round_trip(empty_url):
     migrations.upgrade(empty_url)
     engine = setup_engine(empty_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO threads (id, site, uri, title, created_at, closed, "
-                             "approved_count, version) VALUES (1, 'b', '/p/', '', "
-                             "'2026-01-01 00:00:00', false, 0, 0)"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO threads (id, site, uri, title, created_at, closed, "
+                "approved_count, version) VALUES (1, 'b', '/p/', '', "
+                "'2026-01-01 00:00:00', false, 0, 0)"
+            )
+        )
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO comments (thread_id, kind, status, text, html, created_at, "
-                             "discarded) VALUES (1, 'comment', 'approved', 't', 't', "
-                             "'2026-01-01 00:00:00', false)"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO comments (thread_id, kind, status, text, html, created_at, "
+                "discarded) VALUES (1, 'comment', 'approved', 't', 't', "
+                "'2026-01-01 00:00:00', false)"
+            )
+        )
     engine.dispose()

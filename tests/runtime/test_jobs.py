@@ -49,23 +49,44 @@ def setup(tmp_path):
 def held_comment(database, ctx):
     with database.write() as session:
         thread = Thread(site="blog", uri="/p/")
-        comment = Comment(thread=thread, kind=CommentKind.comment, status=CommentStatus.spam,
-                          author="Ann", email="ann@example.org", ip="203.0.113.9", text="x",
-                          html="<p>x</p>")  # fmt: skip
+        comment = Comment(
+            thread=thread,
+            kind=CommentKind.comment,
+            status=CommentStatus.spam,
+            author="Ann",
+            email="ann@example.org",
+            ip="203.0.113.9",
+            text="x",
+            html="<p>x</p>",
+        )
         session.add(comment)
         session.flush()
-        session.add(SpamCheck(comment_id=comment.id, verdict=Verdict.spam, score=5.0, signals=[],
-                              submitted={"kind": "comment", "site": "blog",
-                                         "site_url": "https://blog.example.org",
-                                         "permalink": "https://blog.example.org/p/", "text": "x",
-                                         "author": "Ann", "ip": "203.0.113.9"}))  # fmt: skip
+        session.add(
+            SpamCheck(
+                comment_id=comment.id,
+                verdict=Verdict.spam,
+                score=5.0,
+                signals=[],
+                submitted={
+                    "kind": "comment",
+                    "site": "blog",
+                    "site_url": "https://blog.example.org",
+                    "permalink": "https://blog.example.org/p/",
+                    "text": "x",
+                    "author": "Ann",
+                    "ip": "203.0.113.9",
+                },
+            )
+        )
         return comment.id
 
 
 def start_worker(folder):
-    return subprocess.Popen([sys.executable, "-m", "moderation.cli", "--config",
-                             str(folder / "config.toml"), "worker"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "moderation.cli", "--config", str(folder / "config.toml"), "worker"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_for(condition, seconds=30):

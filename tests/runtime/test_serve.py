@@ -64,8 +64,9 @@ def server(tmp_path_factory):
     cli = [sys.executable, "-m", "moderation.cli"]
     subprocess.run([*cli, "db", "upgrade"], cwd=tmp, check=True, capture_output=True, timeout=60)
     log = (tmp / "server.log").open("w")
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], cwd=tmp, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     if not wait_healthy(base):
         proc.terminate()
@@ -79,8 +80,16 @@ def server(tmp_path_factory):
 def test_serve_answers_health_posts_and_threads(server):
     base, *_ = server
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-    r = httpx.post(f"{base}/api/v1/comments", json={"site": "demo", "uri": "/demo/",
-                   "text": "Over real HTTP", "author": "Ann", "email": "ann@example.org"})  # fmt: skip
+    r = httpx.post(
+        f"{base}/api/v1/comments",
+        json={
+            "site": "demo",
+            "uri": "/demo/",
+            "text": "Over real HTTP",
+            "author": "Ann",
+            "email": "ann@example.org",
+        },
+    )
     assert r.status_code == 201, r.text
     thread = httpx.get(f"{base}/api/v1/threads/comments", params={"site": "demo", "uri": "/demo/"})
     assert thread.json()["thread"]["count"] == 1
@@ -93,8 +102,15 @@ def test_serve_rate_limit_holds_exactly_across_two_workers(server):
     codes = []
     for i in range(9):  # fresh connections, spread over both worker processes
         with httpx.Client() as c:
-            r = c.post(f"{base}/api/v1/comments", json={"site": "demo", "uri": "/rl/",
-                       "text": f"comment {i}", "email": f"p{i}@example.org"})  # fmt: skip
+            r = c.post(
+                f"{base}/api/v1/comments",
+                json={
+                    "site": "demo",
+                    "uri": "/rl/",
+                    "text": f"comment {i}",
+                    "email": f"p{i}@example.org",
+                },
+            )
             codes.append(r.status_code)
     # One comment was already posted by the previous test in this minute window.
     assert sum(c in (201, 202) for c in codes) == 4, codes  # published or held: both accepted
@@ -104,8 +120,9 @@ def test_serve_rate_limit_holds_exactly_across_two_workers(server):
 def test_serve_garbage_gets_json_errors_and_no_traceback(server):
     base, log, _ = server
     for payload in (b"\xff\xfe", b"{", b"[]", b"null", b'{"site": {"$gt": 1}}'):
-        r = httpx.post(f"{base}/api/v1/comments", content=payload,
-                       headers={"Content-Type": "application/json"})  # fmt: skip
+        r = httpx.post(
+            f"{base}/api/v1/comments", content=payload, headers={"Content-Type": "application/json"}
+        )
         assert r.status_code in (400, 429), r.text
         assert "error" in r.json()
     time.sleep(0.3)
@@ -121,8 +138,11 @@ def test_serve_refuses_an_oversized_body_before_reading_it(server):
     base, *_ = server
     # The Webmention endpoint: its rate-limit counter is its own, untouched by the other tests.
     big = b"source=" + b"a" * 2_000_000  # four times [server] max_body_bytes
-    r = httpx.post(f"{base}/webmention", content=big,
-                   headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    r = httpx.post(
+        f"{base}/webmention",
+        content=big,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413
 
 

@@ -330,15 +330,25 @@ def test_settings_reject_negative_limits():
 
 
 def test_tb_d2_trackback_sent_from_an_address_its_source_lacks_is_only_nudged():
-    ping = make("A reply", kind=CommentKind.trackback, ip="198.51.100.20",
-                source="http://blog.test/p", extra={"source_addresses": "203.0.113.7,2001:db8::1"})  # fmt: skip
+    ping = make(
+        "A reply",
+        kind=CommentKind.trackback,
+        ip="198.51.100.20",
+        source="http://blog.test/p",
+        extra={"source_addresses": "203.0.113.7,2001:db8::1"},
+    )
     signal = signals(ping)["rules.ping_origin"]
     assert signal.score == heuristics.PING_ORIGIN_POINTS < 1  # a nudge, never "unsure" alone
     assert "198.51.100.20" in signal.reason
     assert "blog.test" in signal.reason
     assert verdict(ping) is Verdict.ham
-    from_its_host = make("A reply", kind=CommentKind.trackback, ip="2001:db8::1",
-                         source="http://blog.test/p", extra=ping.extra)  # fmt: skip
+    from_its_host = make(
+        "A reply",
+        kind=CommentKind.trackback,
+        ip="2001:db8::1",
+        source="http://blog.test/p",
+        extra=ping.extra,
+    )
     assert "rules.ping_origin" not in signals(from_its_host)
     not_looked_up = make("A reply", kind=CommentKind.trackback, ip="198.51.100.20")
     assert "rules.ping_origin" not in signals(not_looked_up)

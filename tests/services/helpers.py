@@ -44,8 +44,9 @@ def edit(database: Database, ctx: Context, comment_id: int, token: str, text: st
         return comment_service.store_edit(tx, ctx, draft)
 
 
-def receive(database: Database, ctx: Context, prepare: Callable[..., Any], *args: Any,
-            **kwargs: Any) -> Comment:  # fmt: skip
+def receive(
+    database: Database, ctx: Context, prepare: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Comment:
     """A linkback as its endpoint receives it: ``prepare(session, ctx, *args)`` (one of
     `prepare_trackback`, `prepare_pingback`, `prepare_webmention`) on a read session, then
     `store_linkback` in one write."""

@@ -43,17 +43,20 @@ def serve(site: FakeSite, path: str, body: str, **kw) -> str:
 
 
 def linking(target: str = TARGET, title: str = "A reply", extra: str = "") -> str:
-    return (f"<!doctype html><title>{title}</title><body><p>Some words before. "
-            f"As <a href='{target}'>this post</a> says, words after.</p>{extra}</body>")  # fmt: skip
+    return (
+        f"<!doctype html><title>{title}</title><body><p>Some words before. "
+        f"As <a href='{target}'>this post</a> says, words after.</p>{extra}</body>"
+    )
 
 
 def verify(session, database, ctx) -> list[float | None]:
     """Run every verification job that is due, as the worker does after the commit."""
     session.flush()
     due = session.scalars(
-        select(OutboxEntry.id).where(OutboxEntry.kind == verification.VERIFY,
-                                     OutboxEntry.done_at.is_(None))
-    ).all()  # fmt: skip
+        select(OutboxEntry.id).where(
+            OutboxEntry.kind == verification.VERIFY, OutboxEntry.done_at.is_(None)
+        )
+    ).all()
     delays = [outbox.run_entry(database, ctx, entry_id) for entry_id in due]
     session.expire_all()
     return delays
@@ -61,9 +64,10 @@ def verify(session, database, ctx) -> list[float | None]:
 
 def events(session, comment) -> list[tuple[str, str, str]]:
     rows = session.scalars(
-        select(ModerationEvent).where(ModerationEvent.comment_id == comment.id)
+        select(ModerationEvent)
+        .where(ModerationEvent.comment_id == comment.id)
         .order_by(ModerationEvent.id)
-    )  # fmt: skip
+    )
     return [(e.action, e.to_status.value, e.reason) for e in rows]
 
 

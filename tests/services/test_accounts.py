@@ -32,9 +32,12 @@ def test_add_moderator_stores_a_lowercase_email_and_an_argon2_hash(admin, clock)
 
 @pytest.mark.parametrize(
     ("email", "role", "password", "field"),
-    [("not-an-email", "moderator", PASSWORD, "email"), ("a@example.org", "boss", PASSWORD, "role"),
-     ("a@example.org", "moderator", "short", "password")],
-)  # fmt: skip
+    [
+        ("not-an-email", "moderator", PASSWORD, "email"),
+        ("a@example.org", "boss", PASSWORD, "role"),
+        ("a@example.org", "moderator", "short", "password"),
+    ],
+)
 def test_add_moderator_rejects_bad_input(session, ctx, email, role, password, field):
     with pytest.raises(InvalidInput) as err:
         accounts.add_moderator(session, ctx, email, role, password)
@@ -102,7 +105,9 @@ def test_set_active_deactivates_and_reactivates(session, ctx, admin):
     assert accounts.set_active(session, other.id, False, by=admin.id).active is False
     assert accounts.set_active(session, other.id, True, by=admin.id).active is True
     assert [m.email for m in accounts.list_moderators(session)] == [
-        "admin@example.org", "mod@example.org"]  # fmt: skip
+        "admin@example.org",
+        "mod@example.org",
+    ]
 
 
 def test_set_active_refuses_self_and_the_last_admin(session, ctx, admin):

@@ -94,7 +94,10 @@ def test_store_comment_returns_the_comment_in_no_session(session, database, ctx,
     assert stored is not None
     assert stored is not left
     assert (stored.text, stored.status, stored.created_at) == (
-        "Second.", CommentStatus.approved, left.created_at)  # fmt: skip
+        "Second.",
+        CommentStatus.approved,
+        left.created_at,
+    )
 
 
 def test_submit_comment_policy_all_holds_everything(session, database, ctx, clock, tmp_path):
@@ -266,8 +269,16 @@ def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, datab
 
 def test_delete_own_comment_with_replies_leaves_placeholder(session, database, ctx, clock):
     parent = submit(session, database, ctx, clock)
-    reply = submit(session, database, ctx, clock, parent=parent.id, text="reply", author="Bob",
-                   email="bob@example.org")  # fmt: skip
+    reply = submit(
+        session,
+        database,
+        ctx,
+        clock,
+        parent=parent.id,
+        text="reply",
+        author="Bob",
+        email="bob@example.org",
+    )
     helpers.write(database, comments.delete_own_comment, ctx, parent.id, token(ctx, parent))
     session.expire_all()
     tree = threads.public_thread(session, ctx, "blog", "/post/")
@@ -303,10 +314,17 @@ def test_public_thread_is_a_tree_oldest_first_without_private_fields(session, da
 
 def test_public_thread_unknown_page_is_empty(session, ctx):
     data = threads.public_thread(session, ctx, "blog", "/nothing/")
-    assert data == {"thread": {"uri": "/nothing/", "title": "", "count": 0, "open": True,
-                               "version": 0, "trackback_url":
-                               "https://comments.example.org/trackback/blog/nothing/"},
-                    "comments": []}  # fmt: skip
+    assert data == {
+        "thread": {
+            "uri": "/nothing/",
+            "title": "",
+            "count": 0,
+            "open": True,
+            "version": 0,
+            "trackback_url": "https://comments.example.org/trackback/blog/nothing/",
+        },
+        "comments": [],
+    }
 
 
 def test_counts_many_pages_in_one_query(session, database, ctx, clock):
@@ -351,9 +369,17 @@ def test_apply_action_stale_status_is_refused_once(session, database, ctx, clock
     assert events == []
 
 
-LOOKUP_PARAMS = {"author": "Ann", "email": "ann@example.org", "text": "Hi", "thread": 1,
-                 "parent": 1, "ip": "192.0.2.1", "since": datetime(2026, 1, 1, tzinfo=UTC),
-                 "site": "blog", "uri": "/post/"}  # fmt: skip
+LOOKUP_PARAMS = {
+    "author": "Ann",
+    "email": "ann@example.org",
+    "text": "Hi",
+    "thread": 1,
+    "parent": 1,
+    "ip": "192.0.2.1",
+    "since": datetime(2026, 1, 1, tzinfo=UTC),
+    "site": "blog",
+    "uri": "/post/",
+}
 
 
 @pytest.mark.parametrize(

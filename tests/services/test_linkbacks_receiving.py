@@ -50,13 +50,26 @@ pytestmark = pytest.mark.usefixtures("network", "fetcher")
 def test_tb_10_trackback_stored_pending_with_its_spam_check_and_a_verification_job(
     session, database, ctx, clock
 ):
-    comment = trackback(session, database, ctx, clock, "http://public.test/reply",
-                        title="My <b>reply</b>", excerpt="It was <i>good</i> & short.",
-                        blog_name="Pinger's Blog")  # fmt: skip
-    assert (comment.kind, comment.status, comment.verified) == (CommentKind.trackback,
-                                                                CommentStatus.pending, None)  # fmt: skip
+    comment = trackback(
+        session,
+        database,
+        ctx,
+        clock,
+        "http://public.test/reply",
+        title="My <b>reply</b>",
+        excerpt="It was <i>good</i> & short.",
+        blog_name="Pinger's Blog",
+    )
+    assert (comment.kind, comment.status, comment.verified) == (
+        CommentKind.trackback,
+        CommentStatus.pending,
+        None,
+    )
     assert (comment.author, comment.website, comment.source) == (
-        "Pinger's Blog", "http://public.test/reply", "http://public.test/reply")  # fmt: skip
+        "Pinger's Blog",
+        "http://public.test/reply",
+        "http://public.test/reply",
+    )
     assert comment.text == "My reply\n\nIt was good & short."
     assert comment.html == "<p><strong>My reply</strong></p><p>It was good &amp; short.</p>"
     assert (comment.ip, comment.user_agent) == (PINGER.ip, PINGER.user_agent)
@@ -73,8 +86,15 @@ def test_tb_10_trackback_stored_pending_with_its_spam_check_and_a_verification_j
 
 
 def test_tb_11_title_and_blog_name_never_rendered_as_html(session, database, ctx, clock):
-    comment = trackback(session, database, ctx, clock, "http://public.test/x",
-                        title="&lt;script&gt;alert(1)&lt;/script&gt;", blog_name="<img src=x>B")  # fmt: skip
+    comment = trackback(
+        session,
+        database,
+        ctx,
+        clock,
+        "http://public.test/x",
+        title="&lt;script&gt;alert(1)&lt;/script&gt;",
+        blog_name="<img src=x>B",
+    )
     assert "<script" not in comment.html
     assert "&lt;script&gt;" in comment.html
     assert comment.author == "B"
@@ -174,12 +194,28 @@ def test_pb_8_duplicate_pingback_refused(session, database, ctx, clock):
         pingback(session, database, ctx, clock, "http://public.test/a")
 
 
-def test_wm_6_target_of_the_longest_matching_site_and_fragment_ignored(session, tmp_path, clock,
-                                                                       database):  # fmt: skip
-    ctx = build_ctx(tmp_path, clock, database, **{"sites.docs": {
-        "url": "https://blog.example.org/docs", "origins": ["https://blog.example.org"]}})  # fmt: skip
-    comment = webmention(session, database, ctx, clock, "http://public.test/a",
-                         "https://blog.example.org/docs/intro/#part-2")  # fmt: skip
+def test_wm_6_target_of_the_longest_matching_site_and_fragment_ignored(
+    session, tmp_path, clock, database
+):
+    ctx = build_ctx(
+        tmp_path,
+        clock,
+        database,
+        **{
+            "sites.docs": {
+                "url": "https://blog.example.org/docs",
+                "origins": ["https://blog.example.org"],
+            }
+        },
+    )
+    comment = webmention(
+        session,
+        database,
+        ctx,
+        clock,
+        "http://public.test/a",
+        "https://blog.example.org/docs/intro/#part-2",
+    )
     assert (comment.thread.site, comment.thread.uri) == ("docs", "/intro/")
 
 
@@ -196,8 +232,12 @@ def test_wm_14_status_resource_follows_verification(session, database, ctx, cloc
     comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking()))
     token = service.status_token(ctx, comment)
     assert service.webmention_status(session, ctx, token) == {
-        "status": "pending", "published": False, "source": comment.source, "target": TARGET,
-        "reason": None}  # fmt: skip
+        "status": "pending",
+        "published": False,
+        "source": comment.source,
+        "target": TARGET,
+        "reason": None,
+    }
     verify(session, database, ctx)
     assert service.webmention_status(session, ctx, token)["status"] == "verified"
     assert service.webmention_status(session, ctx, token)["published"] is True
@@ -235,8 +275,12 @@ RECEIVE: dict[str, Callable[..., Comment]] = {
 def test_pipeline_akismet_sees_the_linkback_kind_before_and_after_verification(
     session, database, tmp_path, clock, source_site, akismet, kind
 ):
-    ctx = build_ctx(tmp_path, clock, database, **{"akismet.key": FAKE_KEY,
-                    "akismet.endpoint": akismet.url, "akismet.timeout": 1.0})  # fmt: skip
+    ctx = build_ctx(
+        tmp_path,
+        clock,
+        database,
+        **{"akismet.key": FAKE_KEY, "akismet.endpoint": akismet.url, "akismet.timeout": 1.0},
+    )
     comment = RECEIVE[kind](session, database, ctx, clock, serve(source_site, "/r", linking()))
     verify(session, database, ctx)
     checks = akismet.requests_to("comment-check")
@@ -252,8 +296,12 @@ def test_pipeline_akismet_down_at_receipt_cannot_publish_before_verification(
     session, database, tmp_path, clock, source_site, akismet
 ):
     akismet.mode = "error500"
-    ctx = build_ctx(tmp_path, clock, database, **{"akismet.key": FAKE_KEY,
-                    "akismet.endpoint": akismet.url, "akismet.timeout": 1.0})  # fmt: skip
+    ctx = build_ctx(
+        tmp_path,
+        clock,
+        database,
+        **{"akismet.key": FAKE_KEY, "akismet.endpoint": akismet.url, "akismet.timeout": 1.0},
+    )
     comment = webmention(
         session, database, ctx, clock, serve(source_site, "/r", "<p>no link here</p>")
     )

@@ -65,37 +65,87 @@ def fake_receivers(site: FakeSite, post_html: str) -> str:
         "/post": page(post_html),
     }
     site.routes.update(pages)
-    site.post_routes.update({
-        "/wm-endpoint?x=1": lambda h, b: send(h, 202, b"queued", "text/plain"),
-        "/xmlrpc": lambda h, b: send(h, body=lb.xmlrpc_success("thanks").encode(), ctype="text/xml"),
-        "/xmlrpc-dup": lambda h, b: send(h, body=lb.xmlrpc_fault(48, "dup").encode(),
-                                         ctype="text/xml"),
-        "/tb-ping": lambda h, b: send(h, body=lb.trackback_response().encode(), ctype="text/xml"),
-    })  # fmt: skip
+    site.post_routes.update(
+        {
+            "/wm-endpoint?x=1": lambda h, b: send(h, 202, b"queued", "text/plain"),
+            "/xmlrpc": lambda h, b: send(
+                h, body=lb.xmlrpc_success("thanks").encode(), ctype="text/xml"
+            ),
+            "/xmlrpc-dup": lambda h, b: send(
+                h, body=lb.xmlrpc_fault(48, "dup").encode(), ctype="text/xml"
+            ),
+            "/tb-ping": lambda h, b: send(
+                h, body=lb.trackback_response().encode(), ctype="text/xml"
+            ),
+        }
+    )
     return site.url("/post")
 
 
 def test_send_discovers_webmention_then_pingback_then_trackback(receivers, dns):
     other = lambda path: receivers.url(path, "other.test")  # noqa: E731
-    links = "".join(f'<a href="{other(p)}">{p}</a> ' for p in
-                    ["/wm-header", "/wm-html", "/pb-header", "/pb-html", "/pb-dup", "/tb",
-                     "/nothing", "/missing", "/evil", "/wm-header#again"])  # fmt: skip
-    post = fake_receivers(receivers, f"<title>My post</title><p>Links: {links}</p>"
-                                     f"<a href='/post'>self</a><a href='mailto:x@y.z'>m</a>")  # fmt: skip
+    links = "".join(
+        f'<a href="{other(p)}">{p}</a> '
+        for p in [
+            "/wm-header",
+            "/wm-html",
+            "/pb-header",
+            "/pb-html",
+            "/pb-dup",
+            "/tb",
+            "/nothing",
+            "/missing",
+            "/evil",
+            "/wm-header#again",
+        ]
+    )
+    post = fake_receivers(
+        receivers,
+        f"<title>My post</title><p>Links: {links}</p>"
+        f"<a href='/post'>self</a><a href='mailto:x@y.z'>m</a>",
+    )
     fetcher = make_fetcher(dns)
     poster = sending.Poster(FetchSettings(allow_private=False, timeout=2.0), resolver=dns)
     sent = {s.target: s for s in sending.send_linkbacks(fetcher, poster, post)}
-    assert list(sent) == [other(p) for p in ["/wm-header", "/wm-html", "/pb-header", "/pb-html",
-                                            "/pb-dup", "/tb", "/nothing", "/missing", "/evil"]]  # fmt: skip
-    summary = {p: (sent[other(p)].protocol, sent[other(p)].ok) for p in
-               ["/wm-header", "/wm-html", "/pb-header", "/pb-html", "/pb-dup", "/tb", "/nothing",
-                "/missing", "/evil"]}  # fmt: skip
+    assert list(sent) == [
+        other(p)
+        for p in [
+            "/wm-header",
+            "/wm-html",
+            "/pb-header",
+            "/pb-html",
+            "/pb-dup",
+            "/tb",
+            "/nothing",
+            "/missing",
+            "/evil",
+        ]
+    ]
+    summary = {
+        p: (sent[other(p)].protocol, sent[other(p)].ok)
+        for p in [
+            "/wm-header",
+            "/wm-html",
+            "/pb-header",
+            "/pb-html",
+            "/pb-dup",
+            "/tb",
+            "/nothing",
+            "/missing",
+            "/evil",
+        ]
+    }
     assert summary == {
-        "/wm-header": ("webmention", True), "/wm-html": ("webmention", True),
-        "/pb-header": ("pingback", True), "/pb-html": ("pingback", True),
-        "/pb-dup": ("pingback", True), "/tb": ("trackback", True), "/nothing": (None, False),
-        "/missing": (None, False), "/evil": (None, False),
-    }  # fmt: skip
+        "/wm-header": ("webmention", True),
+        "/wm-html": ("webmention", True),
+        "/pb-header": ("pingback", True),
+        "/pb-html": ("pingback", True),
+        "/pb-dup": ("pingback", True),
+        "/tb": ("trackback", True),
+        "/nothing": (None, False),
+        "/missing": (None, False),
+        "/evil": (None, False),
+    }
     assert "non-public address" in sent[other("/evil")].detail
     assert sent[other("/pb-dup")].detail == "fault 48: dup"
     posted = {path: (ctype, body) for path, ctype, body in receivers.posts}
@@ -110,13 +160,17 @@ def test_send_discovers_webmention_then_pingback_then_trackback(receivers, dns):
 
 
 def test_send_uses_the_h_entry_content_only(receivers, dns):
-    post = fake_receivers(receivers, f"""<nav><a href="{receivers.url('/nothing', 'other.test')}">
+    post = fake_receivers(
+        receivers,
+        f"""<nav><a href="{receivers.url("/nothing", "other.test")}">
         nav</a></nav><article class="h-entry"><div class="e-content">See
-        <a href="{receivers.url('/wm-html', 'other.test')}">this</a>.</div></article>""")  # fmt: skip
+        <a href="{receivers.url("/wm-html", "other.test")}">this</a>.</div></article>""",
+    )
     poster = sending.Poster(FetchSettings(timeout=2.0), resolver=dns)
     sent = sending.send_linkbacks(make_fetcher(dns), poster, post)
     assert [(s.target, s.protocol) for s in sent] == [
-        (receivers.url("/wm-html", "other.test"), "webmention")]  # fmt: skip
+        (receivers.url("/wm-html", "other.test"), "webmention")
+    ]
 
 
 def test_send_poster_refuses_private_endpoints_without_connecting(network, dns):

@@ -58,8 +58,11 @@ def test_tb_d1_verified_source_links_back_and_is_approved(
     )
     assert verify(session, database, ctx) == [None]
     assert (comment.verified, comment.status) == (True, CommentStatus.approved)
-    assert events(session, comment)[-1] == ("approve", "approved",
-                                            "source links to the target; scored ham")  # fmt: skip
+    assert events(session, comment)[-1] == (
+        "approve",
+        "approved",
+        "source links to the target; scored ham",
+    )
     assert comment.text == "Reply\n\nNice."  # the sender's words are kept
     assert comment.thread.approved_count == 1
     assert source_site.requests[0].headers["User-Agent"].startswith("moderation/")
@@ -87,8 +90,16 @@ def test_tb_d2_ping_from_an_address_the_source_host_lacks_is_flagged_not_refused
 
     clock.advance(60)
     ping = lb.parse_trackback({"url": serve(source_site, "/own", linking()), "title": "Own"})
-    own = received(session, database, ctx, service.prepare_trackback, "blog", "/post/", ping,
-                   ClientInfo(ip=PUBLIC, user_agent="WordPress/6.5"))  # fmt: skip
+    own = received(
+        session,
+        database,
+        ctx,
+        service.prepare_trackback,
+        "blog",
+        "/post/",
+        ping,
+        ClientInfo(ip=PUBLIC, user_agent="WordPress/6.5"),
+    )
     verify(session, database, ctx)
     assert "rules.ping_origin" not in latest_signals(session, own)
 
@@ -140,12 +151,13 @@ def test_wm_13_h_entry_gives_author_title_and_sanitized_content(
 
 
 def test_wm_13_a_like_reads_as_a_like(session, database, ctx, clock, source_site):
-    body = (f'<div class="h-entry"><a class="p-author h-card" href="/">Bo</a> liked '
-            f'<a class="u-like-of" href="{TARGET}">this post</a></div>')  # fmt: skip
+    body = (
+        f'<div class="h-entry"><a class="p-author h-card" href="/">Bo</a> liked '
+        f'<a class="u-like-of" href="{TARGET}">this post</a></div>'
+    )
     comment = webmention(session, database, ctx, clock, serve(source_site, "/like", body))
     verify(session, database, ctx)
-    assert (comment.author, comment.text, comment.html) == ("Bo", "liked this",
-                                                            "<p>liked this</p>")  # fmt: skip
+    assert (comment.author, comment.text, comment.html) == ("Bo", "liked this", "<p>liked this</p>")
 
 
 @pytest.mark.parametrize(
@@ -169,9 +181,13 @@ def test_wm_12_source_without_an_exact_link_is_spam_with_the_reason(
 
 
 def blocked_sources(port: int) -> list[str]:
-    return [f"http://127.0.0.1:{port}/reply", "http://10.0.0.1/reply",
-            "http://169.254.169.254/latest/meta-data/", f"http://[::1]:{port}/reply",
-            "http://intranet.test/reply"]  # fmt: skip
+    return [
+        f"http://127.0.0.1:{port}/reply",
+        "http://10.0.0.1/reply",
+        "http://169.254.169.254/latest/meta-data/",
+        f"http://[::1]:{port}/reply",
+        "http://intranet.test/reply",
+    ]
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -263,12 +279,21 @@ def test_spam_verdict_stays_spam_after_verification(session, database, ctx, cloc
 def test_verified_linkback_waits_under_first_time_and_all_policies(
     session, database, ctx, clock, source_site
 ):
-    comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking(
-        "https://other.example.net/page/")), "https://other.example.net/page/")  # fmt: skip
+    comment = webmention(
+        session,
+        database,
+        ctx,
+        clock,
+        serve(source_site, "/r", linking("https://other.example.net/page/")),
+        "https://other.example.net/page/",
+    )
     verify(session, database, ctx)
     assert (comment.verified, comment.status) == (True, CommentStatus.pending)
     assert events(session, comment)[-1] == (
-        "verify", "pending", "source links to the target; first comment of this author")  # fmt: skip
+        "verify",
+        "pending",
+        "source links to the target; first comment of this author",
+    )
 
 
 # --- updates and removals (WM-15, WM-16) -------------------------------------------------------------
@@ -306,8 +331,9 @@ def test_wm_15_resent_after_the_link_was_removed_is_removed(
     assert events(session, comment)[-1][2].startswith("source no longer links to the target: ")
 
 
-def test_wm_15_resent_with_new_content_updates_the_mention(session, database, ctx, clock,
-                                                           source_site):  # fmt: skip
+def test_wm_15_resent_with_new_content_updates_the_mention(
+    session, database, ctx, clock, source_site
+):
     url = serve(source_site, "/r", linking(title="First title"))
     comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
@@ -330,8 +356,11 @@ def test_wm_15_resent_content_that_scores_unsure_goes_back_to_the_queue(
     webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.pending
-    assert events(session, comment)[-1] == ("hold", "pending",
-                                            "source links to the target; scored unsure")  # fmt: skip
+    assert events(session, comment)[-1] == (
+        "hold",
+        "pending",
+        "source links to the target; scored unsure",
+    )
 
 
 def test_wm_15_removed_by_the_system_comes_back_when_the_link_does(
@@ -378,7 +407,10 @@ def test_wm_16_published_mention_kept_while_its_source_is_down(
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
     assert events(session, comment)[-1] == (
-        "verify", "approved", "re-verification failed: the source answered HTTP 404")  # fmt: skip
+        "verify",
+        "approved",
+        "re-verification failed: the source answered HTTP 404",
+    )
 
 
 def test_moderator_decision_in_the_meantime_stands(session, database, ctx, clock, source_site):

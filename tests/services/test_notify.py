@@ -28,9 +28,13 @@ def live_ctx(tmp_path, clock, database, smtp):
     """The production context with mail pointed at the fake server; jobs run inline."""
 
     def make(**overrides):
-        values = {**smtp.settings(), "mail.moderators": MODERATORS,
-                  "sites.blog.moderation": "all", "spam.classifier": False,
-                  **overrides}  # fmt: skip
+        values = {
+            **smtp.settings(),
+            "mail.moderators": MODERATORS,
+            "sites.blog.moderation": "all",
+            "spam.classifier": False,
+            **overrides,
+        }
         settings = make_settings(tmp_path, **values)
         ctx = build_context(settings)
         ctx.clock = clock
@@ -43,8 +47,14 @@ def live_ctx(tmp_path, clock, database, smtp):
 def submit(database, ctx, clock, **kw):
     """A reader's comment, prepared then stored in its own committed write; returns its id."""
     clock.advance(60)
-    data = {"site": "blog", "uri": URI, "text": TEXT, "author": "Ann", "email": "ann@example.org",
-            "website": "https://ann.example.org"}  # fmt: skip
+    data = {
+        "site": "blog",
+        "uri": URI,
+        "text": TEXT,
+        "author": "Ann",
+        "email": "ann@example.org",
+        "website": "https://ann.example.org",
+    }
     data.update(kw)
     return helpers.submit(database, ctx, comments.NewComment(**data), BROWSER).id
 
@@ -70,10 +80,16 @@ def test_held_comment_mails_every_moderator_once_with_details_and_links(
     assert msg["Date"]
     assert smtp.messages[0].message["Message-ID"] != smtp.messages[1].message["Message-ID"]
     text = mail.text
-    for expected in ("Ann <b>Lee</b>", "ann@example.org", "https://ann.example.org",
-                     "203.0.113.5", f"https://blog.example.org{URI}", f"> {TEXT}",
-                     "Spam check: ham",
-                     f"https://comments.example.org/moderate/comments/{comment_id}"):  # fmt: skip
+    for expected in (
+        "Ann <b>Lee</b>",
+        "ann@example.org",
+        "https://ann.example.org",
+        "203.0.113.5",
+        f"https://blog.example.org{URI}",
+        f"> {TEXT}",
+        "Spam check: ham",
+        f"https://comments.example.org/moderate/comments/{comment_id}",
+    ):
         assert expected in text
     assert "Ann &lt;b&gt;Lee&lt;/b&gt;" in mail.html
     assert "<b>Lee</b>" not in mail.html
@@ -153,8 +169,9 @@ def test_edit_that_sends_a_comment_back_to_the_queue_mails_again(
     submitted = helpers.submit(database, ctx, new, BROWSER)
     assert submitted.status is CommentStatus.approved
     assert smtp.messages == []
-    helpers.edit(database, ctx, submitted.id, comments.edit_token(ctx, submitted),
-                 "Now visit my casino")  # fmt: skip
+    helpers.edit(
+        database, ctx, submitted.id, comments.edit_token(ctx, submitted), "Now visit my casino"
+    )
     assert len(smtp.messages) == 2
     assert (
         smtp.messages[0].message["Subject"] == f"[blog] Edited comment awaiting moderation on {URI}"
@@ -196,8 +213,13 @@ def test_mail_about_a_comment_moderated_during_the_outage_is_dropped_as_stale(
     smtp.stop()
     comment_id = submit(database, ctx, clock)
     with database.write() as work:
-        apply_action(work, ctx, work.get(Comment, comment_id), Action.approve,
-                     Actor("moderator:mod@example.org"))  # fmt: skip
+        apply_action(
+            work,
+            ctx,
+            work.get(Comment, comment_id),
+            Action.approve,
+            Actor("moderator:mod@example.org"),
+        )
     smtp.start()
     clock.advance(61)
     (entry,) = mail_entries(session)
@@ -220,14 +242,18 @@ def test_starttls_required_but_not_offered_is_retried_never_sent_in_clear(
 
 def test_link_tokens_expire_after_the_configured_days(monkeypatch, live_ctx):
     ctx = live_ctx(**{"mail.link_max_age_days": 2})
-    token = notify.sign_link(ctx, 1, Action.approve, {"nonce": "n", "status": "pending",
-                                                      "to": "mod@example.org"})  # fmt: skip
+    token = notify.sign_link(
+        ctx, 1, Action.approve, {"nonce": "n", "status": "pending", "to": "mod@example.org"}
+    )
     assert notify.read_link(ctx, token).comment_id == 1
     import itsdangerous.timed
 
     real = itsdangerous.timed.time.time
-    monkeypatch.setattr(itsdangerous.timed, "time", type("T", (), {
-        "time": staticmethod(lambda: real() + 3 * 86400)}))  # fmt: skip
+    monkeypatch.setattr(
+        itsdangerous.timed,
+        "time",
+        type("T", (), {"time": staticmethod(lambda: real() + 3 * 86400)}),
+    )
     with pytest.raises(TokenExpired):
         notify.read_link(ctx, token)
 

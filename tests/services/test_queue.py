@@ -19,9 +19,15 @@ SITES = {"blog", "other"}
 
 
 def add_check(session, comment, verdict=Verdict.unsure, score=1.5, signals=None):
-    check = SpamCheck(comment_id=comment.id, verdict=verdict, score=score, submitted={},
-                      signals=signals if signals is not None else
-                      [{"name": "rules.links", "score": score, "reason": "3 links"}])  # fmt: skip
+    check = SpamCheck(
+        comment_id=comment.id,
+        verdict=verdict,
+        score=score,
+        submitted={},
+        signals=signals
+        if signals is not None
+        else [{"name": "rules.links", "score": score, "reason": "3 links"}],
+    )
     session.add(check)
     session.flush()
     return check
@@ -37,8 +43,14 @@ def test_parse_filter_defaults_to_the_pending_tab():
 
 
 def test_parse_filter_reads_every_field():
-    args = {"status": "spam", "site": "blog", "uri": "/p/", "kind": "pingback", "q": " Ann ",
-            "discarded": "1"}  # fmt: skip
+    args = {
+        "status": "spam",
+        "site": "blog",
+        "uri": "/p/",
+        "kind": "pingback",
+        "q": " Ann ",
+        "discarded": "1",
+    }
     f = qf.parse_filter(args, SITES)
     assert f == qf.QueueFilter(S.spam, "blog", "/p/", CommentKind.pingback, "Ann", True)
     assert qf.parse_filter(f.args(), SITES) == f
@@ -46,9 +58,13 @@ def test_parse_filter_reads_every_field():
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [({"status": "bogus"}, "status"), ({"site": "nope"}, "site"), ({"kind": "x"}, "kind"),
-     ({"q": "x" * 201}, "q")],
-)  # fmt: skip
+    [
+        ({"status": "bogus"}, "status"),
+        ({"site": "nope"}, "site"),
+        ({"kind": "x"}, "kind"),
+        ({"q": "x" * 201}, "q"),
+    ],
+)
 def test_parse_filter_bad_input_names_the_field(args, field):
     with pytest.raises(InvalidInput) as err:
         qf.parse_filter(args, SITES)
@@ -57,9 +73,15 @@ def test_parse_filter_bad_input_names_the_field(args, field):
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [({"limit": "abc"}, "limit"), ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"),
-     ({"cursor": "-1"}, "cursor"), ({"cursor": "1.5"}, "cursor"), ({"limit": "٣"}, "limit")],
-)  # fmt: skip
+    [
+        ({"limit": "abc"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"cursor": "-1"}, "cursor"),
+        ({"cursor": "1.5"}, "cursor"),
+        ({"limit": "٣"}, "limit"),
+    ],
+)
 def test_parse_page_bad_input_names_the_field(args, field):
     with pytest.raises(InvalidInput) as err:
         qf.parse_page(args)
@@ -112,8 +134,9 @@ def test_list_rows_are_list_queue_as_rows_with_thread_and_latest_check(session):
     thread = make_thread(session, uri="/a/", title="A post")
     made = [pending(session, thread, text=f"c{i}") for i in range(5)]
     add_check(session, made[4], Verdict.ham, 0.0)
-    newest = add_check(session, made[4], Verdict.spam, 6.0, signals=[{"name": "x", "score": 6.0,
-                                                                      "reason": "r"}])  # fmt: skip
+    newest = add_check(
+        session, made[4], Verdict.spam, 6.0, signals=[{"name": "x", "score": 6.0, "reason": "r"}]
+    )
     f = qf.QueueFilter(q="c")
     first = q.list_rows(session, f, limit=3)
     second = q.list_rows(session, f, limit=3, cursor=first.next)
@@ -160,9 +183,14 @@ def test_spam_tab_hides_discards_unless_asked(session):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("HELLO", "text"), ("bob smith", "author"), ("BOB@EXAMPLE", "email"),
-     ("spam-site.example", "website"), ("198.51.100", "ip")],
-)  # fmt: skip
+    [
+        ("HELLO", "text"),
+        ("bob smith", "author"),
+        ("BOB@EXAMPLE", "email"),
+        ("spam-site.example", "website"),
+        ("198.51.100", "ip"),
+    ],
+)
 def test_search_is_case_insensitive_over_every_field(session, query, expected):
     thread = make_thread(session)
     made = {
@@ -245,8 +273,14 @@ def test_tab_counts_read_only_the_status_index(database):
         if conn.dialect.name == "sqlite":
             plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
             walks = [line for line in plan if "comments" in line]
-            assert walks == ["SEARCH comments USING COVERING INDEX ix_comments_status_id_discarded "
-                             "(status=?)"] * 5  # fmt: skip
+            assert (
+                walks
+                == [
+                    "SEARCH comments USING COVERING INDEX ix_comments_status_id_discarded "
+                    "(status=?)"
+                ]
+                * 5
+            )
         else:
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")

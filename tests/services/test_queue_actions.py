@@ -133,8 +133,9 @@ def test_act_on_matching_stops_at_its_limit_and_reports_the_rest(session, ctx, m
     for _ in range(5):
         pending(session, thread)
     f = qf.QueueFilter()
-    batch = q.act_on_matching(session, ctx, f, Action.delete, actor, upto=q.newest_id(session),
-                              limit=3)  # fmt: skip
+    batch = q.act_on_matching(
+        session, ctx, f, Action.delete, actor, upto=q.newest_id(session), limit=3
+    )
     assert (batch.done, batch.remaining) == (3, 2)
 
 
@@ -153,12 +154,15 @@ def test_undo_reverses_a_batch_through_the_state_machine_and_is_audited(session,
     thread = make_thread(session)
     a, b = pending(session, thread), make_comment(session, thread)
     first = q.act_on_many(session, ctx, [a.id, b.id], Action.delete, actor)
-    undone = q.undo(session, ctx, q.events_between(session, min(first.events),
-                                                   max(first.events), actor), actor)  # fmt: skip
+    undone = q.undo(
+        session, ctx, q.events_between(session, min(first.events), max(first.events), actor), actor
+    )
     assert (undone.done, undone.skipped) == (2, 0)
     assert (a.status, b.status) == (S.pending, S.approved)
     assert [(e.action, e.reason) for e in events(session, b)][-2:] == [
-        ("restore", "undo"), ("approve", "undo")]  # fmt: skip
+        ("restore", "undo"),
+        ("approve", "undo"),
+    ]
     again = q.undo(session, ctx, undone.events, actor)  # undoing the undo redoes
     assert again.done == 2
     assert (a.status, b.status) == (S.deleted, S.deleted)
@@ -201,13 +205,21 @@ def test_edit_rerenders_bumps_the_thread_and_audits(session, ctx, clock, actor):
 
 @pytest.mark.parametrize(
     ("block", "kind", "value"),
-    [("ip", ListKind.blocked_ip, "203.0.113.5"), ("email", ListKind.blocked_email, "spam@x.example"),
-     ("domain", ListKind.blocked_domain, "pills.example")],
-)  # fmt: skip
+    [
+        ("ip", ListKind.blocked_ip, "203.0.113.5"),
+        ("email", ListKind.blocked_email, "spam@x.example"),
+        ("domain", ListKind.blocked_domain, "pills.example"),
+    ],
+)
 def test_spam_and_block_adds_the_entry_then_marks_spam(session, ctx, block, kind, value, actor):
     thread = make_thread(session)
-    comment = pending(session, thread, ip="203.0.113.5", email="Spam@X.example",
-                      website="https://www.Pills.example/buy")  # fmt: skip
+    comment = pending(
+        session,
+        thread,
+        ip="203.0.113.5",
+        email="Spam@X.example",
+        website="https://www.Pills.example/buy",
+    )
     if block == "domain":
         comment.website = "https://pills.example/buy"
     batch = list_service.spam_and_block(session, ctx, comment.id, block, actor)
@@ -216,8 +228,9 @@ def test_spam_and_block_adds_the_entry_then_marks_spam(session, ctx, block, kind
     assert comment.status is S.spam
     what = {"ip": "IP", "email": "e-mail", "domain": "domain"}[block]
     assert events(session, comment)[-1].reason == f"blocked {what} {value}"
-    again = pending(session, thread, ip="203.0.113.5", email="spam@x.example",
-                    website="https://pills.example/")  # fmt: skip
+    again = pending(
+        session, thread, ip="203.0.113.5", email="spam@x.example", website="https://pills.example/"
+    )
     assert (
         list_service.spam_and_block(session, ctx, again.id, block, actor).entry_id is None
     )  # existed
@@ -268,12 +281,14 @@ def test_approve_and_trust_makes_the_author_trusted(session, ctx, actor):
 
 @pytest.mark.parametrize(
     ("kind", "raw", "stored"),
-    [(ListKind.blocked_ip, " 203.0.113.7 ", "203.0.113.7"),
-     (ListKind.blocked_ip, "203.0.113.9/24", "203.0.113.0/24"),
-     (ListKind.blocked_domain, "*.Spam.Example.", "spam.example"),
-     (ListKind.blocked_email, "Bad@Example.COM", "bad@example.com"),
-     (ListKind.moderation_key, "Casino", "Casino")],
-)  # fmt: skip
+    [
+        (ListKind.blocked_ip, " 203.0.113.7 ", "203.0.113.7"),
+        (ListKind.blocked_ip, "203.0.113.9/24", "203.0.113.0/24"),
+        (ListKind.blocked_domain, "*.Spam.Example.", "spam.example"),
+        (ListKind.blocked_email, "Bad@Example.COM", "bad@example.com"),
+        (ListKind.moderation_key, "Casino", "Casino"),
+    ],
+)
 def test_add_entry_normalizes_like_the_rules(session, ctx, kind, raw, stored):
     entry, created = list_service.add_entry(session, ctx, kind, raw, site="blog", created_by="me")
     assert (entry.value, entry.site, created) == (stored, "blog", True)
@@ -283,12 +298,14 @@ def test_add_entry_normalizes_like_the_rules(session, ctx, kind, raw, stored):
 
 @pytest.mark.parametrize(
     ("kind", "raw", "message"),
-    [(ListKind.blocked_ip, "300.1.2.3", "not an IP or CIDR"),
-     (ListKind.blocked_domain, "http://x.example/", "not a domain"),
-     (ListKind.blocked_email, "nobody", "not an e-mail"),
-     (ListKind.moderation_key, "  ", "empty"),
-     (ListKind.disallowed_key, "x" * 256, "too long")],
-)  # fmt: skip
+    [
+        (ListKind.blocked_ip, "300.1.2.3", "not an IP or CIDR"),
+        (ListKind.blocked_domain, "http://x.example/", "not a domain"),
+        (ListKind.blocked_email, "nobody", "not an e-mail"),
+        (ListKind.moderation_key, "  ", "empty"),
+        (ListKind.disallowed_key, "x" * 256, "too long"),
+    ],
+)
 def test_add_entry_rejects_bad_values_with_a_message(session, ctx, kind, raw, message):
     with pytest.raises(InvalidInput) as err:
         list_service.add_entry(session, ctx, kind, raw)

@@ -39,8 +39,13 @@ def submit(session, ctx, clock, client=BROWSER, **kw):
     """A reader's comment a minute after the last, prepared then stored in one write on the
     context's database; the stored row, in `session`."""
     clock.advance(60)
-    data = {"site": "blog", "uri": "/post/", "text": HAM_TEXT, "author": "Ann",
-            "email": "ann@example.org"}  # fmt: skip
+    data = {
+        "site": "blog",
+        "uri": "/post/",
+        "text": HAM_TEXT,
+        "author": "Ann",
+        "email": "ann@example.org",
+    }
     data.update(kw)
     session.flush()  # what the test changed through `session` is committed first
     comment = helpers.submit(ctx.extras["database"], ctx, comments.NewComment(**data), client)
@@ -147,13 +152,25 @@ def test_learning_repeated_spam_moves_a_lookalike_towards_spam(session, live_ctx
     ctx = live_ctx(**{"sites.blog.moderation": "none"})
     first = None
     for i in range(6):
-        c = submit(session, ctx, clock, text=f"Visit quickloans{i} dot example for instant payday cash",
-                   author=f"Loans {i}", email=f"l{i}@loans.example")  # fmt: skip
+        c = submit(
+            session,
+            ctx,
+            clock,
+            text=f"Visit quickloans{i} dot example for instant payday cash",
+            author=f"Loans {i}",
+            email=f"l{i}@loans.example",
+        )
         first = first or signals(session, c)["classifier"]["score"]
         if c.status is not CommentStatus.spam:
             apply_action(session, ctx, c, Action.spam, MODERATOR)
-    later = submit(session, ctx, clock, text="Visit quickloans9 dot example for instant payday cash",
-                   author="Loans 9", email="l9@loans.example")  # fmt: skip
+    later = submit(
+        session,
+        ctx,
+        clock,
+        text="Visit quickloans9 dot example for instant payday cash",
+        author="Loans 9",
+        email="l9@loans.example",
+    )
     assert signals(session, later)["classifier"]["score"] > first
 
 
@@ -164,8 +181,9 @@ def akismet():
 
 
 def akismet_ctx(live_ctx, fake, **more):
-    return live_ctx(**{"akismet.key": FAKE_KEY, "akismet.endpoint": fake.url,
-                       "akismet.timeout": 0.5, **more})  # fmt: skip
+    return live_ctx(
+        **{"akismet.key": FAKE_KEY, "akismet.endpoint": fake.url, "akismet.timeout": 0.5, **more}
+    )
 
 
 def test_akismet_spam_verdict_is_spam_with_its_signal(session, live_ctx, clock, akismet):
@@ -205,8 +223,13 @@ def test_akismet_down_holds_then_recheck_settles(session, live_ctx, clock, akism
 
 
 def test_akismet_unreachable_port_still_accepts_the_comment(session, live_ctx, clock):
-    ctx = live_ctx(**{"akismet.key": FAKE_KEY, "akismet.endpoint": "http://127.0.0.1:9/1.1/",
-                      "akismet.timeout": 0.5})  # fmt: skip
+    ctx = live_ctx(
+        **{
+            "akismet.key": FAKE_KEY,
+            "akismet.endpoint": "http://127.0.0.1:9/1.1/",
+            "akismet.timeout": 0.5,
+        }
+    )
     assert submit(session, ctx, clock).status is CommentStatus.pending
 
 

@@ -60,9 +60,14 @@ def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_dat
 
     def insert_then(after, uri):
         with file_database.write() as session:
-            session.execute(text("INSERT INTO threads (site, uri, title, created_at, closed, "
-                                 "approved_count, version) VALUES ('blog', :uri, '', "
-                                 "'2026-01-01 00:00:00', 0, 0, 1)"), {"uri": uri})  # fmt: skip
+            session.execute(
+                text(
+                    "INSERT INTO threads (site, uri, title, created_at, closed, "
+                    "approved_count, version) VALUES ('blog', :uri, '', "
+                    "'2026-01-01 00:00:00', 0, 0, 1)"
+                ),
+                {"uri": uri},
+            )
             after()
 
     def fail():
@@ -121,8 +126,15 @@ def test_a_post_in_one_process_is_read_at_once_in_the_other(tmp_path, monkeypatc
     writer, reader = two_processes(tmp_path)
     asked = count_thread_queries(reader, monkeypatch)
     for i in range(5):
-        posted = writer.post("/api/v1/comments", json={"site": "blog", "uri": "/post/",
-                             "text": f"number {i}", "email": f"p{i}@example.org"})  # fmt: skip
+        posted = writer.post(
+            "/api/v1/comments",
+            json={
+                "site": "blog",
+                "uri": "/post/",
+                "text": f"number {i}",
+                "email": f"p{i}@example.org",
+            },
+        )
         assert posted.status_code == 201, posted.get_json()
         asked.clear()
         for _ in range(4):  # the first read fills the reader's cache; the others are fast

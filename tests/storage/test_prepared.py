@@ -21,9 +21,14 @@ BY_STATUS = Prepared(
     .order_by(_comments.c.id)
 )
 APPROVED_BY = Prepared(
-    select(exists(select(Comment.id).where(
-        Comment.author == bindparam("author"), Comment.status == CommentStatus.approved)))
-)  # fmt: skip
+    select(
+        exists(
+            select(Comment.id).where(
+                Comment.author == bindparam("author"), Comment.status == CommentStatus.approved
+            )
+        )
+    )
+)
 
 
 def authors_in(length: int) -> Prepared:
@@ -100,19 +105,32 @@ def test_json_columns_are_serialized_and_driver_errors_are_sqlalchemys(session: 
     checks = SpamCheck.__table__
     insert = Prepared(
         checks.insert()
-        .values(comment_id=bindparam("cid"), created_at=bindparam("at"), verdict="ham",
-                score=bindparam("score"), signals=bindparam("signals"),
-                submitted=bindparam("submitted"))
+        .values(
+            comment_id=bindparam("cid"),
+            created_at=bindparam("at"),
+            verdict="ham",
+            score=bindparam("score"),
+            signals=bindparam("signals"),
+            submitted=bindparam("submitted"),
+        )
         .returning(checks.c.id)
-    )  # fmt: skip
-    params = {"cid": comment.id, "at": WHEN, "score": 0.5, "signals": [{"name": "rules"}],
-              "submitted": {"text": "é"}}  # fmt: skip
+    )
+    params = {
+        "cid": comment.id,
+        "at": WHEN,
+        "score": 0.5,
+        "signals": [{"name": "rules"}],
+        "submitted": {"text": "é"},
+    }
 
     (check_id,) = insert.first(session, params) or ()
     stored = session.get(SpamCheck, check_id)
     assert stored is not None
     assert (stored.signals, stored.submitted, stored.created_at) == (
-        [{"name": "rules"}], {"text": "é"}, WHEN)  # fmt: skip
+        [{"name": "rules"}],
+        {"text": "é"},
+        WHEN,
+    )
 
     # no such comment: the foreign key holds, and the error is SQLAlchemy's
     with pytest.raises(IntegrityError), session.begin_nested():
@@ -141,10 +159,20 @@ def test_a_thread_row_comes_back_with_python_booleans(session: Session) -> None:
 def test_insert_row_writes_exactly_its_values_and_returns_the_id(session: Session) -> None:
     thread = make_thread(session)
     values = {
-        "thread_id": thread.id, "kind": "comment", "status": CommentStatus.pending,
-        "author": "Ann", "email": "", "website": "", "ip": "", "user_agent": "", "referrer": "",
-        "text": "x", "html": "<p>x</p>", "created_at": WHEN, "discarded": False,
-    }  # fmt: skip
+        "thread_id": thread.id,
+        "kind": "comment",
+        "status": CommentStatus.pending,
+        "author": "Ann",
+        "email": "",
+        "website": "",
+        "ip": "",
+        "user_agent": "",
+        "referrer": "",
+        "text": "x",
+        "html": "<p>x</p>",
+        "created_at": WHEN,
+        "discarded": False,
+    }
     new_id = insert_row(session, _comments, values)
     session.commit()
     assert BY_STATUS.rows(session, {"status": CommentStatus.pending, "thread": thread.id}) == [

@@ -49,8 +49,9 @@ def source_site() -> Iterator[FakeSite]:
 @pytest.fixture
 def fast_hashes(monkeypatch):
     """Cheap argon2 parameters: the tests sign in often; what is tested is the flow."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                             parallelism=1))  # fmt: skip
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture

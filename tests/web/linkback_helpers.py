@@ -24,8 +24,10 @@ def receiving_fetcher() -> Fetcher:
 
 
 def linking(target: str = TARGET, title: str = "A reply") -> bytes:
-    return (f"<!doctype html><title>{title}</title><p>Before. <a href='{target}'>The post</a> "
-            "said it well. After.</p>").encode()  # fmt: skip
+    return (
+        f"<!doctype html><title>{title}</title><p>Before. <a href='{target}'>The post</a> "
+        "said it well. After.</p>"
+    ).encode()
 
 
 def source(site: FakeSite, path: str = "/reply", body: bytes | None = None, **kw: Any) -> str:

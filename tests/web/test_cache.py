@@ -88,8 +88,11 @@ def test_cache_new_comment_and_author_edit_are_seen(client, clock, counting):
     visible(client)
     post(client, clock, text="second", author="Bob", email="b@e.org")
     assert visible(client)[0] == 2
-    client.patch(f"/api/v1/comments/{created['comment']['id']}", json={"text": "edited"},
-                 headers={"X-Edit-Token": created["edit_token"]})  # fmt: skip
+    client.patch(
+        f"/api/v1/comments/{created['comment']['id']}",
+        json={"text": "edited"},
+        headers={"X-Edit-Token": created["edit_token"]},
+    )
     assert visible(client)[1][0] == "<p>edited</p>"
 
 
@@ -163,8 +166,11 @@ def test_a_changed_site_setting_is_a_new_set_of_redis_keys(tmp_path):
     assert (
         make_cache(make_settings(tmp_path, **{"redis.url": REDIS_URL})).get(key) == b"built before"
     )
-    for changed in ({"sites.blog.gravatar": True}, {"sites.blog.signed_trackback_urls": True},
-                    {"server.public_url": "https://elsewhere.example.org"}):  # fmt: skip
+    for changed in (
+        {"sites.blog.gravatar": True},
+        {"sites.blog.signed_trackback_urls": True},
+        {"server.public_url": "https://elsewhere.example.org"},
+    ):
         after = make_settings(tmp_path, **{"redis.url": REDIS_URL, **changed})
         assert fingerprint(after) != fingerprint(before)
         assert make_cache(after).get(key) is None

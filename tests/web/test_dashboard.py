@@ -20,13 +20,18 @@ pytestmark = pytest.mark.usefixtures("fast_hashes")  # cheap argon2 hashes (conf
 
 
 def dashboard_rules(app, method):
-    return [r for r in app.url_map.iter_rules()
-            if r.endpoint.startswith("dashboard.") and method in r.methods]  # fmt: skip
+    return [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("dashboard.") and method in r.methods
+    ]
 
 
 def fill(rule):
-    values = {arg: "approve" if arg == "action" else "deactivate" if arg == "change" else 1
-              for arg in rule.arguments}  # fmt: skip
+    values = {
+        arg: "approve" if arg == "action" else "deactivate" if arg == "change" else 1
+        for arg in rule.arguments
+    }
     return rule.build(values)[1]
 
 
@@ -63,9 +68,13 @@ def test_posts_with_a_token_but_signed_out_go_to_login(app, dash, session, threa
 def test_login_then_logout(dash, admin, session):
     response = dash.client.post(
         "/moderate/login",
-        data={"csrf_token": dash.csrf(), "email": "ADMIN@example.org", "password": PASSWORD,
-              "next": "/moderate/audit"},
-    )  # fmt: skip
+        data={
+            "csrf_token": dash.csrf(),
+            "email": "ADMIN@example.org",
+            "password": PASSWORD,
+            "next": "/moderate/audit",
+        },
+    )
     assert response.status_code == 303
     assert response.location == "/moderate/audit"
     page = dash.get("/moderate/")
@@ -82,8 +91,12 @@ def test_login_then_logout(dash, admin, session):
 def test_login_never_redirects_off_site(app, admin):
     for target in ("https://evil.example/", "//evil.example/x", "/api/v1/comments"):
         dash = Dashboard(app.test_client())
-        data = {"csrf_token": dash.csrf(), "email": admin.email, "password": PASSWORD,
-                "next": target}  # fmt: skip
+        data = {
+            "csrf_token": dash.csrf(),
+            "email": admin.email,
+            "password": PASSWORD,
+            "next": target,
+        }
         response = dash.client.post("/moderate/login", data=data)
         assert response.location == "/moderate/", target
 
@@ -153,25 +166,53 @@ def test_pages_carry_security_headers(as_admin):
 
 
 def test_queue_shows_tabs_with_counts_and_each_row(as_admin, session, thread):
-    comment = pending(session, thread, author="Bob", email="bob@example.org", ip="192.0.2.7",
-                      website="https://bob.example/", text="Hello *there*")  # fmt: skip
-    session.add(SpamCheck(comment_id=comment.id, verdict=Verdict.unsure, score=1.5, submitted={},
-                          signals=[{"name": "rules.links", "score": 1.5,
-                                    "reason": "2 links (2 or more are held)"}]))  # fmt: skip
+    comment = pending(
+        session,
+        thread,
+        author="Bob",
+        email="bob@example.org",
+        ip="192.0.2.7",
+        website="https://bob.example/",
+        text="Hello *there*",
+    )
+    session.add(
+        SpamCheck(
+            comment_id=comment.id,
+            verdict=Verdict.unsure,
+            score=1.5,
+            submitted={},
+            signals=[
+                {"name": "rules.links", "score": 1.5, "reason": "2 links (2 or more are held)"}
+            ],
+        )
+    )
     make_comment(session, thread)
     session.flush()
     html = text(as_admin.get("/moderate/"))
     assert re.search(r'data-count="pending">1<', html)
     assert re.search(r'data-count="approved">1<', html)
-    for fragment in ("<em>there</em>", "bob@example.org", "192.0.2.7", "https://bob.example/",
-                     "Co-production", "https://blog.example.org/post/", "rules.links",
-                     "2 links (2 or more are held)", "verdict-unsure"):  # fmt: skip
+    for fragment in (
+        "<em>there</em>",
+        "bob@example.org",
+        "192.0.2.7",
+        "https://bob.example/",
+        "Co-production",
+        "https://blog.example.org/post/",
+        "rules.links",
+        "2 links (2 or more are held)",
+        "verdict-unsure",
+    ):
         assert fragment in html, fragment
 
 
 def test_queue_shows_linkback_source_and_verification(as_admin, session, thread):
-    pending(session, thread, kind=CommentKind.pingback, source="https://cites.example/post",
-            verified=True)  # fmt: skip
+    pending(
+        session,
+        thread,
+        kind=CommentKind.pingback,
+        source="https://cites.example/post",
+        verified=True,
+    )
     html = text(as_admin.get("/moderate/"))
     assert "https://cites.example/post" in html
     assert "verified: links here" in html
@@ -197,15 +238,18 @@ def test_queue_filters_and_search(as_admin, session, thread):
 def test_queue_row_links_keep_the_filter(as_admin, session, thread):
     """Each row's search, thread and action links are built by concatenation: they must equal
     what `queue_url` and `comment_url` build, filter kept."""
-    spam = make_comment(session, thread, status=S.spam, discarded=True, email="a+b@example.org",
-                        ip="192.0.2.1")  # fmt: skip
+    spam = make_comment(
+        session, thread, status=S.spam, discarded=True, email="a+b@example.org", ip="192.0.2.1"
+    )
     html = text(as_admin.get("/moderate/?status=spam&discarded=1&kind=comment&q=example"))
     assert ROW.findall(html) == [str(spam.id)]
     search = "/moderate/?status=spam&amp;kind=comment&amp;q={}&amp;discarded=1"
     assert f'href="{search.format("a%2Bb%40example.org")}" title="Search this e-mail"' in html
     assert f'href="{search.format("192.0.2.1")}" title="Search this IP"' in html
-    only_thread = ("/moderate/?status=spam&amp;site=blog&amp;uri=%2Fpost%2F&amp;kind=comment"
-                   "&amp;q=example&amp;discarded=1")  # fmt: skip
+    only_thread = (
+        "/moderate/?status=spam&amp;site=blog&amp;uri=%2Fpost%2F&amp;kind=comment"
+        "&amp;q=example&amp;discarded=1"
+    )
     assert f'href="{only_thread}" title="Only this thread"' in html
     assert f'formaction="/moderate/comments/{spam.id}/ham" data-action="ham"' in html
     assert f'href="/moderate/comments/{spam.id}#edit"' in html
@@ -235,21 +279,43 @@ def test_spam_tab_hides_discards_until_asked(as_admin, session, thread):
 
 
 def test_comment_page_shows_everything_about_it(as_admin, session, thread):
-    comment = pending(session, thread, email="eve@example.org", ip="192.0.2.9", text="**Hi**",
-                      kind=CommentKind.webmention, source="https://eve.example/",
-                      verified=False)  # fmt: skip
+    comment = pending(
+        session,
+        thread,
+        email="eve@example.org",
+        ip="192.0.2.9",
+        text="**Hi**",
+        kind=CommentKind.webmention,
+        source="https://eve.example/",
+        verified=False,
+    )
     for verdict, reason in ((Verdict.unsure, "first check"), (Verdict.spam, "second check")):
-        session.add(SpamCheck(comment_id=comment.id, verdict=verdict, score=2.0, submitted={},
-                              signals=[{"name": "classifier", "score": 2.0, "reason": reason}]))  # fmt: skip
+        session.add(
+            SpamCheck(
+                comment_id=comment.id,
+                verdict=verdict,
+                score=2.0,
+                submitted={},
+                signals=[{"name": "classifier", "score": 2.0, "reason": reason}],
+            )
+        )
     by_email = make_comment(session, thread, email="eve@example.org", text="same e-mail")
     by_ip = make_comment(session, thread, status=S.spam, ip="192.0.2.9", email="z@x.example")
     session.flush()
     as_admin.post(f"/moderate/comments/{comment.id}/spam")
     html = text(as_admin.get(f"/moderate/comments/{comment.id}"))
-    for fragment in ("<strong>Hi</strong>", "**Hi**", "first check", "second check",
-                     f"#{by_email.id}", f"#{by_ip.id}", "https://eve.example/",
-                     "no link to the page found", "moderator:admin@example.org",
-                     "pending → spam"):  # fmt: skip
+    for fragment in (
+        "<strong>Hi</strong>",
+        "**Hi**",
+        "first check",
+        "second check",
+        f"#{by_email.id}",
+        f"#{by_ip.id}",
+        "https://eve.example/",
+        "no link to the page found",
+        "moderator:admin@example.org",
+        "pending → spam",
+    ):
         assert fragment in html, fragment
 
 

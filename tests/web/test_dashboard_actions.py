@@ -21,14 +21,18 @@ pytestmark = pytest.mark.usefixtures("fast_hashes")  # cheap argon2 hashes (conf
 
 def test_single_action_moves_the_comment_and_is_audited(as_admin, session, thread):
     comment = pending(session, thread)
-    response = as_admin.post(f"/moderate/comments/{comment.id}/approve",
-                             {"next": "/moderate/?status=pending"})  # fmt: skip
+    response = as_admin.post(
+        f"/moderate/comments/{comment.id}/approve", {"next": "/moderate/?status=pending"}
+    )
     assert response.status_code == 303
     assert response.location == "/moderate/?status=pending"
     assert status_of(session, comment) is S.approved
     event = audit(session, comment)[-1]
     assert (event.action, event.actor, event.from_status) == (
-        "approve", "moderator:admin@example.org", S.pending)  # fmt: skip
+        "approve",
+        "moderator:admin@example.org",
+        S.pending,
+    )
     assert "1 comment approved." in text(as_admin.get("/moderate/"))
 
 
@@ -50,8 +54,9 @@ def test_not_spam_approves_a_spam_comment(as_admin, session, thread):
 def test_bulk_action_on_ticked_comments_counts_the_skipped(as_admin, session, thread):
     a, b = pending(session, thread), pending(session, thread)
     done = make_comment(session, thread, status=S.deleted)
-    response = as_admin.post("/moderate/bulk", {"action": "spam", "ids": [a.id, b.id, done.id]},
-                             follow=True)  # fmt: skip
+    response = as_admin.post(
+        "/moderate/bulk", {"action": "spam", "ids": [a.id, b.id, done.id]}, follow=True
+    )
     assert "2 comments marked as spam. 1 comment skipped" in text(response)
     assert (status_of(session, a), status_of(session, b)) == (S.spam, S.spam)
     assert status_of(session, done) is S.deleted
@@ -69,8 +74,14 @@ def test_select_all_matching_applies_to_every_match_up_to_the_shown_newest(
     miss = pending(session, thread, text="a real comment")
     newest = max(c.id for c in [*hits, miss])
     late = pending(session, thread, text="casino late")
-    data = {"action": "delete", "all_matching": "1", "status": "pending", "q": "casino",
-            "max_id": str(newest), "ids": [hits[0].id]}  # fmt: skip
+    data = {
+        "action": "delete",
+        "all_matching": "1",
+        "status": "pending",
+        "q": "casino",
+        "max_id": str(newest),
+        "ids": [hits[0].id],
+    }
     response = as_admin.post("/moderate/bulk", data, follow=True)
     assert "4 comments deleted." in text(response)
     assert all(status_of(session, c) is S.deleted for c in hits)
@@ -80,8 +91,9 @@ def test_select_all_matching_applies_to_every_match_up_to_the_shown_newest(
 
 def test_spam_and_block_adds_the_entry_and_undo_takes_it_back(as_admin, session, thread):
     comment = pending(session, thread, ip="203.0.113.66")
-    response = as_admin.post(f"/moderate/comments/{comment.id}/spam-and-block", {"block": "ip"},
-                             follow=True)  # fmt: skip
+    response = as_admin.post(
+        f"/moderate/comments/{comment.id}/spam-and-block", {"block": "ip"}, follow=True
+    )
     assert "1 comment marked as spam and its IP blocked." in text(response)
     entry = session.scalars(select(ListEntry)).one()
     assert (entry.kind, entry.value, entry.site) == (ListKind.blocked_ip, "203.0.113.66", None)
@@ -94,8 +106,9 @@ def test_spam_and_block_adds_the_entry_and_undo_takes_it_back(as_admin, session,
 
 def test_spam_and_block_without_an_ip_says_so(as_admin, session, thread):
     comment = pending(session, thread, ip="")
-    response = as_admin.post(f"/moderate/comments/{comment.id}/spam-and-block", {"block": "ip"},
-                             follow=True)  # fmt: skip
+    response = as_admin.post(
+        f"/moderate/comments/{comment.id}/spam-and-block", {"block": "ip"}, follow=True
+    )
     assert "This comment has no IP address to block." in text(response)
     assert status_of(session, comment) is S.pending
 
@@ -116,7 +129,10 @@ def test_undo_reverses_the_last_batch_and_is_audited(as_admin, session, thread):
     assert response.location == "/moderate/?status=deleted"
     assert (status_of(session, a), status_of(session, b)) == (S.pending, S.approved)
     assert [(e.action, e.reason) for e in audit(session, b)] == [
-        ("delete", ""), ("restore", "undo"), ("approve", "undo")]  # fmt: skip
+        ("delete", ""),
+        ("restore", "undo"),
+        ("approve", "undo"),
+    ]
     as_admin.post("/moderate/undo")  # undoing the undo deletes them again
     assert (status_of(session, a), status_of(session, b)) == (S.deleted, S.deleted)
 
@@ -129,8 +145,9 @@ def test_undo_with_nothing_to_undo(as_admin):
 def test_edit_rerenders_and_is_audited(as_admin, session, thread):
     comment = make_comment(session, thread, text="tpyo")
     version = thread.version
-    response = as_admin.post(f"/moderate/comments/{comment.id}/edit", {"text": "*typo*"},
-                             follow=True)  # fmt: skip
+    response = as_admin.post(
+        f"/moderate/comments/{comment.id}/edit", {"text": "*typo*"}, follow=True
+    )
     assert "The comment was saved." in text(response)
     session.expire_all()
     edited = session.get(Comment, comment.id)
@@ -163,12 +180,18 @@ def test_audit_page_lists_filters_and_pages(as_admin, session, thread, moderator
 
 
 def test_admin_adds_and_removes_list_entries(as_admin, session):
-    response = as_admin.post("/moderate/lists", {"kind": "blocked_domain", "value": "*.Spam.Example",
-                                                 "site": "blog", "note": "casino"}, follow=True)  # fmt: skip
+    response = as_admin.post(
+        "/moderate/lists",
+        {"kind": "blocked_domain", "value": "*.Spam.Example", "site": "blog", "note": "casino"},
+        follow=True,
+    )
     assert "Added to blocked domains." in text(response)
     entry = session.scalars(select(ListEntry)).one()
     assert (entry.value, entry.site, entry.created_by) == (
-        "spam.example", "blog", "moderator:admin@example.org")  # fmt: skip
+        "spam.example",
+        "blog",
+        "moderator:admin@example.org",
+    )
     assert "spam.example" in text(as_admin.get("/moderate/lists"))
     as_admin.post(f"/moderate/lists/{entry.id}/delete")
     session.expire_all()
@@ -186,16 +209,21 @@ def test_a_bad_list_entry_shows_the_message_in_the_page(as_admin, session):
 
 
 def test_admin_adds_and_deactivates_moderators(as_admin, session):
-    response = as_admin.post("/moderate/moderators", {"email": "New@Example.org",
-                                                      "role": "moderator", "password": PASSWORD},
-                             follow=True)  # fmt: skip
+    response = as_admin.post(
+        "/moderate/moderators",
+        {"email": "New@Example.org", "role": "moderator", "password": PASSWORD},
+        follow=True,
+    )
     assert "new@example.org can sign in now (moderator)." in text(response)
     new = accounts.authenticate(session, "new@example.org", PASSWORD)
     assert new is not None
     response = as_admin.post(f"/moderate/moderators/{new.id}/deactivate", follow=True)
     assert "new@example.org is deactivated." in text(response)
-    short = as_admin.post("/moderate/moderators", {"email": "x@example.org", "role": "moderator",
-                                                   "password": "short"}, follow=True)  # fmt: skip
+    short = as_admin.post(
+        "/moderate/moderators",
+        {"email": "x@example.org", "role": "moderator", "password": "short"},
+        follow=True,
+    )
     assert "A password needs at least 10 characters." in text(short)
 
 
@@ -218,8 +246,10 @@ def test_huge_ids_are_not_found_rather_than_errors(as_admin, session, thread):
 
 def test_actions_with_the_production_hooks_teach_the_classifier(tmp_path, database, clock):
     """The real context: rules, learning from decisions, the outbox and notifications."""
-    settings = make_settings(tmp_path, **{"sites.blog.moderation": "all", "guard.flood_seconds": 0,
-                                          "spam.classifier": False})  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        **{"sites.blog.moderation": "all", "guard.flood_seconds": 0, "spam.classifier": False},
+    )
     ctx = build_context(settings)
     ctx.clock = clock
     app = create_app(settings, database=database, context=ctx)
@@ -227,16 +257,26 @@ def test_actions_with_the_production_hooks_teach_the_classifier(tmp_path, databa
     with database.write() as tx:
         accounts.add_moderator(tx, ctx, "admin@example.org", "admin", PASSWORD)
     for i in range(3):
-        new = comments.NewComment(site="blog", uri="/p/", text=f"Buy cheap pills {i}",
-                                  author=f"Spammer {i}", email=f"s{i}@example.org")  # fmt: skip
+        new = comments.NewComment(
+            site="blog",
+            uri="/p/",
+            text=f"Buy cheap pills {i}",
+            author=f"Spammer {i}",
+            email=f"s{i}@example.org",
+        )
         with database.read() as session:
             draft = comments.prepare_comment(session, ctx, new, comments.ClientInfo(ip="192.0.2.1"))
         with database.write() as tx:
             comments.store_comment(tx, ctx, draft)
     dash = Dashboard(app.test_client())
     assert dash.login("admin@example.org").status_code == 303
-    data = {"action": "spam", "all_matching": "1", "status": "pending", "q": "pills",
-            "max_id": "999"}  # fmt: skip
+    data = {
+        "action": "spam",
+        "all_matching": "1",
+        "status": "pending",
+        "q": "pills",
+        "max_id": "999",
+    }
     assert "3 comments marked as spam." in text(dash.post("/moderate/bulk", data, follow=True))
     with database.read() as session:
         learned = session.scalars(select(Comment.learned)).all()

@@ -22,8 +22,11 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 @pytest.fixture
 def live(tmp_path, clock, database, smtp):
     """The app with the production context, every comment held, mail to one moderator."""
-    settings = make_settings(tmp_path, **smtp.settings(), **{
-        "mail.moderators": [MOD], "sites.blog.moderation": "all", "spam.classifier": False})  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        **smtp.settings(),
+        **{"mail.moderators": [MOD], "sites.blog.moderation": "all", "spam.classifier": False},
+    )
     ctx = build_context(settings)
     ctx.clock = clock
     app = create_app(settings, database=database, context=ctx)
@@ -58,8 +61,13 @@ def held_comment(database, live, clock, smtp, text="A thoughtful comment."):
     """Submit a comment; return its id and the paths of the links in its mail, by action."""
     clock.advance(60)
     before = len(smtp.messages)
-    new = comments.NewComment(site="blog", uri="/post/", text=text, author="Ann <i>Lee</i>",
-                              email=f"{len(smtp.messages)}@example.org")  # fmt: skip
+    new = comments.NewComment(
+        site="blog",
+        uri="/post/",
+        text=text,
+        author="Ann <i>Lee</i>",
+        email=f"{len(smtp.messages)}@example.org",
+    )
     with database.read() as session:
         draft = comments.prepare_comment(session, live[1], new, BROWSER)
     with database.write() as tx:
@@ -84,8 +92,9 @@ def confirm(browser, path):
     return page, found.group(1) if found else None
 
 
-def test_get_shows_a_confirmation_and_changes_nothing(database, session, live, browser, clock,
-                                                      smtp):  # fmt: skip
+def test_get_shows_a_confirmation_and_changes_nothing(
+    database, session, live, browser, clock, smtp
+):
     comment_id, links = held_comment(database, live, clock, smtp)
     for _ in range(2):  # a mail scanner, then the moderator
         page, csrf = confirm(browser, links["approve"])
@@ -102,19 +111,24 @@ def test_get_shows_a_confirmation_and_changes_nothing(database, session, live, b
 
 @pytest.mark.parametrize(
     ("action", "status"),
-    [("approve", CommentStatus.approved), ("spam", CommentStatus.spam),
-     ("delete", CommentStatus.deleted)],
-)  # fmt: skip
-def test_post_acts_once_with_the_email_link_actor(database, session, live, browser, clock, smtp,
-                                                  action, status):  # fmt: skip
+    [
+        ("approve", CommentStatus.approved),
+        ("spam", CommentStatus.spam),
+        ("delete", CommentStatus.deleted),
+    ],
+)
+def test_post_acts_once_with_the_email_link_actor(
+    database, session, live, browser, clock, smtp, action, status
+):
     comment_id, links = held_comment(database, live, clock, smtp)
     _, csrf = confirm(browser, links[action])
     done = browser.post(links[action], csrf)
     assert done.status_code == 200
     assert done.mimetype == "text/html"
     assert status_and_events(session, comment_id) == (
-        status, [("create", "system"), (action, f"email-link:{MOD}")]
-    )  # fmt: skip
+        status,
+        [("create", "system"), (action, f"email-link:{MOD}")],
+    )
     again = browser.post(links[action], csrf)
     assert again.status_code == 410
     assert "This link was already used" in again.text
@@ -123,8 +137,9 @@ def test_post_acts_once_with_the_email_link_actor(database, session, live, brows
     assert status_and_events(session, comment_id)[1][-1] == (action, f"email-link:{MOD}")
 
 
-def test_post_by_a_known_moderator_is_recorded_as_theirs(database, session, live, browser,
-                                                         clock, smtp):  # fmt: skip
+def test_post_by_a_known_moderator_is_recorded_as_theirs(
+    database, session, live, browser, clock, smtp
+):
     moderator = Moderator(email=MOD, password_hash="x")
     session.add(moderator)
     session.flush()  # (the setup session commits what a flush writes)
@@ -145,17 +160,20 @@ def test_post_without_csrf_token_is_refused(database, session, live, browser, cl
     assert status_and_events(session, comment_id)[0] is CommentStatus.pending
 
 
-def test_expired_link_is_refused_with_410(database, session, live, browser, clock, smtp,
-                                          monkeypatch):  # fmt: skip
+def test_expired_link_is_refused_with_410(
+    database, session, live, browser, clock, smtp, monkeypatch
+):
     comment_id, links = held_comment(database, live, clock, smtp)
     _, csrf = confirm(browser, links["approve"])
     import itsdangerous.timed
 
     real = itsdangerous.timed.time.time
-    monkeypatch.setattr(itsdangerous.timed, "time", type("T", (), {
-        "time": staticmethod(lambda: real() + 8 * 86400)}))  # fmt: skip
-    for response in (browser.get(links["approve"]),
-                     browser.post(links["approve"], csrf)):  # fmt: skip
+    monkeypatch.setattr(
+        itsdangerous.timed,
+        "time",
+        type("T", (), {"time": staticmethod(lambda: real() + 8 * 86400)}),
+    )
+    for response in (browser.get(links["approve"]), browser.post(links["approve"], csrf)):
         assert response.status_code == 410
         assert "This link has expired" in response.text
     assert status_and_events(session, comment_id)[0] is CommentStatus.pending
@@ -166,15 +184,19 @@ def test_tampered_link_is_refused_with_403(database, session, live, browser, clo
     _, csrf = confirm(browser, links["approve"])
     path = links["approve"]
     tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
-    for response in (browser.get(tampered), browser.post(tampered, csrf),
-                     browser.get("/moderate/act/garbage")):  # fmt: skip
+    for response in (
+        browser.get(tampered),
+        browser.post(tampered, csrf),
+        browser.get("/moderate/act/garbage"),
+    ):
         assert response.status_code == 403
         assert "This link is not valid" in response.text
     assert status_and_events(session, comment_id)[0] is CommentStatus.pending
 
 
-def test_a_link_for_one_comment_cannot_act_on_another(database, session, live, browser, clock,
-                                                      smtp):  # fmt: skip
+def test_a_link_for_one_comment_cannot_act_on_another(
+    database, session, live, browser, clock, smtp
+):
     first, first_links = held_comment(database, live, clock, smtp)
     second, second_links = held_comment(database, live, clock, smtp, text="Another one.")
     _, csrf = confirm(browser, first_links["delete"])
@@ -187,23 +209,29 @@ def test_a_link_for_one_comment_cannot_act_on_another(database, session, live, b
     assert status_and_events(session, second)[0] is CommentStatus.pending
 
 
-def test_link_for_a_comment_moderated_since_is_refused_with_409(database, session, live, browser,
-                                                                clock, smtp):  # fmt: skip
+def test_link_for_a_comment_moderated_since_is_refused_with_409(
+    database, session, live, browser, clock, smtp
+):
     comment_id, links = held_comment(database, live, clock, smtp)
     _, csrf = confirm(browser, links["spam"])
     with database.write() as work:  # another moderator, on the dashboard
-        apply_action(work, live[1], work.get(Comment, comment_id), Action.approve,
-                     Actor("moderator:other@example.org"))  # fmt: skip
-    for response in (browser.get(links["spam"]),
-                     browser.post(links["spam"], csrf)):  # fmt: skip
+        apply_action(
+            work,
+            live[1],
+            work.get(Comment, comment_id),
+            Action.approve,
+            Actor("moderator:other@example.org"),
+        )
+    for response in (browser.get(links["spam"]), browser.post(links["spam"], csrf)):
         assert response.status_code == 409
         assert "moderated in the meantime" in response.text
         assert "it is now approved" in response.text
     assert status_and_events(session, comment_id)[0] is CommentStatus.approved
 
 
-def test_link_of_a_removed_moderator_or_purged_comment_is_refused(database, session, live,
-                                                                  browser, clock, smtp):  # fmt: skip
+def test_link_of_a_removed_moderator_or_purged_comment_is_refused(
+    database, session, live, browser, clock, smtp
+):
     ctx = live[1]
     mail = {"nonce": "n1", "status": "pending", "to": "former@example.org"}
     comment_id, _ = held_comment(database, live, clock, smtp)

@@ -7,8 +7,14 @@ from tests.conftest import SITE_URL
 
 def post(client, clock, **kw):
     clock.advance(60)
-    data = {"site": "blog", "uri": "/post/", "text": "Hello *feed*", "author": "Ann",
-            "email": "ann@example.org", "title": "A post"}  # fmt: skip
+    data = {
+        "site": "blog",
+        "uri": "/post/",
+        "text": "Hello *feed*",
+        "author": "Ann",
+        "email": "ann@example.org",
+        "title": "A post",
+    }
     data.update(kw)
     return client.post("/api/v1/comments", json=data, headers={"Origin": SITE_URL}).get_json()
 
@@ -21,8 +27,15 @@ def parse(response):
 
 def test_thread_feed_is_valid_atom_with_replies_threaded(client, clock):
     first = post(client, clock)["comment"]
-    reply = post(client, clock, text="A reply <script>x</script>", parent=first["id"], author="Bob",
-                 email="bob@example.org", website="https://bob.example")["comment"]  # fmt: skip
+    reply = post(
+        client,
+        clock,
+        text="A reply <script>x</script>",
+        parent=first["id"],
+        author="Bob",
+        email="bob@example.org",
+        website="https://bob.example",
+    )["comment"]
     post(client, clock, uri="/other/", text="elsewhere")
     r = client.get("/feeds/blog/thread.atom?uri=/post/")
     assert r.status_code == 200
@@ -60,12 +73,17 @@ def test_feed_conditional_get(client, clock):
     post(client, clock)
     first = client.get("/feeds/blog/thread.atom?uri=/post/")
     assert first.headers["Last-Modified"]
-    again = client.get("/feeds/blog/thread.atom?uri=/post/",
-                       headers={"If-None-Match": first.headers["ETag"]})  # fmt: skip
+    again = client.get(
+        "/feeds/blog/thread.atom?uri=/post/", headers={"If-None-Match": first.headers["ETag"]}
+    )
     assert again.status_code == 304
     post(client, clock, text="news")
-    assert client.get("/feeds/blog/thread.atom?uri=/post/",
-                      headers={"If-None-Match": first.headers["ETag"]}).status_code == 200  # fmt: skip
+    assert (
+        client.get(
+            "/feeds/blog/thread.atom?uri=/post/", headers={"If-None-Match": first.headers["ETag"]}
+        ).status_code
+        == 200
+    )
 
 
 def test_feed_unknown_site_is_404_and_bad_uri_400(client):

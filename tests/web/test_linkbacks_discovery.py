@@ -54,7 +54,10 @@ def test_thread_json_carries_the_trackback_url_and_shows_linkbacks(client, sessi
     assert data["thread"]["trackback_url"] == "https://comments.example.org/trackback/blog/post/"
     (shown,) = data["comments"]
     assert (shown["kind"], shown["author"], shown["website"]) == (
-        "webmention", "A reply", source_site.url("/reply"))  # fmt: skip
+        "webmention",
+        "A reply",
+        source_site.url("/reply"),
+    )
     assert shown["html"] == "<p>Before. The post said it well. After.</p>"
 
 
@@ -110,10 +113,16 @@ def live(tmp_path_factory) -> Iterator[Live]:
     base = server.url
     blog = FakeSite()
     blog_url = blog.url("", "127.0.0.1")
-    settings = make_settings(tmp, **{
-        "server.public_url": base, "database.url": server.db_url,
-        "sites": {"blog": {"url": blog_url, "origins": [blog_url], "moderation": "none"}},
-        "guard.flood_seconds": 0, "guard.rate_limit": "1000 per minute"})  # fmt: skip
+    settings = make_settings(
+        tmp,
+        **{
+            "server.public_url": base,
+            "database.url": server.db_url,
+            "sites": {"blog": {"url": blog_url, "origins": [blog_url], "moderation": "none"}},
+            "guard.flood_seconds": 0,
+            "guard.rate_limit": "1000 per minute",
+        },
+    )
     context = Context(settings=settings, tokens=Tokens.from_settings(settings))
     context.extras["fetcher"] = receiving_fetcher()
     app = create_app(settings, database=server.database, context=context)
@@ -145,7 +154,10 @@ def test_pb_live_xmlrpc_client_gets_success_then_fault_48(live, source_site):
     assert again.value.faultCode == 48
     comment = live.comment(url)
     assert (comment.kind, comment.verified, comment.status) == (
-        CommentKind.pingback, True, CommentStatus.approved)  # fmt: skip
+        CommentKind.pingback,
+        True,
+        CommentStatus.approved,
+    )
 
 
 @pytest.mark.parametrize(
@@ -193,10 +205,14 @@ def test_tb_live_plain_form_post_to_the_advertised_ping_url(live, source_site):
         ping_url = pages.find_trackback_ping(page.read().decode(), target)
     assert ping_url == f"{live.url}/trackback/blog/post-d/"
     url = source(source_site, "/tb", linking(target))
-    form = urllib.parse.urlencode({"url": url, "title": "Re: D", "excerpt": "Yes.",
-                                   "blog_name": "B"}).encode()  # fmt: skip
-    request = urllib.request.Request(ping_url, data=form, headers={
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})  # fmt: skip
+    form = urllib.parse.urlencode(
+        {"url": url, "title": "Re: D", "excerpt": "Yes.", "blog_name": "B"}
+    ).encode()
+    request = urllib.request.Request(
+        ping_url,
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
     with urllib.request.urlopen(request, timeout=5) as answer:
         assert answer.read() == OK_BODY
     assert live.comment(url).status is CommentStatus.approved
@@ -220,11 +236,16 @@ def test_send_live_our_sender_against_our_receiver(live, source_site):
 def write_config(tmp_path: Path, **fetch: Any) -> Path:
     path = tmp_path / "config.toml"
     lines = [
-        "[server]", 'secret_key = "a-secret-key-of-enough-length"',
-        'public_url = "https://comments.example.org"', f'data_dir = "{tmp_path / "var"}"',
-        "[sites.blog]", 'url = "https://blog.example.org"', 'origins = ["https://blog.example.org"]',
-        "[fetch]", *(f"{k} = {json.dumps(v)}" for k, v in fetch.items()),
-    ]  # fmt: skip
+        "[server]",
+        'secret_key = "a-secret-key-of-enough-length"',
+        'public_url = "https://comments.example.org"',
+        f'data_dir = "{tmp_path / "var"}"',
+        "[sites.blog]",
+        'url = "https://blog.example.org"',
+        'origins = ["https://blog.example.org"]',
+        "[fetch]",
+        *(f"{k} = {json.dumps(v)}" for k, v in fetch.items()),
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -232,8 +253,9 @@ def write_config(tmp_path: Path, **fetch: Any) -> Path:
 def test_cli_linkbacks_discovery_prints_the_same_as_the_api(tmp_path, client):
     config = write_config(tmp_path)
     runner = CliRunner()
-    out = runner.invoke(main, ["--config", str(config), "linkbacks", "discovery", "blog", "/post/",
-                               "--json"])  # fmt: skip
+    out = runner.invoke(
+        main, ["--config", str(config), "linkbacks", "discovery", "blog", "/post/", "--json"]
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == client.get("/api/v1/discovery?site=blog&uri=/post/").json
     text = runner.invoke(
@@ -250,11 +272,15 @@ def test_cli_linkbacks_discovery_prints_the_same_as_the_api(tmp_path, client):
 
 def test_tb_d8_the_cli_prints_the_signed_url_of_a_signing_site(tmp_path):
     config = write_config(tmp_path)
-    config.write_text(config.read_text().replace(
-        'origins = ["https://blog.example.org"]',
-        'origins = ["https://blog.example.org"]\nsigned_trackback_urls = true'))  # fmt: skip
-    out = CliRunner().invoke(main, ["--config", str(config), "linkbacks", "discovery", "blog",
-                                    "/post/", "--json"])  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'origins = ["https://blog.example.org"]',
+            'origins = ["https://blog.example.org"]\nsigned_trackback_urls = true',
+        )
+    )
+    out = CliRunner().invoke(
+        main, ["--config", str(config), "linkbacks", "discovery", "blog", "/post/", "--json"]
+    )
     assert out.exit_code == 0, out.output
     url = json.loads(out.output)["trackback_url"]
     base, _, key = url.partition("?key=")
@@ -279,8 +305,10 @@ def test_cli_linkbacks_send_prints_one_line_per_target(tmp_path):
         site.server.RequestHandlerClass = Receiver
         site.posts = []
         at = lambda path: site.url(path, "127.0.0.1")  # noqa: E731
-        rdf = (f'<!-- <rdf:RDF><rdf:Description dc:identifier="{at("/tb")}" '
-               f'trackback:ping="{at("/tb-ping")}" /></rdf:RDF> -->')  # fmt: skip
+        rdf = (
+            f'<!-- <rdf:RDF><rdf:Description dc:identifier="{at("/tb")}" '
+            f'trackback:ping="{at("/tb-ping")}" /></rdf:RDF> -->'
+        )
         pages = {
             "/wm": f'<link rel="webmention" href="{at("/wm-endpoint")}">',
             "/pb": f'<link rel="pingback" href="{at("/xmlrpc")}">',
@@ -302,7 +330,8 @@ def test_cli_linkbacks_send_prints_one_line_per_target(tmp_path):
             f"{at('/none')}  -  failed: no linkback endpoint advertised",
         ]
         assert [p for p, _ in site.posts] == ["/wm-endpoint", "/xmlrpc", "/tb-ping"]
-        unreadable = CliRunner().invoke(main, ["--config", str(config), "linkbacks", "send",
-                                               at("/missing")])  # fmt: skip
+        unreadable = CliRunner().invoke(
+            main, ["--config", str(config), "linkbacks", "send", at("/missing")]
+        )
         assert unreadable.exit_code == 1
         assert "HTTP 404" in unreadable.output

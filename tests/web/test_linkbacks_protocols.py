@@ -53,8 +53,9 @@ def make_client(tmp_path, database, ctx):
 
 def test_tb_1_ping_answered_with_the_exact_success_body_and_verified(client, session, source_site):
     url = source(source_site)
-    answer = client.post(TB_URL, data={"url": url, "title": "Re", "excerpt": "Good.",
-                                       "blog_name": "Pinger"})  # fmt: skip
+    answer = client.post(
+        TB_URL, data={"url": url, "title": "Re", "excerpt": "Good.", "blog_name": "Pinger"}
+    )
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "text/xml; charset=utf-8"
     assert answer.data == OK_BODY
@@ -96,7 +97,8 @@ def test_tb_8_closed_thread_answers_the_wordpress_message(client, session):
     answer = client.post(TB_URL, data={"url": "http://public.test/x"})
     assert lb.parse_trackback_response(answer.data) == (False, lb.TRACKBACK_CLOSED)
     assert answer.data.decode() == lb.trackback_response(
-        "Sorry, trackbacks are closed for this item.")  # fmt: skip
+        "Sorry, trackbacks are closed for this item."
+    )
 
 
 def test_tb_8_unknown_site_is_an_error_response(client):
@@ -165,8 +167,9 @@ def test_tb_d5_rate_limited_per_ip(make_client):
     assert answer.status_code == 429
     assert int(answer.headers["Retry-After"]) >= 1
     assert lb.parse_trackback_response(answer.data) == (False, lb.TRACKBACK_TOO_FAST)
-    other = client.post(TB_URL, data={"url": "http://public.test/8"},
-                        environ_base={"REMOTE_ADDR": "203.0.113.9"})  # fmt: skip
+    other = client.post(
+        TB_URL, data={"url": "http://public.test/8"}, environ_base={"REMOTE_ADDR": "203.0.113.9"}
+    )
     assert other.data == OK_BODY
 
 
@@ -207,7 +210,9 @@ def test_tb_d8_a_ping_without_its_pages_key_is_refused(make_client, session, que
     answer = client.post(TB_URL + query, data={"url": "http://public.test/a"})
     assert answer.status_code == 200
     assert lb.parse_trackback_response(answer.data) == (
-        False, "not a TrackBack URL of this site: ping the one the page gives")  # fmt: skip
+        False,
+        "not a TrackBack URL of this site: ping the one the page gives",
+    )
     assert comments(session) == []
 
 
@@ -234,10 +239,11 @@ def fault_of(answer) -> tuple[int, str]:
     return fault.value.faultCode, fault.value.faultString
 
 
-BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
-                  + b"".join(b'<!ENTITY %c "%s">' % (98 + i, b"&%c;" % (97 + i) * 10)
-                             for i in range(9))
-                  + b"]><methodCall><methodName>&j;</methodName></methodCall>")  # fmt: skip
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+    + b"".join(b'<!ENTITY %c "%s">' % (98 + i, b"&%c;" % (97 + i) * 10) for i in range(9))
+    + b"]><methodCall><methodName>&j;</methodName></methodCall>"
+)
 
 
 @pytest.mark.parametrize(
@@ -250,11 +256,15 @@ BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
         (xmlrpc.client.dumps(("only one",), "pingback.ping").encode(), lb.INVALID_PARAMS),
         (xmlrpc.client.dumps(("ftp://x/", TARGET), "pingback.ping").encode(), 16),
         (xmlrpc.client.dumps(("http://public.test/a", "mailto:a@b"), "pingback.ping").encode(), 32),
-        (xmlrpc.client.dumps(("http://public.test/a", "https://else.example/"), "pingback.ping")
-         .encode(), 33),
+        (
+            xmlrpc.client.dumps(
+                ("http://public.test/a", "https://else.example/"), "pingback.ping"
+            ).encode(),
+            33,
+        ),
         (xmlrpc.client.dumps((TARGET, TARGET), "pingback.ping").encode(), 0),
     ],
-)  # fmt: skip
+)
 def test_pb_garbage_and_bad_calls_get_faults_never_a_500(client, session, body, code):
     start = time.monotonic()
     assert fault_of(client.post("/pingback", data=body, content_type="text/xml"))[0] == code
@@ -275,8 +285,14 @@ def test_pb_7_closed_target_is_fault_33(client, session):
 
 def test_pb_rate_limit_is_fault_49(make_client):
     client = make_client(**{"guard.rate_limit": "1 per minute"})
-    call = lambda n: client.post("/pingback", content_type="text/xml", data=xmlrpc.client.dumps(  # noqa: E731
-        (f"http://public.test/{n}", TARGET), "pingback.ping"))  # fmt: skip
+
+    def call(n):
+        return client.post(
+            "/pingback",
+            content_type="text/xml",
+            data=xmlrpc.client.dumps((f"http://public.test/{n}", TARGET), "pingback.ping"),
+        )
+
     assert xmlrpc.client.loads(call(1).data)[0][0].startswith("Pingback from")
     assert fault_of(call(2))[0] == lb.FAULT_ACCESS_DENIED
 
@@ -298,8 +314,13 @@ def test_wm_7_accepted_with_a_location_to_its_status(client, session, source_sit
     assert location in answer.text
     status = client.get(urllib.parse.urlsplit(location).path)
     assert status.status_code == 200
-    assert status.json == {"status": "verified", "published": True, "source": url,
-                           "target": TARGET, "reason": None}  # fmt: skip
+    assert status.json == {
+        "status": "verified",
+        "published": True,
+        "source": url,
+        "target": TARGET,
+        "reason": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -307,14 +328,21 @@ def test_wm_7_accepted_with_a_location_to_its_status(client, session, source_sit
     [
         ({"target": TARGET}, "source is required"),
         ({"source": "http://public.test/a"}, "target is required"),
-        ({"source": "javascript:alert(1)", "target": TARGET}, "source must be an absolute http(s) URL"),
-        ({"source": "http://public.test/a", "target": "file:///etc/passwd"},
-         "target must be an absolute http(s) URL"),
+        (
+            {"source": "javascript:alert(1)", "target": TARGET},
+            "source must be an absolute http(s) URL",
+        ),
+        (
+            {"source": "http://public.test/a", "target": "file:///etc/passwd"},
+            "target must be an absolute http(s) URL",
+        ),
         ({"source": TARGET + "#c", "target": TARGET}, "source and target are the same page"),
-        ({"source": "http://public.test/a", "target": "https://elsewhere.example/post/"},
-         "the target is not a page of a site served here"),
+        (
+            {"source": "http://public.test/a", "target": "https://elsewhere.example/post/"},
+            "the target is not a page of a site served here",
+        ),
     ],
-)  # fmt: skip
+)
 def test_wm_4_5_6_bad_equal_or_foreign_urls_are_400(client, session, data, message):
     answer = client.post("/webmention", data=data)
     assert answer.status_code == 400
@@ -325,9 +353,13 @@ def test_wm_4_5_6_bad_equal_or_foreign_urls_are_400(client, session, data, messa
 
 @pytest.mark.parametrize(
     "body",
-    [b"source=http%3A%2F%2F%FF%FE%2F&target=" + urllib.parse.quote(TARGET, safe="").encode(),
-     b"\x00\xff&&==%%", b"source=" + b"a" * 600 + b"&target=x", b"source&target"],
-)  # fmt: skip
+    [
+        b"source=http%3A%2F%2F%FF%FE%2F&target=" + urllib.parse.quote(TARGET, safe="").encode(),
+        b"\x00\xff&&==%%",
+        b"source=" + b"a" * 600 + b"&target=x",
+        b"source&target",
+    ],
+)
 def test_wm_garbage_bodies_get_400_never_a_500(client, body):
     answer = client.post("/webmention", data=body, content_type=FORM)
     assert answer.status_code in (202, 400)

@@ -14,8 +14,18 @@ from tests.factories import make_comment, make_thread
 
 S = CommentStatus
 LIST = "/api/v1/moderation/comments"
-C_KEYS = {"id", "parent", "kind", "author", "website", "avatar", "html", "created", "modified",
-          "replies"}  # fmt: skip
+C_KEYS = {
+    "id",
+    "parent",
+    "kind",
+    "author",
+    "website",
+    "avatar",
+    "html",
+    "created",
+    "modified",
+    "replies",
+}
 M_KEYS = C_KEYS | {"status", "site", "uri", "email", "ip", "user_agent", "text", "spam"}
 
 
@@ -53,9 +63,11 @@ def pending(session, thread, **kw):
 def test_no_or_bad_token_is_401(client, token, session, thread, header):
     comment = pending(session, thread)
     headers = {"Authorization": header} if header else {}
-    for response in (client.get(LIST, headers=headers),
-                     client.post(f"{LIST}/{comment.id}/approve", headers=headers),
-                     client.post(f"{LIST}/999999/approve", headers=headers)):  # fmt: skip
+    for response in (
+        client.get(LIST, headers=headers),
+        client.post(f"{LIST}/{comment.id}/approve", headers=headers),
+        client.post(f"{LIST}/999999/approve", headers=headers),
+    ):
         assert response.status_code == 401
         assert response.get_json()["error"]["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -80,8 +92,15 @@ def test_the_token_scheme_is_case_insensitive_and_use_is_recorded(client, token,
 
 def test_list_returns_moderator_views_newest_first(api, session, thread):
     old = pending(session, thread, ip="192.0.2.1", user_agent="UA", text="*old*")
-    session.add(SpamCheck(comment_id=old.id, verdict=Verdict.unsure, score=1.2, submitted={},
-                          signals=[{"name": "rules.links", "score": 1.2, "reason": "links"}]))  # fmt: skip
+    session.add(
+        SpamCheck(
+            comment_id=old.id,
+            verdict=Verdict.unsure,
+            score=1.2,
+            submitted={},
+            signals=[{"name": "rules.links", "score": 1.2, "reason": "links"}],
+        )
+    )
     new = pending(session, thread)
     make_comment(session, thread)  # approved
     response = api.get()
@@ -94,11 +113,17 @@ def test_list_returns_moderator_views_newest_first(api, session, thread):
     assert first["status"] == "pending"
     assert first["site"] == "blog"
     assert first["uri"] == "/post/"
-    assert (first["email"], first["ip"], first["user_agent"]) == ("ann@example.org", "192.0.2.1",
-                                                                  "UA")  # fmt: skip
+    assert (first["email"], first["ip"], first["user_agent"]) == (
+        "ann@example.org",
+        "192.0.2.1",
+        "UA",
+    )
     assert (first["text"], first["html"]) == ("*old*", "<p><em>old</em></p>")
-    assert first["spam"] == {"verdict": "unsure", "score": 1.2,
-                             "signals": [{"name": "rules.links", "score": 1.2, "reason": "links"}]}  # fmt: skip
+    assert first["spam"] == {
+        "verdict": "unsure",
+        "score": 1.2,
+        "signals": [{"name": "rules.links", "score": 1.2, "reason": "links"}],
+    }
 
 
 def test_list_keyset_pagination_visits_every_comment_once(api, session, thread):
@@ -118,8 +143,9 @@ def test_list_keyset_pagination_visits_every_comment_once(api, session, thread):
 def test_list_filters(api, session, thread):
     other = make_thread(session, site="other", uri="/x/")
     a = pending(session, thread, text="Buy CHEAP pills")
-    b = pending(session, other, kind=CommentKind.trackback, source="https://t.example/",
-                verified=True)  # fmt: skip
+    b = pending(
+        session, other, kind=CommentKind.trackback, source="https://t.example/", verified=True
+    )
     spam = make_comment(session, thread, status=S.spam)
 
     def shown(**params):
@@ -135,10 +161,16 @@ def test_list_filters(api, session, thread):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": "abc"}, "limit"), ({"limit": "0"}, "limit"), ({"status": "unknown"}, "status"),
-     ({"cursor": "x"}, "cursor"), ({"site": "nope"}, "site"), ({"kind": "letter"}, "kind"),
-     ({"cursor": str(2**64)}, "cursor")],
-)  # fmt: skip
+    [
+        ({"limit": "abc"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"status": "unknown"}, "status"),
+        ({"cursor": "x"}, "cursor"),
+        ({"site": "nope"}, "site"),
+        ({"kind": "letter"}, "kind"),
+        ({"cursor": str(2**64)}, "cursor"),
+    ],
+)
 def test_bad_input_is_400_naming_the_field(api, params, field):
     response = api.get(**params)
     assert response.status_code == 400
@@ -152,12 +184,19 @@ def test_actions_answer_the_updated_comment_and_are_audited(api, session, thread
     data = response.get_json()
     assert (data["id"], data["status"]) == (comment.id, "approved")
     assert set(data) == M_KEYS
-    for action, status in (("spam", "spam"), ("ham", "approved"), ("delete", "deleted"),
-                           ("restore", "pending")):  # fmt: skip
+    for action, status in (
+        ("spam", "spam"),
+        ("ham", "approved"),
+        ("delete", "deleted"),
+        ("restore", "pending"),
+    ):
         assert api.post(comment.id, action).get_json()["status"] == status
     session.expire_all()
-    events = session.scalars(select(ModerationEvent).where(
-        ModerationEvent.comment_id == comment.id).order_by(ModerationEvent.id)).all()  # fmt: skip
+    events = session.scalars(
+        select(ModerationEvent)
+        .where(ModerationEvent.comment_id == comment.id)
+        .order_by(ModerationEvent.id)
+    ).all()
     assert [e.action for e in events] == ["approve", "spam", "ham", "delete", "restore"]
     assert {e.actor for e in events} == {"token:ci"}
 
@@ -207,9 +246,15 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
         thread = make_thread(session)
         for i in range(3):
             comment = pending(session, thread, text=f"seed {i}")
-            session.add(SpamCheck(comment_id=comment.id, verdict=Verdict.unsure, score=1.0,
-                                  submitted={}, signals=[{"name": "x", "score": 1.0,
-                                                          "reason": "r", "verdict": "unsure"}]))  # fmt: skip
+            session.add(
+                SpamCheck(
+                    comment_id=comment.id,
+                    verdict=Verdict.unsure,
+                    score=1.0,
+                    submitted={},
+                    signals=[{"name": "x", "score": 1.0, "reason": "r", "verdict": "unsure"}],
+                )
+            )
         pending(session, thread, kind=CommentKind.pingback, source="https://p.example/")
     document = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     headers = {"Authorization": f"Bearer {token}"}
@@ -220,8 +265,9 @@ def test_moderation_api_conforms_to_its_openapi_document(tmp_path):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=60, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck))  # fmt: skip
+        @hypothesis_settings(
+            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case):
             statuses.append(case.call_and_validate(headers=headers, checks=CHECKS).status_code)
 
@@ -251,8 +297,9 @@ def test_moderator_comment_adds_private_fields_and_linkback_evidence(session, ct
     assert data["html"] == "<p><em>hi</em></p>"
     assert data["spam"] == {"verdict": "unsure", "score": 1.5, "signals": check.signals}
     assert "source" not in data
-    ping = pending(session, thread, kind=CommentKind.pingback, source="https://a.example/",
-                   verified=True)  # fmt: skip
+    ping = pending(
+        session, thread, kind=CommentKind.pingback, source="https://a.example/", verified=True
+    )
     data = moderator_comment(ctx, ping, None)
     assert (data["source"], data["verified"]) == ("https://a.example/", True)
     assert data["spam"] == {"verdict": None, "score": None, "signals": []}

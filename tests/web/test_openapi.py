@@ -33,16 +33,26 @@ def operations(app):
     return [result.ok() for result in document.get_all_operations()]
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def test_openapi_document_covers_every_widget_route(api_app):
     paths = {op.path for op in operations(api_app)}
-    assert paths == {"/api/v1/threads/comments", "/api/v1/counts", "/api/v1/comments",
-                     "/api/v1/comments/{comment_id}", "/healthz", "/api/v1/moderation/comments",
-                     "/api/v1/moderation/comments/{comment_id}/{action}",
-                     "/api/v1/discovery"}  # fmt: skip
+    assert paths == {
+        "/api/v1/threads/comments",
+        "/api/v1/counts",
+        "/api/v1/comments",
+        "/api/v1/comments/{comment_id}",
+        "/healthz",
+        "/api/v1/moderation/comments",
+        "/api/v1/moderation/comments/{comment_id}/{action}",
+        "/api/v1/discovery",
+    }
 
 
 def test_api_conforms_to_its_openapi_document(api_app):
@@ -50,8 +60,9 @@ def test_api_conforms_to_its_openapi_document(api_app):
     for operation in operations(api_app):
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)  # fmt: skip
+        @settings(
+            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case):
             case.call_and_validate(checks=CHECKS)
 

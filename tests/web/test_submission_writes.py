@@ -30,8 +30,16 @@ def production_app(tmp_path, database):
 
 
 def post(client, text_: str, uri: str = "/post/"):
-    return client.post("/api/v1/comments", json={"site": "blog", "uri": uri, "text": text_,
-                       "author": "Ann", "email": "ann@example.org"})  # fmt: skip
+    return client.post(
+        "/api/v1/comments",
+        json={
+            "site": "blog",
+            "uri": uri,
+            "text": text_,
+            "author": "Ann",
+            "email": "ann@example.org",
+        },
+    )
 
 
 def counts(database: Database) -> tuple[int, int, int, int]:
@@ -77,10 +85,13 @@ def test_a_post_writes_its_rows_in_one_write_and_dispatches_after_the_commit(
     assert before_commit == [(0, 0, 0, 0), (1, 1, 1, 1)]
     assert counts(database) == (2, 2, 2, 2)
     with database.read() as session:
-        outbox = session.execute(select(OutboxEntry.id, OutboxEntry.payload)
-                                 .order_by(OutboxEntry.id)).all()  # fmt: skip
+        outbox = session.execute(
+            select(OutboxEntry.id, OutboxEntry.payload).order_by(OutboxEntry.id)
+        ).all()
     assert [payload["comment_id"] for _, payload in outbox] == [
-        first.get_json()["comment"]["id"], second.get_json()["comment"]["id"]]  # fmt: skip
+        first.get_json()["comment"]["id"],
+        second.get_json()["comment"]["id"],
+    ]
     # ... and each dispatch came after the commit: it saw all of them.
     assert dispatched == [(outbox[0][0], (1, 1, 1, 1)), (outbox[1][0], (2, 2, 2, 2))]
 

@@ -36,8 +36,18 @@ def test_post_published_is_201_with_comment_and_edit_token(client, clock):
     data = r.get_json()
     assert data["edit_token"]
     c = data["comment"]
-    assert set(c) == {"id", "parent", "kind", "author", "website", "avatar", "html", "created",
-                      "modified", "replies"}  # fmt: skip
+    assert set(c) == {
+        "id",
+        "parent",
+        "kind",
+        "author",
+        "website",
+        "avatar",
+        "html",
+        "created",
+        "modified",
+        "replies",
+    }
     assert c["website"] == "http://ann.example.org"
     assert "email" not in c
     assert "ip" not in c
@@ -217,8 +227,11 @@ def test_rate_limit_is_per_client_ip(tmp_path, database, ctx, clock):
 
     def from_ip(ip, text):
         clock.advance(60)
-        return client.post("/api/v1/comments", json=body(text=text, email=f"{text}@e.org"),
-                           environ_base={"REMOTE_ADDR": ip}).status_code  # fmt: skip
+        return client.post(
+            "/api/v1/comments",
+            json=body(text=text, email=f"{text}@e.org"),
+            environ_base={"REMOTE_ADDR": ip},
+        ).status_code
 
     assert [from_ip("192.0.2.1", "a"), from_ip("192.0.2.2", "b"), from_ip("192.0.2.1", "c")] == [
         201,
@@ -256,8 +269,9 @@ def test_cors_read_from_allowed_origin_exposes_etag(client):
 def test_edit_and_delete_with_token(client, clock):
     created = post(client, clock).get_json()
     cid, token = created["comment"]["id"], created["edit_token"]
-    r = client.patch(f"/api/v1/comments/{cid}", json={"text": "*edited*"},
-                     headers={"X-Edit-Token": token})  # fmt: skip
+    r = client.patch(
+        f"/api/v1/comments/{cid}", json={"text": "*edited*"}, headers={"X-Edit-Token": token}
+    )
     assert r.status_code == 200
     assert r.get_json()["html"] == "<p><em>edited</em></p>"
     assert r.get_json()["modified"] is not None
@@ -270,8 +284,11 @@ def test_edit_and_delete_with_token(client, clock):
 def test_edit_after_window_is_403(client, clock):
     created = post(client, clock).get_json()
     clock.advance(901)
-    r = client.patch(f"/api/v1/comments/{created['comment']['id']}", json={"text": "late"},
-                     headers={"X-Edit-Token": created["edit_token"]})  # fmt: skip
+    r = client.patch(
+        f"/api/v1/comments/{created['comment']['id']}",
+        json={"text": "late"},
+        headers={"X-Edit-Token": created["edit_token"]},
+    )
     assert r.status_code == 403
     assert r.get_json()["error"]["code"] == "token_expired"
 
@@ -293,8 +310,11 @@ def test_edit_unknown_comment_is_404_and_bad_body_is_400(client, clock):
     assert (
         client.delete("/api/v1/comments/999999", headers={"X-Edit-Token": token}).status_code == 403
     )
-    r = client.patch(f"/api/v1/comments/{created['comment']['id']}", json={"text": ""},
-                     headers={"X-Edit-Token": token})  # fmt: skip
+    r = client.patch(
+        f"/api/v1/comments/{created['comment']['id']}",
+        json={"text": ""},
+        headers={"X-Edit-Token": token},
+    )
     assert r.status_code == 400
     assert r.get_json()["error"]["fields"] == {"text": "required"}
 
@@ -330,8 +350,11 @@ def test_post_answer_says_until_when_the_author_may_edit(client, clock):
 
 
 def test_post_from_foreign_origin_is_403_before_any_field_check(client):
-    r = client.post("/api/v1/comments", json={"site": "blog", "text": ""},
-                    headers={"Origin": "https://evil.example"})  # fmt: skip
+    r = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "text": ""},
+        headers={"Origin": "https://evil.example"},
+    )
     assert r.status_code == 403
 
 
@@ -344,6 +367,7 @@ def test_embed_js_is_served_gzipped_when_accepted(client):
     assert gzip.decompress(packed.data) == plain.data
     assert len(packed.data) < 15360
     assert "Accept-Encoding" in packed.headers["Vary"]
-    again = client.get("/embed.js", headers={"Accept-Encoding": "gzip",
-                                              "If-None-Match": packed.headers["ETag"]})  # fmt: skip
+    again = client.get(
+        "/embed.js", headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]}
+    )
     assert again.status_code == 304
