@@ -5,12 +5,51 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from moderation.config import Settings
-from moderation.domain.scoring import NullScorer, Scorer, Thresholds
+from moderation.domain.scoring import Assessment, NullScorer, Scorer, Thresholds
 from moderation.services.tokens import Tokens
 from moderation.storage.db import utcnow
+
+if TYPE_CHECKING:
+    from moderation.models import Comment, ModerationEvent, SpamCheck
+
+
+class SubmissionHook(Protocol):
+    """Runs inside the write that stored a new submission (mail to moderators, a re-check)."""
+
+    def __call__(
+        self,
+        session: Session,
+        ctx: Context,
+        comment: Comment,
+        check: SpamCheck,
+        assessment: Assessment,
+    ) -> None: ...
+
+
+class TransitionHook(Protocol):
+    """Runs inside the write that changed a comment's status (the classifier learns, Akismet
+    feedback and mail are queued)."""
+
+    def __call__(
+        self, session: Session, ctx: Context, comment: Comment, event: ModerationEvent
+    ) -> None: ...
+
+
+class ScorerFactory(Protocol):
+    """The scorers that judge one submission to a site (they may read through `session`)."""
+
+    def __call__(self, session: Session, site: str) -> Sequence[Scorer]: ...
+
+
+class Dispatch(Protocol):
+    """Hands an outbox entry to the job queue after its commit, now or after `delay` seconds."""
+
+    def __call__(self, entry_id: int, delay: float | None) -> None: ...
 
 
 @dataclass
@@ -26,19 +65,15 @@ class Context:
     scorers: Sequence[Scorer] = (NullScorer(),)
     thresholds: Thresholds = field(default_factory=Thresholds)
     clock: Callable[[], datetime] = utcnow
-    # Builds the scorers for one submission: (session, site id) -> scorers. None: use `scorers`.
-    scorer_factory: Callable[..., Sequence[Scorer]] | None = None
-    # Called inside the unit of work after every status change: (session, ctx, comment, event).
-    transition_hooks: list[Callable[..., None]] = field(default_factory=list)
-    # Called inside the unit of work after a new submission is stored: (session, ctx, comment,
-    # check, assessment).
-    submission_hooks: list[Callable[..., None]] = field(default_factory=list)
-    # Hands an outbox entry id to the job queue after the commit: (entry id, delay seconds or None).
-    dispatch: Callable[[int, float | None], None] | None = None
+    # Builds the scorers for one submission. None: use `scorers`.
+    scorer_factory: ScorerFactory | None = None
+    transition_hooks: list[TransitionHook] = field(default_factory=list)
+    submission_hooks: list[SubmissionHook] = field(default_factory=list)
+    dispatch: Dispatch | None = None
     # Process-wide collaborators built once (the Akismet scorer), by name.
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def scorers_for(self, session: object, site: str) -> Sequence[Scorer]:
+    def scorers_for(self, session: Session, site: str) -> Sequence[Scorer]:
         """The scorers that judge a submission to `site`."""
         if self.scorer_factory is None:
             return self.scorers
