@@ -6,6 +6,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
+from moderation.cli import main
 from moderation.passwords import verify_password
 
 
@@ -36,6 +37,23 @@ def query(workdir, sql):
         rows = conn.execute(sa.text(sql)).all()
     engine.dispose()
     return rows
+
+
+def test_every_command_group_is_registered_and_runs_as_a_module(tmp_path):
+    commands = {name: sorted(getattr(c, "commands", {})) for name, c in main.commands.items()}
+    assert commands == {
+        "db": ["current", "downgrade", "upgrade"],
+        "init-config": [],
+        "linkbacks": ["discovery", "send"],
+        "moderators": ["add"],
+        "serve": [],
+        "spam": ["evaluate", "train"],
+        "tokens": ["create"],
+        "worker": [],
+    }
+    out = run(["--help"], tmp_path).stdout
+    assert out.startswith("Usage: python -m moderation.cli [OPTIONS] COMMAND [ARGS]...")
+    assert all(f"  {name} " in out for name in commands)
 
 
 def test_init_config_writes_a_valid_private_config_once(tmp_path):
