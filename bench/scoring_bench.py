@@ -18,7 +18,7 @@ from pathlib import Path
 from moderation.domain.scoring import run_pipeline
 from moderation.scorers.classifier import ClassifierScorer, load_base_model
 from moderation.scorers.evaluation import read_rows
-from moderation.scorers.heuristics import RuleScorer
+from moderation.scorers.rules import RuleScorer
 
 DEFAULT = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "spam" / "comments" / "youtube.csv"

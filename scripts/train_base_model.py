@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from moderation.scorers.classifier import Cutoffs, Params, SpamModel  # noqa: E402
+from moderation.scorers.classifier.features import features  # noqa: E402
 from moderation.scorers.evaluation import Metrics, Row, evaluate_model, read_rows, roc_auc  # noqa: E402
-from moderation.scorers.features import features  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "spam" / "comments"
 DEFAULT_OUT = ROOT / "moderation" / "data" / "base_model.json.gz"

@@ -18,7 +18,7 @@ from pathlib import Path
 from moderation.domain.scoring import Submission, Verdict, combine
 from moderation.domain.states import CommentKind
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel
-from moderation.scorers.features import features
+from moderation.scorers.classifier.features import features
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from moderation.domain.states import Action
 from moderation.errors import InvalidInput, NotFound
 from moderation.models import Comment, ListEntry, ListKind
-from moderation.scorers.heuristics import RuleLists
-from moderation.scorers.rule_text import normalize_host, url_host, website_host
+from moderation.scorers.rules import RuleLists, normalize_host, url_host, website_host
 from moderation.services import Context
 from moderation.services.moderation import Actor, apply_action
 from moderation.services.queue import Batch, find_comment

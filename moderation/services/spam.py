@@ -21,8 +21,8 @@ from moderation.domain.states import Action, CommentKind, CommentStatus, is_corr
 from moderation.errors import InvalidTransition, ScorerUnavailable
 from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, ModerationEvent
 from moderation.scorers.classifier import ClassifierScorer, SpamModel, load_base_model
-from moderation.scorers.features import features
-from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+from moderation.scorers.classifier.features import features
+from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action

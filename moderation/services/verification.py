@@ -37,7 +37,7 @@ from moderation.models import Comment, ModerationEvent
 # be the tidier home for it.
 from moderation.net.fetcher import Fetcher
 from moderation.net.guarded import FetchError, FetchFailed, HostRateLimited, Timeout
-from moderation.scorers.heuristics import SOURCE_ADDRESSES
+from moderation.scorers.rules import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moderation.domain.scoring import Signal, Submission, Verdict, run_pipeline
 from moderation.domain.states import CommentKind
-from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
 
 
 def make(text: str = "Thanks, this fixed my build.", **fields: object) -> Submission:

@@ -15,11 +15,11 @@ from moderation.scorers.classifier import (
     Clue,
     Cutoffs,
     SpamModel,
-    _chi2_sf,
     combine_clues,
     load_base_model,
 )
-from moderation.scorers.features import features, link_hosts, registrable_domain, words
+from moderation.scorers.classifier.features import features, link_hosts, registrable_domain, words
+from moderation.scorers.classifier.model import _chi2_sf
 
 OBVIOUS_SPAM = "check out my channel http://bit.ly/x subscribe!!!"
 OBVIOUS_HAM = "Thanks, this explanation of the migration finally made sense to me."

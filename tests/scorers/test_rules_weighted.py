@@ -1,4 +1,4 @@
-"""The local rule scorer's weighted spam heuristics (`moderation.scorers.heuristic_rules`), how they
+"""The local rule scorer's weighted spam heuristics (`moderation.scorers.rules.weighted`), how they
 add up with the other rules in the pipeline, and their rates on the open data."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from moderation.domain.scoring import Verdict, run_pipeline
 from moderation.domain.states import CommentKind
-from moderation.scorers.heuristic_rules import find_phone
-from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
+from moderation.scorers.rules.weighted import find_phone
 from tests.scorers.rule_helpers import make, signals, verdict
 
 YOUTUBE_CSV = Path(__file__).resolve().parents[3] / "shared/data/spam/comments/youtube.csv"

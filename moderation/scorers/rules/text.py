@@ -1,8 +1,9 @@
 """What the local rules read from a submission: the visible text, its links, hosts and key matches.
 
-Helpers for `moderation.scorers.heuristics` (its `RuleContext`, `RuleLists` and decisive rules) and
-`moderation.scorers.heuristic_rules`: HTML stripped the way WordPress strips it, link targets found
-once each, hosts normalised for comparison, and WordPress's case-insensitive substring key match.
+Helpers for the other modules of `moderation.scorers.rules` (`context`: `RuleContext` and
+`RuleLists`; `decisive` and `weighted`: the rules): HTML stripped the way WordPress strips it, link
+targets found once each, hosts normalised for comparison, and WordPress's case-insensitive substring
+key match. Imports nothing from the rest of the package.
 """
 
 from __future__ import annotations

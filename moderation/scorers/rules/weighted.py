@@ -1,21 +1,20 @@
-"""The heuristic rules of `RuleScorer`: cheap, explainable spam signals that only add points.
+"""The weighted rules of `RuleScorer`: cheap, explainable spam signals that only add points.
 
 Each rule looks at one `RuleContext` and returns a `Signal` without a verdict, or None. None of them
 alone reaches the hold threshold; the weights and the fire rates next to them were measured as the
-docstring of `moderation.scorers.heuristics` describes, which also holds the rule order (`RULES`).
+docstring of `moderation.scorers.rules` describes. The trackback rule (TB-D2) is here too: it only
+adds points. The rule order (`RULES`) is in `moderation.scorers.rules.scorer`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
 
 from moderation.domain.scoring import Signal
-from moderation.scorers.rule_text import BARE_URL, EMAIL_RE, INVISIBLE, website_host
-
-if TYPE_CHECKING:
-    from moderation.scorers.heuristics import RuleContext
+from moderation.domain.states import CommentKind
+from moderation.scorers.rules.context import RuleContext
+from moderation.scorers.rules.text import BARE_URL, EMAIL_RE, INVISIBLE, website_host
 
 # Heuristic weights. Comments: fire rates as spam % / ham %, "yt" youtube.csv, "sms" sms.csv.
 # No user agent on a form comment. Unmeasured (no user agents in the data); browsers always send one.
@@ -54,6 +53,11 @@ HOMOGLYPH_POINTS = 0.5
 WEBSITE_POINTS = 0.2
 # A previously approved author.
 TRUSTED_POINTS = -1.0
+
+# TB-D2: a trackback sent from an address its source's host does not resolve to. Only a nudge:
+# hosted blogs ping from other machines than the ones that serve their pages.
+PING_ORIGIN_POINTS = 0.5
+SOURCE_ADDRESSES = "source_addresses"  # `Submission.extra` key: the source host's addresses
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,3 +295,27 @@ def check_trusted(ctx: RuleContext) -> Signal | None:
     if not ctx.submission.author_trusted:
         return None
     return Signal("rules.trusted", TRUSTED_POINTS, "author has approved comments")
+
+
+# --------------------------------------------------------------------------------------------------
+# Linkback rule (points only)
+# --------------------------------------------------------------------------------------------------
+
+
+def check_ping_origin(ctx: RuleContext) -> Signal | None:
+    """Points for a trackback whose sender's IP is not an address of its source's host (TB-D2).
+
+    Needs the addresses in ``extra["source_addresses"]`` (comma-separated), which verification
+    puts there after it has looked the host up; without them the rule says nothing."""
+    s = ctx.submission
+    addresses = s.extra.get(SOURCE_ADDRESSES, "")
+    if s.kind is not CommentKind.trackback or not addresses or not s.ip:
+        return None
+    if s.ip in addresses.split(","):
+        return None
+    host = website_host(s.source) or s.source
+    return Signal(
+        "rules.ping_origin",
+        PING_ORIGIN_POINTS,
+        f"pinged from {s.ip}, not an address of {host} ({addresses})",
+    )

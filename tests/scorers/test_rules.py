@@ -1,5 +1,5 @@
 """The local rule scorer: WordPress's moderation rules (PROTOCOLS.md §6), the rule text helpers and
-the rule order; the weighted spam heuristics are in test_heuristic_rules.py."""
+the rule order; the weighted spam heuristics are in test_rules_weighted.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ import pytest
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind
 from moderation.errors import InvalidInput
-from moderation.scorers import heuristic_rules, heuristics, rule_text
-from moderation.scorers.heuristics import RULES, RuleLists, RuleScorer, RuleSettings, split_keys
-from moderation.scorers.rule_text import find_links, strip_html, url_host
+from moderation.scorers.rules import (
+    RULES,
+    RuleLists,
+    RuleScorer,
+    RuleSettings,
+    decisive,
+    split_keys,
+    weighted,
+)
+from moderation.scorers.rules.text import find_links, strip_html, url_host, website_host
 from tests.scorers.rule_helpers import make, signals, verdict
 
 # -- the baseline -------------------------------------------------------------------------------------
@@ -34,7 +41,7 @@ def test_scorer_name_and_signal_names_are_namespaced():
 def test_no_single_heuristic_weight_reaches_the_hold_threshold():
     weights = [
         value
-        for name, value in {**vars(heuristics), **vars(heuristic_rules)}.items()
+        for name, value in {**vars(decisive), **vars(weighted)}.items()
         if name.endswith("_POINTS")
         and name not in {"HOLD_POINTS", "SPAM_POINTS", "MAX_LINK_POINTS"}
     ]
@@ -44,7 +51,7 @@ def test_no_single_heuristic_weight_reaches_the_hold_threshold():
 
 def test_module_imports_no_framework_database_or_network_code():
     code = (
-        "import sys, moderation.scorers.heuristics;"
+        "import sys, moderation.scorers.rules;"
         "bad = [m for m in ('flask', 'sqlalchemy', 'akismet', 'httpx', 'werkzeug') if m in sys.modules];"
         "print(','.join(bad))"
     )
@@ -244,7 +251,7 @@ def test_links_points_grow_with_count_up_to_a_cap():
     three = make("https://a.example https://b.example https://c.example")
     assert signals(three)["rules.links"].score == 1.5
     many = make(" ".join(f"https://s{i}.example" for i in range(20)))
-    assert signals(many)["rules.links"].score == heuristics.MAX_LINK_POINTS
+    assert signals(many)["rules.links"].score == decisive.MAX_LINK_POINTS
 
 
 def test_find_links_counts_anchor_markdown_and_bare_urls_once_each():
@@ -310,9 +317,9 @@ def test_strip_html_removes_tags_scripts_and_decodes_entities():
 
 
 def test_website_host_accepts_a_missing_scheme():
-    assert rule_text.website_host("Ann.Example/blog") == "ann.example"
-    assert rule_text.website_host("https://ann.example") == "ann.example"
-    assert rule_text.website_host("  ") is None
+    assert website_host("Ann.Example/blog") == "ann.example"
+    assert website_host("https://ann.example") == "ann.example"
+    assert website_host("  ") is None
 
 
 def test_url_host_normalises():
@@ -338,7 +345,7 @@ def test_tb_d2_trackback_sent_from_an_address_its_source_lacks_is_only_nudged():
         extra={"source_addresses": "203.0.113.7,2001:db8::1"},
     )
     signal = signals(ping)["rules.ping_origin"]
-    assert signal.score == heuristics.PING_ORIGIN_POINTS < 1  # a nudge, never "unsure" alone
+    assert signal.score == weighted.PING_ORIGIN_POINTS < 1  # a nudge, never "unsure" alone
     assert "198.51.100.20" in signal.reason
     assert "blog.test" in signal.reason
     assert verdict(ping) is Verdict.ham
