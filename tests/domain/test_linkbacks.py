@@ -1,5 +1,6 @@
 """The pure part of the three linkback protocols (PROTOCOLS.md §1–3): parsing, answers, page reading
-and discovery. Test names cite the checklist ids."""
+and discovery. Test names cite the checklist ids. The tests use the package's one namespace (`lb`),
+as callers do; each section names the module of `moderation.domain.linkbacks` it covers."""
 
 import re
 import subprocess
@@ -24,7 +25,9 @@ def refused(fn, *args, **kwargs) -> lb.LinkbackRefused:
 
 def test_domain_linkbacks_imports_no_framework_database_or_network_code():
     code = (
-        "import sys, moderation.domain.linkbacks;"
+        "import sys, moderation.domain.linkbacks, moderation.domain.linkbacks.common,"
+        " moderation.domain.linkbacks.trackback, moderation.domain.linkbacks.pingback,"
+        " moderation.domain.linkbacks.webmention, moderation.domain.linkbacks.discovery;"
         "bad = [m for m in ('flask', 'sqlalchemy', 'akismet', 'httpx', 'werkzeug', 'requests',"
         " 'mf2py', 'socket') if m in sys.modules and m != 'socket'];"
         "print(','.join(bad))"
@@ -33,7 +36,7 @@ def test_domain_linkbacks_imports_no_framework_database_or_network_code():
     assert out.stdout.strip() == ""
 
 
-# --- TrackBack: the form and its charsets --------------------------------------------------------
+# --- TrackBack (trackback.py): the form and its charsets ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,7 @@ def _pct(raw: bytes) -> bytes:
     return "".join(f"%{b:02X}" for b in raw).encode()
 
 
-# --- TrackBack: the answers ------------------------------------------------------------------------
+# --- TrackBack (trackback.py): the answers --------------------------------------------------------
 
 
 def test_tb_12_success_response_is_exactly_the_spec_body():
@@ -164,7 +167,7 @@ def test_tb_12_error_response_escapes_the_message():
     assert lb.parse_trackback_response(lb.trackback_response().encode()) == (True, "")
 
 
-# --- Pingback: XML-RPC in and out ---------------------------------------------------------------------
+# --- Pingback (pingback.py, faults in common.py): XML-RPC in and out ------------------------------
 
 
 def test_pb_request_parsed_from_the_standard_librarys_client():
@@ -262,7 +265,7 @@ def test_pb_request_for_sending_is_pingback_ping():
     )
 
 
-# --- Webmention: the synchronous checks ---------------------------------------------------------------
+# --- Webmention (webmention.py): the synchronous checks -------------------------------------------
 
 
 def test_wm_4_source_and_target_required_and_http():
@@ -475,7 +478,7 @@ def test_tb_discovery_rdf_block_matching_the_linked_url():
     assert pages.find_trackback_ping(mine.trackback_rdf, "https://blog/x/") == mine.trackback_url
 
 
-# --- discovery, advertising ours (TB-15) ------------------------------------------------------------------
+# --- discovery, advertising ours (discovery.py; TB-15) --------------------------------------------
 
 PINGBACK_SPEC_REGEX = re.compile(r'<link rel="pingback" href="([^"]+)" ?/?>')
 

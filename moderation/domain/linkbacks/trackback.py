@@ -1,0 +1,144 @@
+"""TrackBack 1.2, the pure part: decoding the ping's form with its charset (TB-14), the ping itself
+(`parse_trackback`: TB-3…7, TB-D10) and the XML answers, ours (`trackback_response`) and another
+server's (`parse_trackback_response`, for sending). Its URL is `discovery.trackback_url`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+from xml.sax.saxutils import escape
+
+from moderation.domain.linkbacks.common import (
+    MAX_AUTHOR_CHARS,
+    MAX_EXCERPT_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    LinkbackRefused,
+    check_url,
+    safe_xml,
+)
+from moderation.domain.pages import CONTROL_CHARS, ELLIPSIS, html_to_text, truncate
+
+TRACKBACK_CLOSED = "Sorry, trackbacks are closed for this item."
+TRACKBACK_DUPLICATE = "There is already a ping from that URL for this post."
+TRACKBACK_POST_ONLY = "Trackback pings must use HTTP POST."
+TRACKBACK_TOO_FAST = "You are sending TrackBack pings too quickly. Please try again later."
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "")
+
+
+@dataclass(frozen=True)
+class TrackbackPing:
+    """A TrackBack ping after the TB-3…7 rules: `title` and `excerpt` are plain text."""
+
+    url: str
+    title: str
+    excerpt: str
+    blog_name: str
+    title_given: bool = True
+
+
+# --- the form and its charset ---------------------------------------------------------------------
+
+
+def decode_form(body: bytes, content_type: str) -> dict[str, str]:
+    """The fields of a form-encoded body, decoded as TB-14 says.
+
+    Charset order: the Content-Type ``charset`` parameter, then a ``charset`` form field (what
+    WordPress and Japanese blog software send), then strict UTF-8, then windows-1252. UTF-7 and
+    unknown charsets are refused. The first value of a repeated field wins.
+    """
+    media_type, _, params = content_type.partition(";")
+    if media_type.strip().lower() not in FORM_TYPES:
+        raise LinkbackRefused("send the ping as application/x-www-form-urlencoded")
+    raw: dict[bytes, bytes] = {}
+    for key, value in _form_pairs(body):
+        raw.setdefault(key, value)
+    header = re.search(r"""charset\s*=\s*["']?([^"';\s]+)""", params, re.IGNORECASE)
+    label = header.group(1) if header else raw.get(b"charset", b"").decode("ascii", "replace")
+    codec = _codec(label) if label.strip() else None
+    fields = {}
+    for key, value in raw.items():
+        name = key.decode("ascii", "replace")
+        fields[name] = _decode(value, codec)
+    return fields
+
+
+def _form_pairs(body: bytes) -> Iterable[tuple[bytes, bytes]]:
+    """Percent-decoded (name, value) byte pairs; the stdlib's parse_qsl would decode the bytes
+    before we know the charset."""
+    for part in body.split(b"&"):
+        if part:
+            key, _, value = part.partition(b"=")
+            yield (
+                unquote_to_bytes(key.replace(b"+", b" ")),
+                unquote_to_bytes(value.replace(b"+", b" ")),
+            )
+
+
+def _codec(label: str) -> str:
+    """The Python codec for a charset label; refuse UTF-7 and anything unknown or not text."""
+    try:
+        name = codecs.lookup(label.strip()).name
+        b"a".decode(name)  # non-text codecs (rot13, base64) raise LookupError (b"" would not)
+    except LookupError:
+        raise LinkbackRefused(f"unsupported charset {label.strip()[:40]!r}") from None
+    if name == "utf-7":
+        raise LinkbackRefused("the UTF-7 charset is refused")
+    return name
+
+
+def _decode(value: bytes, codec: str | None) -> str:
+    if codec is not None:
+        return value.decode(codec, "replace")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("windows-1252", "replace")
+
+
+# --- the ping -------------------------------------------------------------------------------------
+
+
+def parse_trackback(fields: Mapping[str, str]) -> TrackbackPing:
+    """A `TrackbackPing` from decoded form fields; raise `LinkbackRefused` without a good `url`.
+
+    Unknown fields are ignored (TB-3). HTML is stripped from every field (TB-D10). A missing
+    title becomes the first five words of the excerpt, else the URL (TB-6). The title is cut to
+    250 and the excerpt to 252 characters plus "…" (TB-7).
+    """
+    url = check_url(fields.get("url", ""), name="url", max_chars=MAX_SOURCE_CHARS)
+    excerpt = truncate(html_to_text(fields.get("excerpt", "")), MAX_EXCERPT_CHARS)
+    title = html_to_text(fields.get("title", ""))
+    given = bool(title)
+    if not title:
+        words = excerpt.split()
+        title = " ".join(words[:5]) + (f" {ELLIPSIS}" if len(words) > 5 else "") if words else url
+    blog_name = truncate(html_to_text(fields.get("blog_name", "")), MAX_AUTHOR_CHARS)
+    return TrackbackPing(url, truncate(title, MAX_TITLE_CHARS), excerpt, blog_name, given)
+
+
+# --- the answers ----------------------------------------------------------------------------------
+
+
+def trackback_response(error: str | None = None) -> str:
+    """The spec's answer: ``<error>0</error>``, or ``<error>1</error>`` and the escaped message.
+
+    The XML declaration comes first, with nothing before it (§1.2).
+    """
+    head = '<?xml version="1.0" encoding="utf-8"?>\n<response>\n'
+    if error is None:
+        return head + "<error>0</error>\n</response>\n"
+    message = escape(CONTROL_CHARS.sub("", error))
+    return head + f"<error>1</error>\n<message>{message}</message>\n</response>\n"
+
+
+def parse_trackback_response(body: bytes) -> tuple[bool, str]:
+    """(success, message) from a TrackBack server's answer (for sending)."""
+    root = safe_xml(body)
+    error = (root.findtext("error") or "").strip()
+    return error == "0", (root.findtext("message") or "").strip()
