@@ -78,7 +78,7 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
     from moderation.domain.scoring import Thresholds, combine
     from moderation.models import ClassifierCount
     from moderation.scorers.classifier import ClassifierScorer, SpamModel
-    from moderation.scorers.heuristics import RuleLists, RuleScorer, RuleSettings
+    from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
     from moderation.services.spam import TOTALS, base_model
 
     shipped = base_model()
