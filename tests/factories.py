@@ -46,6 +46,19 @@ def make_comment(session: Session, thread: Thread, **kw: Any) -> Comment:
     return comment
 
 
+class LockWatchingScorer:
+    """Records, each time it scores, whether its thread held the database's write lock then."""
+
+    name = "watcher"
+
+    def __init__(self, database: Any) -> None:
+        self.database, self.held = database, []
+
+    def score(self, submission: object) -> list[Signal]:
+        self.held.append(self.database.writing)
+        return []
+
+
 class FixedScorer:
     """A scorer that always gives one signal (tests choose the verdict)."""
 

@@ -27,7 +27,7 @@ from moderation import markup
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.policy import Policy, decide
-from moderation.domain.scoring import Submission, Verdict, run_pipeline
+from moderation.domain.scoring import Assessment, Submission, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import InvalidTransition
 from moderation.models import Comment, ModerationEvent
@@ -143,18 +143,32 @@ def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -
     give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())
     if check.outcome is Outcome.unavailable and ctx.clock() < give_up_at:
         raise SourceUnavailable(check.reason)
-    with database.write() as session:
-        comment = session.get(Comment, payload["comment_id"])
+    scored = None
+    if check.outcome is Outcome.verified:
+        with database.read() as session:  # score with no lock held: Akismet may be slow
+            comment = session.get(Comment, payload["comment_id"])
+            if comment is None or comment.status is CommentStatus.deleted:
+                return
+            scored = score_verified(session, ctx, comment, check)
+    with database.write() as tx:
+        comment = tx.get(Comment, payload["comment_id"])
         if comment is not None and comment.status is not CommentStatus.deleted:
-            record_verification(session, ctx, comment, check)
+            record_verification(tx, ctx, comment, check, scored)
 
 
 def record_verification(
-    session: Session, ctx: Context, comment: Comment, check: SourceCheck
+    session: Session,
+    ctx: Context,
+    comment: Comment,
+    check: SourceCheck,
+    scored: tuple[Submission, Assessment] | None = None,
 ) -> None:
-    """Apply a final `SourceCheck` to `comment`, with an audit row saying why."""
+    """Apply a final `SourceCheck` to `comment`, with an audit row saying why. A verified one
+    needs its `score_verified` result, worked out before the write."""
     if check.outcome is Outcome.verified:
-        _accept(session, ctx, comment, check)
+        if scored is None:
+            raise ValueError("a verified linkback is scored before the write: score_verified()")
+        _accept(session, ctx, comment, check, *scored)
         return
     published = comment.status is CommentStatus.approved
     if check.outcome is Outcome.gone:
@@ -171,19 +185,36 @@ def record_verification(
         _act(session, ctx, comment, Action.spam, f"{NO_LINK}: {check.reason}")
 
 
-def _accept(session: Session, ctx: Context, comment: Comment, check: SourceCheck) -> None:
-    """Verified: take the source's content, score it, and let the site's policy decide."""
+def score_verified(
+    session: Session, ctx: Context, comment: Comment, check: SourceCheck
+) -> tuple[Submission, Assessment]:
+    """Score a verified linkback with the content it takes from its source (no writes: run it
+    before the write, since a scorer may call Akismet)."""
+    assert check.content is not None
+    author, text, _html = _content_after(comment, check.content)
+    scored = _scored_submission(comment)
+    extra = dict(scored.extra)
+    if check.source_addresses:
+        extra[SOURCE_ADDRESSES] = ",".join(check.source_addresses)
+    submission = dataclasses.replace(scored, text=text, author=author, extra=extra)
+    scorers = ctx.scorers_for(session, comment.thread.site)
+    return submission, run_pipeline(submission, scorers, ctx.thresholds)
+
+
+def _accept(
+    session: Session,
+    ctx: Context,
+    comment: Comment,
+    check: SourceCheck,
+    submission: Submission,
+    assessment: Assessment,
+) -> None:
+    """Verified: take the source's content and let the site's policy decide on its score."""
     assert check.content is not None
     comment.verified = True
     if _update_content(comment, check.content):
         bump_thread(session, comment.thread_id)  # in SQL: two changes at once make two versions
     site_id = comment.thread.site
-    scored = _scored_submission(comment)
-    extra = dict(scored.extra)
-    if check.source_addresses:
-        extra[SOURCE_ADDRESSES] = ",".join(check.source_addresses)
-    submission = dataclasses.replace(scored, text=comment.text, author=comment.author, extra=extra)
-    assessment = run_pipeline(submission, ctx.scorers_for(session, site_id), ctx.thresholds)
     record_check(session, ctx, comment, submission, assessment)
     if assessment.recheck_reason:  # a scorer is down: the re-check job settles it later
         comment.recheck_reason = assessment.recheck_reason
@@ -250,16 +281,23 @@ def _scored_submission(comment: Comment) -> Submission:
     return submission_from_record(comment.checks[-1].submitted)
 
 
-def _update_content(comment: Comment, content: Content) -> bool:
-    """Take the source's author, text and HTML; a trackback keeps what its sender wrote and only
-    gets an author when it came without a blog name. Returns whether anything changed."""
-    before = (comment.author, comment.text, comment.html)
+def _content_after(comment: Comment, content: Content) -> tuple[str, str, str]:
+    """(author, text, html) once the source's content is taken: a trackback keeps what its sender
+    wrote and only gets an author when it came without a blog name."""
+    author, text, html = comment.author, comment.text, comment.html
     if comment.kind is CommentKind.trackback:
-        if comment.author in ("", lb.host_of(comment.source or "")) and content.author:
-            comment.author = content.author
+        if author in ("", lb.host_of(comment.source or "")) and content.author:
+            author = content.author
     else:
-        comment.author = content.author or comment.author
-        comment.text, comment.html = content.text, content.html
+        author = content.author or author
+        text, html = content.text, content.html
+    return author, text, html
+
+
+def _update_content(comment: Comment, content: Content) -> bool:
+    """Take the source's author, text and HTML (`_content_after`); whether anything changed."""
+    before = (comment.author, comment.text, comment.html)
+    comment.author, comment.text, comment.html = _content_after(comment, content)
     return before != (comment.author, comment.text, comment.html)
 
 

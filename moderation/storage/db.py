@@ -152,6 +152,11 @@ class Database:
             self.writer = create_engine(url, pool_size=pool_size, pool_pre_ping=True)
 
     @property
+    def writing(self) -> bool:
+        """Whether this thread is inside a `write` block (it holds the write lock)."""
+        return bool(getattr(self._writing, "active", False))
+
+    @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.writer.dialect.name
@@ -174,7 +179,7 @@ class Database:
         Raises `DatabaseBusy` when the lock is not had within the busy timeout, and `RuntimeError`
         for a write begun inside another on the same thread (it would wait for itself).
         """
-        if getattr(self._writing, "active", False):
+        if self.writing:
             raise RuntimeError("database.write() inside another database.write() on this thread")
         started = time.monotonic()
         connection = self._locked_connection(started)

@@ -20,7 +20,7 @@ from moderation.services import comments, threads
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import AUTHOR_EDIT
 from tests.conftest import make_settings
-from tests.factories import FixedScorer, make_comment, make_thread
+from tests.factories import FixedScorer, LockWatchingScorer, make_comment, make_thread
 from tests.services import helpers
 
 CLIENT = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0", referrer="https://x/")
@@ -412,3 +412,15 @@ def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):
     assert "status_id" not in plan
     assert "SCAN comments" not in plan
     assert "Seq Scan" not in plan
+
+
+def test_a_post_and_an_edit_are_scored_with_no_write_lock_held(session, database, ctx, clock):
+    """Scorers may call Akismet, which may hang for its whole timeout: never under the lock."""
+    watcher = LockWatchingScorer(database)
+    ctx.scorers = (*ctx.scorers, watcher)
+    comment = submit(session, database, ctx, clock)
+    helpers.edit(database, ctx, comment.id, comments.edit_token(ctx, comment), "Second thoughts")
+    assert watcher.held == [False, False]
+    with database.write():  # (the watcher does see a write when there is one)
+        watcher.score(None)
+    assert watcher.held == [False, False, True]

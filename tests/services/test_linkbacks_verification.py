@@ -23,7 +23,7 @@ from moderation.services import linkbacks as service
 from moderation.services import verification
 from moderation.services.comments import ClientInfo
 from moderation.services.moderation import apply_action
-from tests.factories import FixedScorer
+from tests.factories import FixedScorer, LockWatchingScorer
 from tests.fakes.web_site import MB, PUBLIC, drip_body, huge, send
 from tests.services.linkback_helpers import (
     MODERATOR,
@@ -66,6 +66,19 @@ def test_tb_d1_verified_source_links_back_and_is_approved(
     assert comment.text == "Reply\n\nNice."  # the sender's words are kept
     assert comment.thread.approved_count == 1
     assert source_site.requests[0].headers["User-Agent"].startswith("moderation/")
+
+
+def test_scoring_on_receipt_and_verification_runs_with_no_write_lock_held(
+    session, database, ctx, clock, source_site
+):
+    """Scorers may call Akismet, which may hang for its whole timeout: never under the lock."""
+    watcher = LockWatchingScorer(database)
+    ctx.scorers = (*ctx.scorers, watcher)
+    url = serve(source_site, "/reply", linking())
+    comment = trackback(session, database, ctx, clock, url, title="Reply", excerpt="Hi.")
+    assert verify(session, database, ctx) == [None]
+    assert comment.verified is True
+    assert watcher.held == [False, False]  # on receipt, then with the source's content
 
 
 def latest_signals(session, comment) -> dict[str, dict]:
