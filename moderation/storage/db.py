@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
@@ -133,6 +133,7 @@ class Database:
         self.busy_timeout = busy_timeout_ms / 1000
         self.changes: sqlite.ChangeStamp | None = None
         self._writing = threading.local()
+        self._readers = threading.local()
         if is_sqlite(url):
             path = make_url(url).database
             if not path or path == ":memory:":
@@ -235,8 +236,14 @@ class Database:
         costs microseconds where a Session costs a good part of a millisecond. Values come back as
         the driver gives them (see `as_utc` for timestamps).
         """
-        if self.dialect != "sqlite":
-            sql = sql.replace("?", "%s")
+        if self.changes is not None:  # SQLite
+            cursor = self._thread_reader().cursor()
+            try:
+                cursor.execute(sql, tuple(params))
+                return cast(list[tuple[Any, ...]], cursor.fetchall())
+            finally:
+                cursor.close()
+        sql = sql.replace("?", "%s")
         raw = self.reader.raw_connection()
         try:
             cursor = raw.cursor()
@@ -247,8 +254,23 @@ class Database:
         finally:
             raw.close()  # back to the pool, which rolls back PostgreSQL's implicit transaction
 
+    def _thread_reader(self) -> Any:
+        """This thread's read-only SQLite connection, kept for the thread's life and out of the
+        pool: in autocommit mode each SELECT is its own snapshot, so one connection serves every
+        fast-path read of a thread without a pool checkout per request."""
+        connection = getattr(self._readers, "connection", None)
+        if connection is None:
+            fairy = self.reader.raw_connection()
+            fairy.detach()
+            connection = self._readers.connection = fairy.dbapi_connection
+        return connection
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and this thread's fast-path reader)."""
+        kept = getattr(self._readers, "connection", None)
+        if kept is not None:
+            kept.close()
+            self._readers.connection = None
         self.reader.dispose()
         self.writer.dispose()
 
