@@ -46,11 +46,11 @@ def create_app(
         busy_timeout_ms=settings.database.busy_timeout_ms,
         pool_size=settings.database.pool_size,
     )
-    ctx = context or build_context(settings)
+    jobs = Jobs(settings, database, context or build_context(settings))
     parts = current.Parts(
         database=database,
-        context=ctx,
-        jobs=Jobs(settings, database, ctx),
+        context=jobs.ctx,
+        jobs=jobs,
         cache=make_cache(settings),
         trusted_proxies=parse_networks(settings.guard.trusted_proxies),
         rate_limits=make_limiter(settings),

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from moderation.services.tokens import Tokens
 from moderation.storage import migrations as migrations
 from moderation.storage import sqlite
 from moderation.storage.db import Base, Database, WriteSession, is_sqlite, run_hooks
+from moderation.web import current
 from tests.fakes.smtp_server import FakeSMTP
 
 PG_ADMIN_URL = os.environ.get(
@@ -275,15 +277,26 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Default test settings."""
-    return make_settings(tmp_path)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Default test settings; a test changes some with
+    ``@pytest.mark.parametrize("settings", [{"dotted.key": value}], indirect=True)``."""
+    return make_settings(tmp_path, **getattr(request, "param", {}))
 
 
 @pytest.fixture
 def ctx(settings: Settings, clock: Clock) -> Context:
     """A service context with the test clock and the null scorer."""
     return Context(settings=settings, tokens=Tokens.from_settings(settings), clock=clock)
+
+
+def reconfigure(app: Any, **changes: Any) -> Context:
+    """Let a running test app go on with its context changed by `changes` (other settings, scorers
+    or hooks), keeping its database, cache and queue; returns the new context. The context is
+    frozen, so this is a new one; production builds one per process and never swaps it."""
+    parts = current.parts(app)
+    context = replace(parts.context, **changes)
+    app.extensions[current.KEY] = replace(parts, context=context)
+    return context
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ happen even if a queued job was lost with a stopped process.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from moderation.config import Settings
@@ -39,12 +40,16 @@ def make_huey(settings: Settings) -> Huey:
 
 
 class Jobs:
-    """The queue and its tasks, bound to one database and service context."""
+    """The queue and its tasks, bound to one database and service context.
+
+    `ctx` is the given context with this queue's `dispatch` (unless it brings its own): the one the
+    app and the worker use.
+    """
 
     def __init__(self, settings: Settings, database: Database, ctx: Context) -> None:
         self.huey = make_huey(settings)
         self.database = database
-        self.ctx = ctx
+        self.ctx = replace(ctx, dispatch=ctx.dispatch or self.dispatch)
         self.run_task = self.huey.task(name="outbox.run")(self._run)
         from huey import crontab
 
@@ -52,7 +57,6 @@ class Jobs:
             self.sweep
         )
         self.purge_task = self.huey.periodic_task(crontab(minute="17"), name="purge")(self.purge)
-        ctx.dispatch = self.dispatch
 
     def dispatch(self, entry_id: int, delay: float | None = None) -> None:
         """Queue an outbox entry (after its commit). A queue failure is logged: the sweep retries."""

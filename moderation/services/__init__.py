@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ from moderation.storage.db import utcnow
 
 if TYPE_CHECKING:
     from moderation.models import Comment, ModerationEvent, SpamCheck
+    from moderation.net.fetcher import Fetcher
 
 
 class SubmissionHook(Protocol):
@@ -52,12 +53,13 @@ class Dispatch(Protocol):
     def __call__(self, entry_id: int, delay: float | None) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
     """What services need besides a Session: settings, scorers, tokens, a clock, hooks.
 
-    Built once per app by `moderation.app.create_app` (and by the CLI and jobs the same way), so that
-    services never read Flask's globals.
+    Built once per process by `build_context` (the app, the CLI and the job worker alike) and never
+    changed after: a different set-up is a new context (`dataclasses.replace`), so that services
+    never read Flask's globals and no request sees another's configuration.
     """
 
     settings: Settings
@@ -67,11 +69,14 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     # Builds the scorers for one submission. None: use `scorers`.
     scorer_factory: ScorerFactory | None = None
-    transition_hooks: list[TransitionHook] = field(default_factory=list)
-    submission_hooks: list[SubmissionHook] = field(default_factory=list)
+    transition_hooks: tuple[TransitionHook, ...] = ()
+    submission_hooks: tuple[SubmissionHook, ...] = ()
+    # Set by the job queue (`moderation.runtime.jobs.Jobs`); None: outbox entries wait for the sweep.
     dispatch: Dispatch | None = None
-    # Process-wide collaborators built once (the Akismet scorer), by name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The process's Akismet scorer (None without a key), for feedback on moderators' decisions.
+    akismet: Any = None
+    # The hardened fetcher for linkback sources; None: one per fetch settings, shared by the process.
+    fetcher: Fetcher | None = None
 
     def scorers_for(self, session: Session, site: str) -> Sequence[Scorer]:
         """The scorers that judge a submission to `site`."""
@@ -80,12 +85,13 @@ class Context:
         return self.scorer_factory(session, site)
 
 
-def build_context(settings: Settings) -> Context:
+def build_context(settings: Settings, **overrides: Any) -> Context:
     """The production context for `settings`: rules, the learned classifier and (with a key)
-    Akismet; moderators' decisions teach the classifier and go back to Akismet."""
+    Akismet; moderators' decisions teach the classifier and go back to Akismet. `overrides` replace
+    fields of the result (a test's clock or fetcher)."""
     from moderation.services import notify, spam
 
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
-    spam.install(ctx)
-    notify.install(ctx)
-    return ctx
+    for install in (spam.install, notify.install):
+        ctx = install(ctx)
+    return replace(ctx, **overrides)

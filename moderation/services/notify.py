@@ -21,7 +21,7 @@ import logging
 import secrets
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -58,10 +58,14 @@ class LinkUsed(TokenInvalid):
     code = "link_used"
 
 
-def install(ctx: Context) -> None:
-    """Queue moderator mails for new comments, and for comments an edit sent back to the queue."""
-    ctx.submission_hooks.append(queue_new_comment_mails)
-    ctx.transition_hooks.append(queue_held_again_mails)
+def install(ctx: Context) -> Context:
+    """`ctx` queueing moderator mails for new comments, and for comments an edit sent back to the
+    queue."""
+    return replace(
+        ctx,
+        submission_hooks=(*ctx.submission_hooks, queue_new_comment_mails),
+        transition_hooks=(*ctx.transition_hooks, queue_held_again_mails),
+    )
 
 
 # --- who hears of what -------------------------------------------------------------------------

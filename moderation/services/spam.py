@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,17 +36,17 @@ TOTALS = ""  # the classifier_counts row that holds the totals
 LEARNING_ACTIONS = {Action.approve: False, Action.ham: False, Action.spam: True}
 
 
-def install(ctx: Context) -> None:
-    """Wire the production scorers and the learning and feedback hooks into `ctx`."""
-    ctx.thresholds = Thresholds(
-        ctx.settings.spam.unsure_threshold, ctx.settings.spam.spam_threshold
-    )
+def install(ctx: Context) -> Context:
+    """`ctx` with the production scorers and the learning and feedback hooks."""
     akismet = build_akismet(ctx.settings)
-    ctx.scorer_factory = functools.partial(scorers_for, ctx.settings, akismet)
-    ctx.transition_hooks.append(learn_from_decision)
-    ctx.transition_hooks.append(queue_akismet_feedback)
-    ctx.submission_hooks.append(queue_recheck)
-    ctx.extras["akismet"] = akismet
+    return replace(
+        ctx,
+        thresholds=Thresholds(ctx.settings.spam.unsure_threshold, ctx.settings.spam.spam_threshold),
+        scorer_factory=functools.partial(scorers_for, ctx.settings, akismet),
+        transition_hooks=(*ctx.transition_hooks, learn_from_decision, queue_akismet_feedback),
+        submission_hooks=(*ctx.submission_hooks, queue_recheck),
+        akismet=akismet,
+    )
 
 
 def build_akismet(settings: Settings) -> Any:
@@ -262,7 +263,7 @@ def queue_akismet_feedback(
     session: Session, ctx: Context, comment: Comment, event: ModerationEvent
 ) -> None:
     """When a moderator overrules a verdict, tell Akismet after the commit (submit-spam/-ham)."""
-    if ctx.extras.get("akismet") is None or event.from_status is None:
+    if ctx.akismet is None or event.from_status is None:
         return
     try:
         correction = is_correction(event.from_status, Action(event.action))
@@ -288,7 +289,7 @@ def queue_recheck(
 @outbox.handler("akismet_feedback")
 def send_akismet_feedback(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """submit-spam / submit-ham with the data stored when the comment was checked."""
-    akismet = ctx.extras.get("akismet")
+    akismet = ctx.akismet
     if akismet is None:
         return
     with database.read() as session:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import html as html_lib
 import logging
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation import markup
+from moderation.config import FetchSettings
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.policy import Policy, decide
@@ -97,11 +99,14 @@ class SourceCheck:
 
 
 def fetcher_for(ctx: Context) -> Fetcher:
-    """The process's one `Fetcher` (tests put theirs in ``ctx.extras["fetcher"]``)."""
-    fetcher = ctx.extras.get("fetcher")
-    if fetcher is None:
-        fetcher = ctx.extras["fetcher"] = Fetcher(ctx.settings.fetch)
-    return fetcher
+    """The context's `Fetcher`, or else the process's one for its fetch settings."""
+    return ctx.fetcher or shared_fetcher(ctx.settings.fetch)
+
+
+@functools.cache
+def shared_fetcher(settings: FetchSettings) -> Fetcher:
+    """One `Fetcher` per fetch settings for the whole process (its rate limits are per process)."""
+    return Fetcher(settings)
 
 
 def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:

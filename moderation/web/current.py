@@ -30,7 +30,7 @@ from moderation.runtime.jobs import Jobs
 from moderation.services import Context
 from moderation.storage.db import Database, WriteSession
 
-_KEY = "moderation"
+KEY = "moderation"  # in `app.extensions`
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -48,18 +48,18 @@ class Parts:
 
 def install(app: Flask, parts: Parts) -> None:
     """Make `parts` the app's, and close each request's read session when the request ends."""
-    app.extensions[_KEY] = parts
+    app.extensions[KEY] = parts
     app.teardown_appcontext(_close_session)
 
 
 def parts(app: Flask | None = None) -> Parts:
     """The parts of `app` (default: the current app)."""
-    found: Parts = (app or current_app).extensions[_KEY]
+    found: Parts = (app or current_app).extensions[KEY]
     return found
 
 
 def settings() -> Settings:
-    """The settings (the context's: tests may swap them)."""
+    """The settings (the context's)."""
     return parts().context.settings
 
 

@@ -38,7 +38,7 @@ from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens
 from moderation.storage.db import Database, utcnow
 from moderation.web import current
-from tests.conftest import make_settings
+from tests.conftest import make_settings, reconfigure
 from tests.fakes.app_server import app_server
 
 CHROMIUM = os.environ.get("MODERATION_CHROMIUM", "/usr/bin/chromium")
@@ -182,12 +182,11 @@ class LiveServer:
     def settings_override(self, **overrides: Any) -> Iterator[None]:
         """Run with other settings (e.g. a tight rate limit), then restore them."""
         old = self.context.settings
-        new = make_settings(self.tmp, **{**self.overrides, **overrides})
-        self.context.settings = new
+        reconfigure(self.app, settings=make_settings(self.tmp, **{**self.overrides, **overrides}))
         try:
             yield
         finally:
-            self.context.settings = old
+            reconfigure(self.app, settings=old)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Fixtures of the linkback service tests (``test_linkbacks_*.py``), which switch `network` and
-`fetcher` on for every test with ``pytestmark = pytest.mark.usefixtures("network", "fetcher")``.
+"""Fixtures of the service tests. Their `ctx` fetches through a `Fetcher` on the test DNS; the
+linkback tests (``test_linkbacks_*.py``) also switch `network` on for every test with
+``pytestmark = pytest.mark.usefixtures("network", "fetcher")``.
 
 Sources live on a `FakeSite` on 127.0.0.1 named ``public.test`` through a fake DNS; `network`
 fails any attempt to connect beyond loopback.
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from moderation.net.fetcher import Fetcher
+from moderation.services import Context
+from moderation.services.tokens import Tokens
 from tests.fakes.web_site import FakeSite, Network, default_dns, guard_network
 from tests.services.linkback_helpers import make_fetcher
 
@@ -33,6 +36,13 @@ def source_site() -> Iterator[FakeSite]:
 
 
 @pytest.fixture
-def fetcher(ctx, dns) -> Fetcher:
-    ctx.extras["fetcher"] = make_fetcher(dns)
-    return ctx.extras["fetcher"]
+def fetcher(dns) -> Fetcher:
+    return make_fetcher(dns)
+
+
+@pytest.fixture
+def ctx(settings, clock, fetcher) -> Context:
+    """A service context with the test clock, the null scorer and a fetcher on the test DNS."""
+    return Context(
+        settings=settings, tokens=Tokens.from_settings(settings), clock=clock, fetcher=fetcher
+    )

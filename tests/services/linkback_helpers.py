@@ -100,8 +100,5 @@ def build_ctx(tmp_path, clock, database, **overrides):
     # Rules and Akismet; the shared classifier needs the built base model, which is not at issue here.
     overrides = {"jobs.immediate": False, "spam.classifier": False, **overrides}
     settings = make_settings(tmp_path, **overrides)
-    ctx = build_context(settings)
-    ctx.clock = clock
-    Jobs(settings, database, ctx)
-    ctx.extras["fetcher"] = make_fetcher(default_dns())
-    return ctx
+    ctx = build_context(settings, clock=clock, fetcher=make_fetcher(default_dns()))
+    return Jobs(settings, database, ctx).ctx

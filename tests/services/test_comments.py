@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -39,8 +40,9 @@ def new(**kw):
 
 
 def with_policy(ctx, tmp_path, policy, **more):
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": policy, **more})
-    return ctx
+    return replace(
+        ctx, settings=make_settings(tmp_path, **{"sites.blog.moderation": policy, **more})
+    )
 
 
 def send(session, database, ctx, client=CLIENT, **kw):
@@ -101,14 +103,14 @@ def test_store_comment_returns_the_comment_in_no_session(session, database, ctx,
 
 
 def test_submit_comment_policy_all_holds_everything(session, database, ctx, clock, tmp_path):
-    with_policy(ctx, tmp_path, "all")
+    ctx = with_policy(ctx, tmp_path, "all")
     assert submit(session, database, ctx, clock).status is CommentStatus.pending
 
 
 def test_submit_comment_first_time_author_waits_then_is_trusted(
     session, database, ctx, clock, tmp_path
 ):
-    with_policy(ctx, tmp_path, "first-time")
+    ctx = with_policy(ctx, tmp_path, "first-time")
     first = submit(session, database, ctx, clock)
     assert first.status is CommentStatus.pending
     apply_action(session, ctx, first, Action.approve, SYSTEM)
@@ -121,7 +123,7 @@ def test_submit_comment_first_time_author_waits_then_is_trusted(
 def test_submit_comment_first_time_needs_same_name_and_email(
     session, database, ctx, clock, tmp_path
 ):
-    with_policy(ctx, tmp_path, "first-time")
+    ctx = with_policy(ctx, tmp_path, "first-time")
     first = submit(session, database, ctx, clock)
     apply_action(session, ctx, first, Action.approve, SYSTEM)
     forged = submit(session, database, ctx, clock, text="x", email="other@example.org")
@@ -131,20 +133,20 @@ def test_submit_comment_first_time_needs_same_name_and_email(
 def test_submit_comment_spam_verdict_is_stored_as_spam_and_not_published(
     session, database, ctx, clock
 ):
-    ctx.scorers = [FixedScorer(Verdict.spam, 9.0)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.spam, 9.0)])
     comment = submit(session, database, ctx, clock)
     assert comment.status is CommentStatus.spam  # not published
     assert threads.public_thread(session, ctx, "blog", "/post/")["thread"]["count"] == 0
 
 
 def test_submit_comment_discard_is_spam_marked_discarded(session, database, ctx, clock):
-    ctx.scorers = [FixedScorer(Verdict.discard)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.discard)])
     comment = submit(session, database, ctx, clock)
     assert (comment.status, comment.discarded) == (CommentStatus.spam, True)
 
 
 def test_submit_comment_unsure_waits_even_with_policy_none(session, database, ctx, clock):
-    ctx.scorers = [FixedScorer(Verdict.unsure)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.unsure)])
     assert submit(session, database, ctx, clock).status is CommentStatus.pending
 
 
@@ -190,7 +192,7 @@ def test_submit_comment_thread_closed_flag_refuses(session, database, ctx, clock
 
 
 def test_submit_comment_thread_closed_after_configured_age(session, database, ctx, clock, tmp_path):
-    with_policy(ctx, tmp_path, "none", **{"sites.blog.close_after_days": 14})
+    ctx = with_policy(ctx, tmp_path, "none", **{"sites.blog.close_after_days": 14})
     submit(session, database, ctx, clock)
     clock.advance(13 * 86400)
     submit(session, database, ctx, clock, text="still open")
@@ -261,7 +263,7 @@ def test_edit_own_comment_token_of_another_comment_is_refused(session, database,
 
 def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, database, ctx, clock):
     comment = submit(session, database, ctx, clock)
-    ctx.scorers = [FixedScorer(Verdict.unsure)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.unsure)])
     edited = helpers.edit(database, ctx, comment.id, token(ctx, comment), "buy")
     assert edited.status is CommentStatus.pending
     assert len(session.scalars(select(SpamCheck)).all()) == 2
@@ -417,7 +419,7 @@ def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):
 def test_a_post_and_an_edit_are_scored_with_no_write_lock_held(session, database, ctx, clock):
     """Scorers may call Akismet, which may hang for its whole timeout: never under the lock."""
     watcher = LockWatchingScorer(database)
-    ctx.scorers = (*ctx.scorers, watcher)
+    ctx = replace(ctx, scorers=(*ctx.scorers, watcher))
     comment = submit(session, database, ctx, clock)
     helpers.edit(database, ctx, comment.id, comments.edit_token(ctx, comment), "Second thoughts")
     assert watcher.held == [False, False]

@@ -9,6 +9,7 @@ Sources are ``public.test`` URLs on a `FakeSite` behind a fake DNS (tests/servic
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -220,7 +221,7 @@ def test_wm_6_target_of_the_longest_matching_site_and_fragment_ignored(
 
 
 def test_linkback_never_approved_before_verification(session, database, ctx, clock):
-    ctx.scorers = [FixedScorer(Verdict.ham, -5.0)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.ham, -5.0)])
     comment = webmention(session, database, ctx, clock, "http://public.test/a")
     assert comment.status is CommentStatus.pending
 

@@ -11,6 +11,7 @@ before a packet left.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -73,7 +74,7 @@ def test_scoring_on_receipt_and_verification_runs_with_no_write_lock_held(
 ):
     """Scorers may call Akismet, which may hang for its whole timeout: never under the lock."""
     watcher = LockWatchingScorer(database)
-    ctx.scorers = (*ctx.scorers, watcher)
+    ctx = replace(ctx, scorers=(*ctx.scorers, watcher))
     url = serve(source_site, "/reply", linking())
     comment = trackback(session, database, ctx, clock, url, title="Reply", excerpt="Hi.")
     assert verify(session, database, ctx) == [None]
@@ -225,7 +226,7 @@ def test_wm_s3_private_sources_rejected_before_any_connection(
 def test_wm_s2_slow_source_is_retried_then_rejected(
     session, database, ctx, clock, source_site, dns
 ):
-    ctx.extras["fetcher"] = make_fetcher(dns, timeout=0.5)
+    ctx = replace(ctx, fetcher=make_fetcher(dns, timeout=0.5))
     source_site.routes["/slow"] = drip_body
     comment = webmention(session, database, ctx, clock, source_site.url("/slow"))
     assert verify(session, database, ctx) == [60.0]  # down: tried again in a minute
@@ -280,7 +281,7 @@ def test_wm_11_unusable_source_rejected(session, database, ctx, clock, source_si
 
 
 def test_spam_verdict_stays_spam_after_verification(session, database, ctx, clock, source_site):
-    ctx.scorers = [FixedScorer(Verdict.spam)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.spam)])
     comment = webmention(session, database, ctx, clock, serve(source_site, "/r", linking()))
     assert comment.status is CommentStatus.spam
     verify(session, database, ctx)
@@ -365,7 +366,7 @@ def test_wm_15_resent_content_that_scores_unsure_goes_back_to_the_queue(
     comment = webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.approved
-    ctx.scorers = [FixedScorer(Verdict.unsure)]
+    ctx = replace(ctx, scorers=[FixedScorer(Verdict.unsure)])
     webmention(session, database, ctx, clock, url)
     verify(session, database, ctx)
     assert comment.status is CommentStatus.pending

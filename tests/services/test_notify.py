@@ -36,10 +36,7 @@ def live_ctx(tmp_path, clock, database, smtp):
             **overrides,
         }
         settings = make_settings(tmp_path, **values)
-        ctx = build_context(settings)
-        ctx.clock = clock
-        Jobs(settings, database, ctx)
-        return ctx
+        return Jobs(settings, database, build_context(settings, clock=clock)).ctx
 
     return make
 

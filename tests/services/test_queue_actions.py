@@ -4,6 +4,7 @@ select-all actions, undo, edit, spam-and-block, the lists."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -118,7 +119,7 @@ def test_act_on_matching_keeps_what_the_transition_hooks_changed(session, ctx, m
     def hook(session, ctx, comment, event):
         comment.learned = "spam"  # as the classifier hook does, without a flush
 
-    ctx.transition_hooks.append(hook)
+    ctx = replace(ctx, transition_hooks=(*ctx.transition_hooks, hook))
     thread = make_thread(session)
     made = [pending(session, thread).id for _ in range(3)]
     q.act_on_matching(session, ctx, qf.QueueFilter(), Action.spam, actor, upto=q.newest_id(session))

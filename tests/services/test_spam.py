@@ -24,18 +24,14 @@ def live_ctx(tmp_path, clock, database):
 
     def make(**overrides):
         settings = make_settings(tmp_path, **overrides)
-        ctx = build_context(settings)
-        ctx.clock = clock
         from moderation.runtime.jobs import Jobs
 
-        Jobs(settings, database, ctx)
-        ctx.extras["database"] = database
-        return ctx
+        return Jobs(settings, database, build_context(settings, clock=clock)).ctx
 
     return make
 
 
-def submit(session, ctx, clock, client=BROWSER, **kw):
+def submit(session, database, ctx, clock, client=BROWSER, **kw):
     """A reader's comment a minute after the last, prepared then stored in one write on the
     context's database; the stored row, in `session`."""
     clock.advance(60)
@@ -48,7 +44,7 @@ def submit(session, ctx, clock, client=BROWSER, **kw):
     }
     data.update(kw)
     session.flush()  # what the test changed through `session` is committed first
-    comment = helpers.submit(ctx.extras["database"], ctx, comments.NewComment(**data), client)
+    comment = helpers.submit(database, ctx, comments.NewComment(**data), client)
     return helpers.stored(session, comment)
 
 
@@ -57,62 +53,71 @@ def signals(session, comment):
     return {s["name"]: s for s in check.signals}
 
 
-def test_pipeline_ordinary_comment_is_published_with_every_signal_stored(session, live_ctx, clock):
+def test_pipeline_ordinary_comment_is_published_with_every_signal_stored(
+    database, session, live_ctx, clock
+):
     ctx = live_ctx()
-    comment = submit(session, ctx, clock)
+    comment = submit(session, database, ctx, clock)
     assert comment.status is CommentStatus.approved
     found = signals(session, comment)
     assert "classifier" in found
     assert found["classifier"]["reason"].startswith("classifier: ")
 
 
-def test_pipeline_honeypot_is_discarded_as_spam(session, live_ctx, clock):
-    comment = submit(session, live_ctx(), clock, honeypot="http://spam.example")
+def test_pipeline_honeypot_is_discarded_as_spam(database, session, live_ctx, clock):
+    comment = submit(session, database, live_ctx(), clock, honeypot="http://spam.example")
     assert comment.status is CommentStatus.spam
     assert comment.discarded
 
 
-def test_pipeline_obvious_spam_is_never_published(session, live_ctx, clock):
-    comment = submit(session, live_ctx(), clock, text=SPAM_TEXT, author="Free Money")
+def test_pipeline_obvious_spam_is_never_published(database, session, live_ctx, clock):
+    comment = submit(session, database, live_ctx(), clock, text=SPAM_TEXT, author="Free Money")
     assert comment.status in (CommentStatus.spam, CommentStatus.pending)
     assert comment.status is not CommentStatus.approved
 
 
-def test_pipeline_disallowed_key_from_the_database_is_spam(session, live_ctx, clock):
+def test_pipeline_disallowed_key_from_the_database_is_spam(database, session, live_ctx, clock):
     session.add(ListEntry(kind=ListKind.disallowed_key, value="198.51.100."))
     session.flush()
     client = comments.ClientInfo(ip="198.51.100.7", user_agent="Mozilla/5.0")
-    comment = submit(session, live_ctx(), clock, client=client)
+    comment = submit(session, database, live_ctx(), clock, client=client)
     assert comment.status is CommentStatus.spam
     assert "rules.disallowed" in " ".join(signals(session, comment))
 
 
-def test_pipeline_moderation_key_from_config_holds(session, live_ctx, clock):
+def test_pipeline_moderation_key_from_config_holds(database, session, live_ctx, clock):
     ctx = live_ctx(**{"spam.moderation_keys": ["casino"]})
-    comment = submit(session, ctx, clock, website="https://megacasinos.example")
+    comment = submit(session, database, ctx, clock, website="https://megacasinos.example")
     assert comment.status is CommentStatus.pending
 
 
-def test_pipeline_site_specific_list_entry_applies_to_that_site_only(session, live_ctx, clock):
+def test_pipeline_site_specific_list_entry_applies_to_that_site_only(
+    database, session, live_ctx, clock
+):
     session.add(ListEntry(kind=ListKind.blocked_email, value="ann@example.org", site="other"))
     session.flush()
     ctx = live_ctx()
-    assert submit(session, ctx, clock).status is CommentStatus.approved
-    other = submit(session, ctx, clock, site="other", uri="/x/", text="Hello there friends.")
+    assert submit(session, database, ctx, clock).status is CommentStatus.approved
+    other = submit(
+        session, database, ctx, clock, site="other", uri="/x/", text="Hello there friends."
+    )
     assert other.status is CommentStatus.spam
 
 
 def test_pipeline_a_list_entry_added_between_two_posts_applies_to_the_second(
-    session, live_ctx, clock
+    database, session, live_ctx, clock
 ):
     # The merged lists are kept per content (`spam._merged_lists`): an edit is never hidden.
     ctx = live_ctx()
-    assert submit(session, ctx, clock).status is CommentStatus.approved
+    assert submit(session, database, ctx, clock).status is CommentStatus.approved
     session.add(ListEntry(kind=ListKind.blocked_email, value="ANN@example.org"))
     session.flush()
-    assert submit(session, ctx, clock, text="Said again.").status is CommentStatus.spam
+    assert submit(session, database, ctx, clock, text="Said again.").status is CommentStatus.spam
     session.execute(delete(ListEntry))
-    assert submit(session, ctx, clock, text="And once more.").status is CommentStatus.approved
+    assert (
+        submit(session, database, ctx, clock, text="And once more.").status
+        is CommentStatus.approved
+    )
 
 
 def probability(session, comment):
@@ -120,9 +125,11 @@ def probability(session, comment):
     return spam.model_for(session, feats).score(feats)
 
 
-def test_learning_moderator_spam_teaches_the_shared_classifier(session, live_ctx, clock):
+def test_learning_moderator_spam_teaches_the_shared_classifier(database, session, live_ctx, clock):
     ctx = live_ctx()
-    comment = submit(session, ctx, clock, text="Great deals on cheap watches at shop dot example")
+    comment = submit(
+        session, database, ctx, clock, text="Great deals on cheap watches at shop dot example"
+    )
     before = probability(session, comment)
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     totals = session.get(ClassifierCount, spam.TOTALS)
@@ -131,9 +138,9 @@ def test_learning_moderator_spam_teaches_the_shared_classifier(session, live_ctx
     assert probability(session, comment) > before
 
 
-def test_learning_reversal_replaces_the_earlier_lesson(session, live_ctx, clock):
+def test_learning_reversal_replaces_the_earlier_lesson(database, session, live_ctx, clock):
     ctx = live_ctx()
-    comment = submit(session, ctx, clock)
+    comment = submit(session, database, ctx, clock)
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     apply_action(session, ctx, comment, Action.ham, MODERATOR)
     totals = session.get(ClassifierCount, spam.TOTALS)
@@ -141,19 +148,20 @@ def test_learning_reversal_replaces_the_earlier_lesson(session, live_ctx, clock)
     assert comment.learned == "ham"
 
 
-def test_learning_ignores_system_transitions(session, live_ctx, clock):
+def test_learning_ignores_system_transitions(database, session, live_ctx, clock):
     ctx = live_ctx()
-    comment = submit(session, ctx, clock)
+    comment = submit(session, database, ctx, clock)
     apply_action(session, ctx, comment, Action.spam, Actor("system"))
     assert session.scalar(select(func.count()).select_from(ClassifierCount)) == 0
 
 
-def test_learning_repeated_spam_moves_a_lookalike_towards_spam(session, live_ctx, clock):
+def test_learning_repeated_spam_moves_a_lookalike_towards_spam(database, session, live_ctx, clock):
     ctx = live_ctx(**{"sites.blog.moderation": "none"})
     first = None
     for i in range(6):
         c = submit(
             session,
+            database,
             ctx,
             clock,
             text=f"Visit quickloans{i} dot example for instant payday cash",
@@ -165,6 +173,7 @@ def test_learning_repeated_spam_moves_a_lookalike_towards_spam(session, live_ctx
             apply_action(session, ctx, c, Action.spam, MODERATOR)
     later = submit(
         session,
+        database,
         ctx,
         clock,
         text="Visit quickloans9 dot example for instant payday cash",
@@ -186,9 +195,9 @@ def akismet_ctx(live_ctx, fake, **more):
     )
 
 
-def test_akismet_spam_verdict_is_spam_with_its_signal(session, live_ctx, clock, akismet):
+def test_akismet_spam_verdict_is_spam_with_its_signal(database, session, live_ctx, clock, akismet):
     ctx = akismet_ctx(live_ctx, akismet)
-    comment = submit(session, ctx, clock, author="viagra-test-123")
+    comment = submit(session, database, ctx, clock, author="viagra-test-123")
     assert comment.status is CommentStatus.spam
     assert signals(session, comment)["akismet"]["reason"] == "Akismet: spam"
     (check,) = akismet.requests_to("comment-check")
@@ -197,21 +206,22 @@ def test_akismet_spam_verdict_is_spam_with_its_signal(session, live_ctx, clock, 
     assert check.form["permalink"] == "https://blog.example.org/post/"
 
 
-def test_akismet_discard_is_stored_as_discarded_spam(session, live_ctx, clock, akismet):
+def test_akismet_discard_is_stored_as_discarded_spam(database, session, live_ctx, clock, akismet):
     akismet.mode = "discard"
-    comment = submit(session, akismet_ctx(live_ctx, akismet), clock, author="viagra-test-123")
+    comment = submit(
+        session, database, akismet_ctx(live_ctx, akismet), clock, author="viagra-test-123"
+    )
     assert (comment.status, comment.discarded) == (CommentStatus.spam, True)
 
 
 @pytest.mark.parametrize("mode", ["error500", "nonsense", "hang"])
-def test_akismet_down_holds_then_recheck_settles(session, live_ctx, clock, akismet, mode):
+def test_akismet_down_holds_then_recheck_settles(database, session, live_ctx, clock, akismet, mode):
     akismet.mode = mode
     ctx = akismet_ctx(live_ctx, akismet, **{"jobs.immediate": False})
-    comment = submit(session, ctx, clock)
+    comment = submit(session, database, ctx, clock)
     assert comment.status is CommentStatus.pending
     assert comment.recheck_reason.startswith("akismet: ")
     (entry,) = session.scalars(select(OutboxEntry).where(OutboxEntry.kind == "recheck")).all()
-    database = ctx.extras["database"]
     assert outbox.run_entry(database, ctx, entry.id) == 60.0  # still down: retried in a minute
     akismet.mode = "normal"
     clock.advance(61)
@@ -222,7 +232,7 @@ def test_akismet_down_holds_then_recheck_settles(session, live_ctx, clock, akism
     assert session.get(OutboxEntry, entry.id).done_at is not None
 
 
-def test_akismet_unreachable_port_still_accepts_the_comment(session, live_ctx, clock):
+def test_akismet_unreachable_port_still_accepts_the_comment(database, session, live_ctx, clock):
     ctx = live_ctx(
         **{
             "akismet.key": FAKE_KEY,
@@ -230,12 +240,12 @@ def test_akismet_unreachable_port_still_accepts_the_comment(session, live_ctx, c
             "akismet.timeout": 0.5,
         }
     )
-    assert submit(session, ctx, clock).status is CommentStatus.pending
+    assert submit(session, database, ctx, clock).status is CommentStatus.pending
 
 
 def test_akismet_feedback_only_after_commit(database, session, live_ctx, clock, akismet):
     ctx = akismet_ctx(live_ctx, akismet)
-    comment_id = submit(session, ctx, clock).id
+    comment_id = submit(session, database, ctx, clock).id
 
     def fail_after_the_action():
         with database.write() as session:
@@ -279,15 +289,24 @@ def test_outbox_backoff_doubles_up_to_the_cap(live_ctx):
 
 def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, clock, database):
     ctx = live_ctx()
-    old_spam = submit(session, ctx, clock, text="old spam", honeypot="x").id
-    parent = submit(session, ctx, clock, text="parent")
-    submit(session, ctx, clock, text="reply", parent=parent.id, author="Bob", email="b@e.org")
+    old_spam = submit(session, database, ctx, clock, text="old spam", honeypot="x").id
+    parent = submit(session, database, ctx, clock, text="parent")
+    submit(
+        session, database, ctx, clock, text="reply", parent=parent.id, author="Bob", email="b@e.org"
+    )
     apply_action(session, ctx, parent, Action.delete, MODERATOR)
     clock.advance(31 * 86400)
-    gone = submit(session, ctx, clock, text="deleted alone", author="Cy", email="c@e.org")
+    gone = submit(session, database, ctx, clock, text="deleted alone", author="Cy", email="c@e.org")
     apply_action(session, ctx, gone, Action.delete, MODERATOR)
     recent = submit(
-        session, ctx, clock, text="recent spam", honeypot="x", author="Di", email="d@e.org"
+        session,
+        database,
+        ctx,
+        clock,
+        text="recent spam",
+        honeypot="x",
+        author="Di",
+        email="d@e.org",
     )
     session.commit()
     assert spam.purge(database, ctx) == 1  # only the old discarded spam
@@ -297,7 +316,7 @@ def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, cloc
     assert session.scalars(select(SpamCheck).where(SpamCheck.comment_id == old_spam)).all() == []
 
 
-def test_verdict_enum_round_trips_through_storage(session, live_ctx, clock):
-    comment = submit(session, live_ctx(), clock, honeypot="bot")
+def test_verdict_enum_round_trips_through_storage(database, session, live_ctx, clock):
+    comment = submit(session, database, live_ctx(), clock, honeypot="bot")
     check = session.scalars(select(SpamCheck).where(SpamCheck.comment_id == comment.id)).one()
     assert check.verdict is Verdict.discard

@@ -97,9 +97,7 @@ def two_processes(tmp_path, clock=None, **overrides):
     settings = make_settings(tmp_path, **{"guard.flood_seconds": 0, **overrides})
 
     def client():
-        ctx = build_context(settings)
-        if clock is not None:
-            ctx.clock = clock
+        ctx = build_context(settings, **({} if clock is None else {"clock": clock}))
         return create_app(settings, database=Database(url), context=ctx).test_client()
 
     return client(), client()

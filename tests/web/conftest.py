@@ -1,5 +1,6 @@
-"""Fixtures of the linkback endpoint tests (``test_linkbacks_*.py``), which switch `network` and
-`fetcher` on for every test with ``pytestmark = pytest.mark.usefixtures("network", "fetcher")``.
+"""Fixtures of the web tests. Their `ctx` (the app's) fetches through the receiving side's
+`fetcher`; the linkback endpoint tests (``test_linkbacks_*.py``) also switch `network` on for every
+test with ``pytestmark = pytest.mark.usefixtures("network", "fetcher")``.
 
 Sources are `FakeSite` pages named ``public.test`` through a fake DNS; `network` keeps every
 connection on loopback.
@@ -16,7 +17,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from moderation import passwords
-from moderation.services import accounts
+from moderation.net.fetcher import Fetcher
+from moderation.services import Context, accounts
+from moderation.services.tokens import Tokens
 from tests.factories import make_thread
 from tests.fakes.web_site import FakeSite, guard_network
 from tests.web.dashboard_helpers import PASSWORD, Dashboard
@@ -33,8 +36,16 @@ def network(monkeypatch):
 
 
 @pytest.fixture
-def fetcher(ctx) -> None:
-    ctx.extras["fetcher"] = receiving_fetcher()
+def fetcher() -> Fetcher:
+    return receiving_fetcher()
+
+
+@pytest.fixture
+def ctx(settings, clock, fetcher) -> Context:
+    """A service context with the test clock, the null scorer and the receiving side's fetcher."""
+    return Context(
+        settings=settings, tokens=Tokens.from_settings(settings), clock=clock, fetcher=fetcher
+    )
 
 
 @pytest.fixture

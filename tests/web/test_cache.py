@@ -9,7 +9,7 @@ from moderation.models import Comment
 from moderation.runtime.cache import LocalCache, RedisCache, fingerprint, make_cache
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.web import current
-from tests.conftest import make_settings
+from tests.conftest import make_settings, reconfigure
 
 THREAD = "/api/v1/threads/comments?site=blog&uri=/post/"
 REDIS_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -97,27 +97,27 @@ def test_cache_new_comment_and_author_edit_are_seen(client, clock, counting):
 
 
 def test_cache_a_held_comment_leaves_the_cached_thread_alone(
-    client, clock, ctx, tmp_path, counting
+    app, client, clock, tmp_path, counting
 ):
     post(client, clock)
     visible(client)
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+    reconfigure(app, settings=make_settings(tmp_path, **{"sites.blog.moderation": "all"}))
     assert post(client, clock, text="held", author="Bob", email="b@e.org")["comment"]["id"]
     hits = counting.hits
     assert visible(client) == (1, ["<p>first</p>"])
     assert counting.hits == hits + 1  # served from the cache: nothing pages show changed
 
 
-def test_cache_a_held_comment_that_titles_the_thread_is_seen(client, clock, ctx, tmp_path):
+def test_cache_a_held_comment_that_titles_the_thread_is_seen(app, client, clock, tmp_path):
     post(client, clock)
     assert client.get(THREAD).get_json()["thread"]["title"] == ""
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+    reconfigure(app, settings=make_settings(tmp_path, **{"sites.blog.moderation": "all"}))
     post(client, clock, text="held", author="Bob", email="b@e.org", title="A title")
     assert client.get(THREAD).get_json()["thread"]["title"] == "A title"
 
 
-def test_cache_closing_by_age_is_seen_without_any_write(client, clock, ctx, tmp_path, counting):
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.close_after_days": 1})
+@pytest.mark.parametrize("settings", [{"sites.blog.close_after_days": 1}], indirect=True)
+def test_cache_closing_by_age_is_seen_without_any_write(client, clock, counting):
     post(client, clock)
     assert client.get(THREAD).get_json()["thread"]["open"] is True
     clock.advance(2 * 86400)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from moderation.app import create_app
 from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, Thread
 from moderation.services import accounts, build_context, comments
+from moderation.web import current
 from tests.conftest import make_settings
 from tests.factories import make_comment
 from tests.web.dashboard_helpers import PASSWORD, Dashboard, S, audit, pending, status_of, text
@@ -250,9 +251,8 @@ def test_actions_with_the_production_hooks_teach_the_classifier(tmp_path, databa
         tmp_path,
         **{"sites.blog.moderation": "all", "guard.flood_seconds": 0, "spam.classifier": False},
     )
-    ctx = build_context(settings)
-    ctx.clock = clock
-    app = create_app(settings, database=database, context=ctx)
+    app = create_app(settings, database=database, context=build_context(settings, clock=clock))
+    ctx = current.parts(app).context
     app.config["TESTING"] = True
     with database.write() as tx:
         accounts.add_moderator(tx, ctx, "admin@example.org", "admin", PASSWORD)

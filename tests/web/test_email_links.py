@@ -11,6 +11,7 @@ from moderation.domain.states import Action, CommentStatus
 from moderation.models import Comment, ModerationEvent, Moderator
 from moderation.services import build_context, comments, notify
 from moderation.services.moderation import Actor, apply_action
+from moderation.web import current
 from tests.conftest import make_settings
 
 MOD = "mod@example.org"
@@ -27,11 +28,9 @@ def live(tmp_path, clock, database, smtp):
         **smtp.settings(),
         **{"mail.moderators": [MOD], "sites.blog.moderation": "all", "spam.classifier": False},
     )
-    ctx = build_context(settings)
-    ctx.clock = clock
-    app = create_app(settings, database=database, context=ctx)
+    app = create_app(settings, database=database, context=build_context(settings, clock=clock))
     app.config["TESTING"] = True
-    return app, ctx
+    return app, current.parts(app).context
 
 
 class Browser:

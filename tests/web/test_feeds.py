@@ -61,10 +61,10 @@ def test_site_feed_lists_every_thread_newest_first(client, clock):
     assert [e.link.split("#")[0] for e in feed.entries] == [f"{SITE_URL}/b/", f"{SITE_URL}/a/"]
 
 
-def test_feed_leaves_out_pending_and_spam(client, clock, ctx, tmp_path):
-    from tests.conftest import make_settings
+def test_feed_leaves_out_pending_and_spam(app, client, clock, tmp_path):
+    from tests.conftest import make_settings, reconfigure
 
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+    reconfigure(app, settings=make_settings(tmp_path, **{"sites.blog.moderation": "all"}))
     post(client, clock)
     assert parse(client.get("/feeds/blog/comments.atom")).entries == []
 

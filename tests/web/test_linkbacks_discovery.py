@@ -123,8 +123,9 @@ def live(tmp_path_factory) -> Iterator[Live]:
             "guard.rate_limit": "1000 per minute",
         },
     )
-    context = Context(settings=settings, tokens=Tokens.from_settings(settings))
-    context.extras["fetcher"] = receiving_fetcher()
+    context = Context(
+        settings=settings, tokens=Tokens.from_settings(settings), fetcher=receiving_fetcher()
+    )
     app = create_app(settings, database=server.database, context=context)
     server.serve(app)
 

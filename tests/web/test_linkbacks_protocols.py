@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import urllib.parse
 import xmlrpc.client
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,10 @@ from moderation.app import create_app
 from moderation.domain import linkbacks as lb
 from moderation.domain import pages
 from moderation.domain.states import CommentKind, CommentStatus
-from moderation.services import Context
 from moderation.services.tokens import Tokens
 from tests.conftest import make_settings
 from tests.factories import make_thread
-from tests.web.linkback_helpers import OK_BODY, TARGET, comments, receiving_fetcher, source
+from tests.web.linkback_helpers import OK_BODY, TARGET, comments, source
 
 # The network guard and the receiving side's fetcher, for every test (see conftest.py).
 pytestmark = pytest.mark.usefixtures("network", "fetcher")
@@ -39,8 +39,7 @@ def make_client(tmp_path, database, ctx):
 
     def make(**overrides: Any) -> Any:
         settings = make_settings(tmp_path / f"app{len(overrides)}", **overrides)
-        context = Context(settings=settings, tokens=Tokens.from_settings(settings), clock=ctx.clock)
-        context.extras["fetcher"] = receiving_fetcher()
+        context = replace(ctx, settings=settings, tokens=Tokens.from_settings(settings))
         app = create_app(settings, database=database, context=context)
         app.config["TESTING"] = True
         return app.test_client()

@@ -12,7 +12,8 @@ from moderation.app import create_app
 from moderation.models import Comment, ModerationEvent, OutboxEntry, SpamCheck, Thread
 from moderation.services import build_context
 from moderation.storage.db import Database
-from tests.conftest import make_settings
+from moderation.web import current
+from tests.conftest import make_settings, reconfigure
 
 MAIL = {"mail.moderators": ["mod@example.org"], "mail.notify": "all"}  # an outbox row per post
 
@@ -22,11 +23,13 @@ def production_app(tmp_path, database):
     outbox) over the test's database; dispatches are recorded instead of run, each with the row
     counts another connection sees at that moment."""
     settings = make_settings(tmp_path, **{"guard.flood_seconds": 0, **MAIL})
-    ctx = build_context(settings)
-    app = create_app(settings, database=database, context=ctx)
     dispatched: list[tuple[int, tuple[int, int, int, int]]] = []
-    ctx.dispatch = lambda entry_id, _delay: dispatched.append((entry_id, counts(database)))
-    return app.test_client(), ctx, dispatched
+
+    def record(entry_id: int, _delay: float | None) -> None:
+        dispatched.append((entry_id, counts(database)))
+
+    app = create_app(settings, database=database, context=build_context(settings, dispatch=record))
+    return app, dispatched
 
 
 def post(client, text_: str, uri: str = "/post/"):
@@ -73,7 +76,8 @@ def watch_writes(monkeypatch, database: Database) -> tuple[list[str], list[tuple
 def test_a_post_writes_its_rows_in_one_write_and_dispatches_after_the_commit(
     tmp_path, database, monkeypatch
 ):
-    client, _ctx, dispatched = production_app(tmp_path, database)
+    app, dispatched = production_app(tmp_path, database)
+    client = app.test_client()
     began, before_commit = watch_writes(monkeypatch, database)
 
     first = post(client, "The first, which makes the thread.")
@@ -101,7 +105,8 @@ def test_a_post_writes_its_rows_in_one_write_and_dispatches_after_the_commit(
 def test_a_post_that_fails_inside_its_write_leaves_no_row_and_the_next_one_lands(
     tmp_path, database, monkeypatch, caplog, uri
 ):
-    client, ctx, dispatched = production_app(tmp_path, database)
+    app, dispatched = production_app(tmp_path, database)
+    client = app.test_client()
     assert post(client, "Makes the thread.").status_code == 201
     began, before_commit = watch_writes(monkeypatch, database)
     seen_in_the_write: list[int] = []
@@ -110,10 +115,11 @@ def test_a_post_that_fails_inside_its_write_leaves_no_row_and_the_next_one_lands
         seen_in_the_write.append(tx.scalar(select(func.count()).select_from(OutboxEntry)))
         raise RuntimeError("a hook failed after the inserts")
 
-    ctx.submission_hooks.append(broken_hook)
+    hooks = current.parts(app).context.submission_hooks
+    reconfigure(app, submission_hooks=(*hooks, broken_hook))
     with caplog.at_level(logging.ERROR):
         failed = post(client, "Never stored.", uri)
-    ctx.submission_hooks.remove(broken_hook)
+    reconfigure(app, submission_hooks=hooks)
     landed = post(client, "Stored.", uri)
 
     assert failed.status_code == 500

@@ -1,4 +1,5 @@
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -6,7 +7,7 @@ from moderation.app import create_app
 from moderation.domain.scoring import Verdict
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.storage.db import is_sqlite
-from tests.conftest import SITE_URL, make_settings
+from tests.conftest import SITE_URL, make_settings, reconfigure
 from tests.factories import FixedScorer
 
 THREAD = "/api/v1/threads/comments?site=blog&uri=/post/"
@@ -54,10 +55,10 @@ def test_post_published_is_201_with_comment_and_edit_token(client, clock):
     assert r.headers["Access-Control-Allow-Origin"] == SITE_URL
 
 
-def test_post_held_and_spam_both_answer_202(client, clock, ctx, tmp_path):
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.moderation": "all"})
+def test_post_held_and_spam_both_answer_202(app, client, clock, tmp_path):
+    reconfigure(app, settings=make_settings(tmp_path, **{"sites.blog.moderation": "all"}))
     held = post(client, clock)
-    ctx.scorers = [FixedScorer(Verdict.spam, 10)]
+    reconfigure(app, scorers=[FixedScorer(Verdict.spam, 10)])
     spam = post(client, clock, text="buy pills")
     assert held.status_code == spam.status_code == 202
     assert set(held.get_json()) == set(spam.get_json()) == {"comment", "edit_token", "edit_until"}
@@ -199,8 +200,8 @@ def test_post_flood_is_429_with_retry_after(client, clock):
     assert r.headers["Retry-After"] == "10"
 
 
-def test_post_closed_thread_is_403(client, clock, ctx, tmp_path):
-    ctx.settings = make_settings(tmp_path, **{"sites.blog.close_after_days": 1})
+def test_post_closed_thread_is_403(app, client, clock, tmp_path):
+    reconfigure(app, settings=make_settings(tmp_path, **{"sites.blog.close_after_days": 1}))
     post(client, clock)
     clock.advance(2 * 86400)
     r = post(client, clock, text="late")
@@ -210,8 +211,8 @@ def test_post_closed_thread_is_403(client, clock, ctx, tmp_path):
 
 def test_post_rate_limit_is_429_with_retry_after(tmp_path, database, ctx, clock):
     settings = make_settings(tmp_path, **{"guard.rate_limit": "2 per minute"})
-    ctx.settings = settings
-    client = create_app(settings, database=database, context=ctx).test_client()
+    client = create_app(settings, database=database, context=replace(ctx, settings=settings))
+    client = client.test_client()
     codes = [post(client, clock, text=f"n{i}").status_code for i in range(3)]
     assert codes == [201, 201, 429]
     r = post(client, clock, text="n4")
@@ -222,8 +223,8 @@ def test_post_rate_limit_is_429_with_retry_after(tmp_path, database, ctx, clock)
 
 def test_rate_limit_is_per_client_ip(tmp_path, database, ctx, clock):
     settings = make_settings(tmp_path, **{"guard.rate_limit": "1 per minute"})
-    ctx.settings = settings
-    client = create_app(settings, database=database, context=ctx).test_client()
+    client = create_app(settings, database=database, context=replace(ctx, settings=settings))
+    client = client.test_client()
 
     def from_ip(ip, text):
         clock.advance(60)
