@@ -36,7 +36,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
-    threads: int = 4
+    threads: int = 16  # a post waiting on a slow Akismet holds one for the whole timeout
     data_dir: str = "var"
     max_body_bytes: int = 524288
     demo_site: str = ""
