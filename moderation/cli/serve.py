@@ -16,9 +16,12 @@ from moderation.cli import State, pass_state
 @pass_state
 def serve(state: State, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the app with Granian (a production WSGI server)."""
-    from moderation.runtime.server import run
+    from moderation.runtime.server import PortInUse, run
 
-    run(state.settings, host=host, port=port, workers=workers, config_path=state.path)
+    try:
+        run(state.settings, host=host, port=port, workers=workers, config_path=state.path)
+    except PortInUse as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command()

@@ -12,7 +12,9 @@ SQLite handle crosses a fork.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,14 +72,16 @@ def run(
     configure_logging(settings.server.log_level)
     limit_malloc_arenas()  # before the workers fork, so every one inherits it
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    address, port = host or settings.server.host, port or settings.server.port
+    ensure_port_free(address, port)
     _SERVED = settings
     if config_path is not None:
         os.environ["MODERATION_CONFIG"] = str(config_path.resolve())
     server = Granian(
         "moderation.runtime.server:worker_app",
         factory=True,
-        address=host or settings.server.host,
-        port=port or settings.server.port,
+        address=address,
+        port=port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
         websockets=False,
@@ -97,6 +101,36 @@ def run(
     finally:
         if consumer is not None:
             _stop(consumer)
+
+
+class PortInUse(Exception):
+    """Another process listens on the address `moderation serve` was asked to bind."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise `PortInUse` when something already listens on ``host:port``.
+
+    Granian binds its socket with ``SO_REUSEPORT`` (no option turns that off), so a second
+    `moderation serve` on a busy port would start, share the port with the first, and answer
+    half the connections with its own configuration and database. A test bind without
+    ``SO_REUSEPORT`` fails while any socket listens there, whatever options that one set;
+    ``SO_REUSEADDR`` lets it pass over connections in TIME_WAIT left by a server just stopped.
+    (Another process could still take the port between this check and Granian's bind.)
+    """
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUse(
+                        f"{host}:{port} is already in use (another moderation serve?); "
+                        "stop it or choose another port with --port or [server] port"
+                    ) from None
+                raise
 
 
 def _start_consumer(config_path: Path) -> subprocess.Popen[bytes]:

@@ -1,7 +1,9 @@
 """`moderation serve` as a real process, spoken to over real HTTP."""
 
 import json
+import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -170,3 +172,30 @@ def test_serve_caps_malloc_arenas_on_glibc():
     """glibc accepts the cap (mallopt returns 1); `serve` and `worker` set it before any thread."""
     assert limit_malloc_arenas() is True
     assert limit_malloc_arenas(4) is True
+
+
+def test_a_second_serve_on_a_port_in_use_refuses_to_start(server, tmp_path):
+    """Granian binds with SO_REUSEPORT: without a check, a second server would share the port and
+    take half the connections with whatever configuration it has."""
+    base, *_ = server
+    port = int(base.rsplit(":", 1)[1])
+    (tmp_path / "config.toml").write_text(CONFIG.format(port=port))
+    (tmp_path / "var").mkdir()
+    second = subprocess.Popen(
+        [sys.executable, "-m", "moderation.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so that a second server that did start goes with its workers
+    )
+    try:
+        _, stderr = second.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
+        pytest.fail("a second server started on a port in use")
+    assert second.returncode != 0
+    assert f"127.0.0.1:{port} is already in use" in stderr
+    assert "Traceback" not in stderr
+    assert httpx.get(f"{base}/healthz").status_code == 200  # the first one is untouched
