@@ -186,6 +186,12 @@ class Moderator(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    session_generation: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        comment="carried in signed sessions; bumped to end them all (logout, password, deactivation)",
+    )
 
 
 class ApiToken(Base):

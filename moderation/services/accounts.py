@@ -1,5 +1,12 @@
-"""Moderator accounts and API tokens: sign-in checks, adding and deactivating moderators, and the
-bearer tokens of the moderation API (only their SHA-256 is stored)."""
+"""Moderator accounts and API tokens: sign-in checks, adding and deactivating moderators, changing
+passwords, ending sessions, and the bearer tokens of the moderation API (only their SHA-256 is
+stored).
+
+Sessions end on the server: a signed session names ``<moderator id>:<session generation>``
+(`session_id`), and a session whose generation is not the moderator's current one opens nothing.
+`end_sessions` bumps it; signing out, `set_password` and deactivating (`set_active`) call it, so a
+copied cookie is dead on every worker and node at once, without a session table to keep.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +61,60 @@ def record_sign_in(tx: Session, ctx: Context, moderator: Moderator, password: st
     tx.execute(update(Moderator).where(Moderator.id == moderator.id).values(values))
 
 
+def session_id(moderator: Moderator) -> str:
+    """What a signed session keeps of its moderator: the id and the session generation."""
+    return f"{moderator.id}:{moderator.session_generation}"
+
+
+def moderator_of_session(session: Session, signed_id: str) -> Moderator | None:
+    """The active moderator a session's `session_id` names, if that session has not ended (its
+    generation is still the moderator's); None for anything else, the bare ids of old cookies too."""
+    moderator_id, _, generation = signed_id.partition(":")
+    if not (moderator_id.isascii() and moderator_id.isdigit() and len(moderator_id) < 19):
+        return None
+    moderator = session.get(Moderator, int(moderator_id))
+    if moderator is None or not moderator.active:
+        return None
+    if generation != str(moderator.session_generation):
+        return None
+    return moderator
+
+
+def end_sessions(session: Session, moderator_id: int) -> None:
+    """End every session of the moderator (every signed cookie naming the generation before)."""
+    session.execute(
+        update(Moderator)
+        .where(Moderator.id == moderator_id)
+        .values(session_generation=Moderator.session_generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+
+
+def check_password(password: str) -> None:
+    """Raise `InvalidInput` for a password too short to keep."""
+    if len(password) < MIN_PASSWORD:
+        message = f"a password needs at least {MIN_PASSWORD} characters"
+        raise InvalidInput(message, fields={"password": message})
+
+
+def set_password(session: Session, moderator_id: int, password: str) -> Moderator:
+    """Give the moderator a new password and end their sessions (whoever held one must sign in
+    with the new password). Raises `InvalidInput` (too short) or `NotFound`."""
+    check_password(password)
+    moderator = get_moderator(session, moderator_id)
+    new_hash = hash_password(password)
+    session.execute(
+        update(Moderator)
+        .where(Moderator.id == moderator_id)
+        .values(password_hash=new_hash)
+        .execution_options(synchronize_session=False)
+    )
+    end_sessions(session, moderator_id)
+    session.refresh(moderator)
+    return moderator
+
+
 def get_moderator(session: Session, moderator_id: int) -> Moderator:
     """The moderator with `moderator_id`; raise `NotFound`."""
     moderator = session.get(Moderator, moderator_id)
@@ -80,9 +141,7 @@ def add_moderator(
         role = Role(role)
     except ValueError:
         raise InvalidInput("unknown role", fields={"role": "admin or moderator"}) from None
-    if len(password) < MIN_PASSWORD:
-        message = f"a password needs at least {MIN_PASSWORD} characters"
-        raise InvalidInput(message, fields={"password": message})
+    check_password(password)
     if session.scalar(select(Moderator.id).where(func.lower(Moderator.email) == email)):
         raise Duplicate(f"a moderator {email} exists already")
     moderator = Moderator(
@@ -99,7 +158,7 @@ def add_moderator(
 
 def set_active(session: Session, moderator_id: int, active: bool, *, by: int) -> Moderator:
     """Deactivate (or reactivate) a moderator. A deactivated moderator cannot sign in, and their
-    open sessions end at their next request.
+    sessions end (`end_sessions`): reactivating does not bring them back.
 
     Raises `InvalidInput` when an admin would lock themselves out or leave no active admin.
     """
@@ -110,8 +169,12 @@ def set_active(session: Session, moderator_id: int, active: bool, *, by: int) ->
         admins = select(func.count()).where(Moderator.role == Role.admin, Moderator.active)
         if (session.scalar(admins) or 0) <= 1:
             raise InvalidInput("the last active admin stays", fields={"moderator": "last admin"})
+    was_active = moderator.active
     moderator.active = active
     session.flush()
+    if was_active and not active:
+        end_sessions(session, moderator.id)
+        session.refresh(moderator)
     return moderator
 
 

@@ -54,10 +54,12 @@ class DashboardUser:
         self.id = moderator.id
         self.email = moderator.email
         self.role = moderator.role
+        self.session_id = accounts.session_id(moderator)
 
     def get_id(self) -> str:
-        """The id Flask-Login keeps in the session."""
-        return str(self.id)
+        """What Flask-Login keeps in the session (and would put in a remember-me cookie): the id
+        and the session generation, so that `accounts.end_sessions` ends this session."""
+        return self.session_id
 
     @property
     def is_admin(self) -> bool:
@@ -71,12 +73,12 @@ class DashboardUser:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> DashboardUser | None:
-    """The session's moderator, unless they were deactivated or removed since signing in."""
-    moderator = current.session().get(Moderator, int(user_id)) if user_id.isdigit() else None
-    if moderator is None or not moderator.active:
-        return None
-    return DashboardUser(moderator)
+def load_user(signed_id: str) -> DashboardUser | None:
+    """The session's moderator, unless the session was ended since (signed out, password changed,
+    deactivated: `accounts.end_sessions`) or the moderator is gone. Flask-Login calls this for
+    the session cookie and for a remember-me cookie alike."""
+    moderator = accounts.moderator_of_session(current.session(), signed_id)
+    return DashboardUser(moderator) if moderator is not None else None
 
 
 def init_auth(app: Flask) -> None:
@@ -185,7 +187,12 @@ def login() -> ResponseReturnValue:
 
 
 def logout() -> ResponseReturnValue:
-    """Sign out (a POST, so another site cannot sign a moderator out)."""
+    """Sign out (a POST, so another site cannot sign a moderator out), ending the session on the
+    server: every cookie of this moderator's sessions, copies included, opens nothing afterwards
+    (their other browsers are signed out too)."""
+    if current_user.is_authenticated:
+        with current.write() as tx:
+            accounts.end_sessions(tx, user().id)
     logout_user()
     cookie_session.clear()
     flash("You are signed out.", "info")
