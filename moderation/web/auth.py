@@ -1,13 +1,30 @@
 """Moderators signing in: Flask-Login sessions, the login throttle, deny-by-default, roles.
 
 The session cookie's flags (HttpOnly, SameSite=Lax, Secure behind https) are set in `moderation.app`.
-Sign-in failures are counted per client IP and per e-mail address in the rate-limit store every worker
-shares (`moderation.web.guards.rate_limits`); after `LOGIN_LIMIT` failures the form refuses even the right
-password until the window ends, and says so.
+A session names ``<moderator id>:<session generation>`` (`accounts.session_id`): signing out, a
+password change and a deactivation bump the generation, which ends every cookie signed before.
+
+The login throttle stops guessing without handing anyone a lock-out. Failed sign-ins are counted in
+the rate-limit store every worker shares (`moderation.web.guards.rate_limits`), keyed by the client
+IP (an IPv6 client by its /64 network, which one subscriber usually holds whole):
+
+* per (address, IP): `PAIR_LIMIT` failures, then that IP may not try that address again until the
+  window ends, not even with the right password;
+* per IP: `IP_LIMIT` failures over any addresses, then that IP may not try at all (password
+  spraying);
+* per address, from every IP together: beyond `ADDRESS_CEILING` the address is under attack, and an
+  IP that has failed for it at all in the pair's window gets no more tries for it. An IP that has
+  not failed for the address still gets its try, so the real moderator, from their own IP, signs in
+  with the right password whatever strangers do to their address; guessing is slowed to one try
+  per IP and window.
+
+A refusal is a 429 with ``Retry-After`` and says how long to wait; the password is not checked then.
+A successful sign-in clears its pair's failures (not its IP's).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
@@ -38,7 +55,9 @@ from moderation.web.guards import rate_limits, seconds_left
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LOGIN_LIMIT = parse("5 per 15 minutes")
+PAIR_LIMIT = parse("5 per 15 minutes")  # failures per (address, IP)
+IP_LIMIT = parse("20 per 15 minutes")  # failures per IP, whatever the address
+ADDRESS_CEILING = parse("50 per hour")  # failures per address from every IP: then one try per IP
 login_manager = LoginManager()
 
 
@@ -136,22 +155,58 @@ def role_required(role: Role) -> Callable[[F], F]:
     return decorator
 
 
-def _login_keys(email: str) -> list[tuple[str, ...]]:
-    return [("moderation", "login-ip", client_ip()), ("moderation", "login-email", email or "-")]
+def throttle_ip() -> str:
+    """The client as the throttle counts it: its IP, or an IPv6 client's /64 network."""
+    address = client_ip()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _keys(email: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The counters' keys: (address, IP), IP, address."""
+    ip, address = throttle_ip(), email or "-"
+    return (
+        ("moderation", "login-pair", ip, address),
+        ("moderation", "login-ip", ip),
+        ("moderation", "login-address", address),
+    )
 
 
 def login_wait(email: str) -> int:
-    """Seconds until this IP and this e-mail may try again (0: they may now)."""
-    for key in _login_keys(email):
-        if not rate_limits().test(LOGIN_LIMIT, *key):
-            return seconds_left(LOGIN_LIMIT, *key)
+    """Seconds until this IP may try this address again (0: it may now); see the module's policy."""
+    pair, ip, address = _keys(email)
+    limits = rate_limits()
+    if not limits.test(IP_LIMIT, *ip):
+        return seconds_left(IP_LIMIT, *ip)
+    if not limits.test(PAIR_LIMIT, *pair):
+        return seconds_left(PAIR_LIMIT, *pair)
+    if not limits.test(ADDRESS_CEILING, *address):
+        failed_here = limits.get_window_stats(PAIR_LIMIT, *pair).remaining < PAIR_LIMIT.amount
+        if failed_here:
+            return seconds_left(PAIR_LIMIT, *pair)
     return 0
 
 
 def count_failure(email: str) -> None:
-    """One more failed sign-in for this IP and this e-mail."""
-    for key in _login_keys(email):
-        rate_limits().hit(LOGIN_LIMIT, *key)
+    """One more failed sign-in for this address from this IP."""
+    pair, ip, address = _keys(email)
+    limits = rate_limits()
+    limits.hit(PAIR_LIMIT, *pair)
+    limits.hit(IP_LIMIT, *ip)
+    limits.hit(ADDRESS_CEILING, *address)
+
+
+def clear_failures(email: str) -> None:
+    """A sign-in succeeded: the pair's earlier failures were the moderator's own typing."""
+    pair, _ip, _address = _keys(email)
+    rate_limits().clear(PAIR_LIMIT, *pair)
 
 
 def _login_page(email: str, error: str | None, status: int = 200) -> Response:
@@ -181,6 +236,7 @@ def login() -> ResponseReturnValue:
         return _login_page(email, "Wrong e-mail address or password.", 401)
     with current.write() as tx:
         accounts.record_sign_in(tx, current.context(), moderator, password)
+    clear_failures(email)
     cookie_session.clear()  # a new session (and a new CSRF token) for the signed-in moderator
     login_user(DashboardUser(moderator))
     return redirect(safe_next(request.form.get("next")), 303)
