@@ -119,13 +119,30 @@ def user() -> DashboardUser:
     return found
 
 
+def malformed_next(target: str | None) -> bool:
+    """Whether `target` holds a control character (C0, DEL or C1: a header's line break, a tab) or
+    a backslash (which browsers read as a slash): no link of ours does, so it is an attack or a
+    mangled link, never something to put in a ``Location`` header."""
+    return bool(target) and any(
+        ch == "\\" or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in target or ""
+    )
+
+
 def safe_next(target: str | None) -> str:
-    """`target` when it is a dashboard path on this site, else the queue: no open redirects."""
-    if target:
+    """`target` when it is a dashboard path on this site, else the queue: no open redirects, no
+    header injection (`malformed_next` targets go to the queue too)."""
+    if target and not malformed_next(target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/moderate/"):
             return target
     return url_for("dashboard.queue")
+
+
+def _bad_next_page() -> Response:
+    """400 for a ``next`` that no page of ours links to (`malformed_next`)."""
+    message = "The link's next page is not a page of the dashboard. Sign in from the dashboard."
+    html = render_template("dashboard/error.html", message=message, status=400)
+    return Response(html, status=400)
 
 
 def deny_by_default(bp: Blueprint, public: Iterable[str] = ()) -> None:
@@ -218,6 +235,8 @@ def _login_page(email: str, error: str | None, status: int = 200) -> Response:
 
 def login() -> ResponseReturnValue:
     """The sign-in form; on success a fresh session and a redirect to where the moderator was going."""
+    if malformed_next(request.values.get("next")):
+        return _bad_next_page()
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(safe_next(request.args.get("next")), 303)
