@@ -25,10 +25,17 @@ def serve(state: State, host: str | None, port: int | None, workers: int | None)
 
 
 @click.command()
-@click.option("--threads", type=int, default=2, help="job threads")
+@click.option(
+    "--threads",
+    type=int,
+    default=1,
+    help="threads of the general job queue (routing, sweeps); each kind of job has its own "
+    "threads besides: [jobs] mail_threads, akismet_threads, fetch_threads",
+)
 @pass_state
 def worker(state: State, threads: int) -> None:
-    """Run the background-job consumer (Akismet re-checks and feedback, mail, purges)."""
+    """Run the background-job consumer (Akismet re-checks and feedback, mail, linkback
+    verification, purges)."""
     from moderation.runtime.jobs import Jobs
     from moderation.runtime.logs import configure_logging
     from moderation.runtime.process import limit_malloc_arenas
@@ -39,4 +46,4 @@ def worker(state: State, threads: int) -> None:
     jobs = Jobs(state.settings, state.database(), build_context(state.settings))
     # Whatever was due when the last worker stopped (or was never queued) is queued again now.
     jobs.sweep()
-    jobs.consumer(workers=threads).run()  # type: ignore[attr-defined]
+    jobs.run_consumers(general_threads=threads)

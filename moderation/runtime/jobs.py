@@ -3,16 +3,27 @@
 Jobs carry only outbox ids; the outbox rows in the database are the source of truth (see
 `moderation.services.outbox`). The queue makes them happen at once; the per-minute sweep makes them
 happen even if a queued job was lost with a stopped process.
+
+Each kind of outbox entry runs in a lane of its own: a huey queue with its own consumer threads
+(``[jobs] mail_threads``, ``akismet_threads``, ``fetch_threads``). An SMTP server that accepts and
+never answers holds the mail threads for its timeout per mail, and nothing else: linkback
+verification and Akismet go on. An entry dispatched after its commit names only its id, so it goes
+first to the general queue, whose task reads its kind and passes it on to its lane (a primary-key
+read, in the worker); the sweep and the retries know the kind and queue straight into the lane.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moderation.config import Settings
-from moderation.services import Context, linkbacks, notify, outbox, spam
+from moderation.runtime.heartbeat import Heartbeat, heartbeat_for
+from moderation.services import Context, linkbacks, notify, outbox, spam, verification
 from moderation.storage.db import Database
 
 if TYPE_CHECKING:
@@ -23,61 +34,117 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES = (linkbacks, spam)
 
 
-def make_huey(settings: Settings) -> Huey:
-    """A huey instance on the configured storage (Redis storage needs the ``[redis]`` extra)."""
+#: The lane of each outbox kind: the kinds in one lane wait on the same outside service.
+KIND_LANES = {
+    "mail": "mail",
+    "akismet_feedback": "akismet",
+    "recheck": "akismet",
+    verification.VERIFY: "fetch",
+}
+#: Kinds no lane names (none yet) run in the general queue, beside routing, sweep and purge.
+OTHER = "other"
+LANES = ("mail", "akismet", "fetch", OTHER)
+
+
+def lane_of(kind: str) -> str:
+    """The lane that runs outbox entries of `kind`."""
+    return KIND_LANES.get(kind, OTHER)
+
+
+def lane_threads(settings: Settings, general_threads: int) -> dict[str, int]:
+    """How many consumer threads each lane gets."""
+    jobs = settings.jobs
+    return {
+        "mail": jobs.mail_threads,
+        "akismet": jobs.akismet_threads,
+        "fetch": jobs.fetch_threads,
+        OTHER: general_threads,
+    }
+
+
+def make_huey(settings: Settings, name: str = "moderation") -> Huey:
+    """A huey queue called `name` on the configured storage (Redis storage needs the ``[redis]``
+    extra). The lanes' queues share the storage: one SQLite file, or one Redis."""
     import huey
 
     if settings.jobs.backend == "redis":
-        return huey.RedisHuey(
-            "moderation", url=settings.redis.url, immediate=settings.jobs.immediate
-        )
+        return huey.RedisHuey(name, url=settings.redis.url, immediate=settings.jobs.immediate)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return huey.SqliteHuey(
-        "moderation",
+        name,
         filename=str(settings.data_path / "jobs.sqlite3"),
         immediate=settings.jobs.immediate,
     )
 
 
 class Jobs:
-    """The queue and its tasks, bound to one database and service context.
+    """The queues and their tasks, bound to one database and service context.
 
     `ctx` is the given context with this queue's `dispatch` (unless it brings its own): the one the
     app and the worker use.
     """
 
     def __init__(self, settings: Settings, database: Database, ctx: Context) -> None:
-        self.huey = make_huey(settings)
-        self.database = database
-        self.ctx = replace(ctx, dispatch=ctx.dispatch or self.dispatch)
-        self.run_task = self.huey.task(name="outbox.run")(self._run)
         from huey import crontab
 
+        self.settings = settings
+        self.huey = make_huey(settings)  # the general queue: routing, sweep, purge, other kinds
+        self.database = database
+        self.ctx = replace(ctx, dispatch=ctx.dispatch or self.dispatch)
+        self.lanes: dict[str, Huey] = {
+            lane: self.huey if lane == OTHER else make_huey(settings, f"moderation-{lane}")
+            for lane in LANES
+        }
+        # (The name of the task that used to run every entry: entries queued by an older
+        # version are routed too.)
+        self.route_task = self.huey.task(name="outbox.run")(self._route)
+        self.lane_tasks = {
+            lane: queue.task(name=f"outbox.run.{lane}")(self._runner(lane))
+            for lane, queue in self.lanes.items()
+        }
         self.sweep_task = self.huey.periodic_task(crontab(minute="*"), name="outbox.sweep")(
             self.sweep
         )
         self.purge_task = self.huey.periodic_task(crontab(minute="17"), name="purge")(self.purge)
 
     def dispatch(self, entry_id: int, delay: float | None = None) -> None:
-        """Queue an outbox entry (after its commit). A queue failure is logged: the sweep retries."""
+        """Queue an outbox entry (after its commit) for routing to its lane. A queue failure is
+        logged: the sweep retries."""
         try:
-            if delay:
-                self.run_task.schedule(args=(entry_id,), delay=delay)
-            else:
-                self.run_task(entry_id)
+            self.route_task(entry_id)
         except Exception:
             log.exception("could not queue outbox entry %s; the sweep will pick it up", entry_id)
 
-    def _run(self, entry_id: int) -> None:
-        delay = outbox.run_entry(self.database, self.ctx, entry_id)
-        if delay is not None and not self.huey.immediate:
-            self.dispatch(entry_id, delay)
+    def dispatch_to_lane(self, lane: str, entry_id: int, delay: float | None = None) -> None:
+        """Queue an outbox entry in `lane`, now or after `delay` seconds."""
+        task = self.lane_tasks[lane]
+        try:
+            if delay:
+                task.schedule(args=(entry_id,), delay=delay)
+            else:
+                task(entry_id)
+        except Exception:
+            log.exception("could not queue outbox entry %s; the sweep will pick it up", entry_id)
+
+    def _route(self, entry_id: int) -> None:
+        kind = outbox.kind_of(self.database, entry_id)
+        if kind is not None:
+            self.dispatch_to_lane(lane_of(kind), entry_id)
+
+    def _runner(self, lane: str) -> Callable[[int], None]:
+        def run(entry_id: int) -> None:
+            delay = outbox.run_entry(self.database, self.ctx, entry_id)
+            if delay is not None and not self.huey.immediate:
+                self.dispatch_to_lane(lane, entry_id, delay)
+
+        run.__name__ = run.__qualname__ = f"run_{lane}"
+        return run
 
     def sweep(self) -> int:
-        """Queue every due outbox entry; returns how many."""
-        due = outbox.due_entries(self.database, self.ctx)
-        for entry_id in due:
-            self.dispatch(entry_id)
+        """Queue every due outbox entry in its lane; returns how many."""
+        due = outbox.due_kinds(self.database, self.ctx)
+        for entry_id, kind in due:
+            self.dispatch_to_lane(lane_of(kind), entry_id)
         return len(due)
 
     def purge(self) -> int:
@@ -89,6 +156,54 @@ class Jobs:
             + outbox.purge_done(self.database, self.ctx)
         )
 
-    def consumer(self, workers: int = 2) -> object:
-        """A huey consumer (threads) that also runs the periodic sweep and purge."""
-        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    def consumers(self, general_threads: int = 1) -> dict[str, Any]:
+        """One huey consumer (threads) per lane; the general one also runs the sweep and purge."""
+        threads = lane_threads(self.settings, general_threads)
+        return {
+            lane: queue.create_consumer(
+                workers=threads[lane],
+                worker_type="thread",
+                periodic=lane == OTHER,
+                check_worker_health=True,
+                health_check_interval=1,
+                shutdown_timeout=5,  # a job stuck on the network is left to its lease
+            )
+            for lane, queue in self.lanes.items()
+        }
+
+    def run_consumers(
+        self,
+        general_threads: int = 1,
+        heartbeat: Heartbeat | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Run every lane's consumer until SIGTERM or SIGINT (or `stop` is set), touching the
+        heartbeat while all their threads are alive (huey's consumer loop restarts a dead one)."""
+        heartbeat = heartbeat or heartbeat_for(self.settings)
+        stop = stop or threading.Event()
+        consumers = self.consumers(general_threads)
+        for consumer in consumers.values():
+            consumer.start()
+        # Each consumer's start() took the signals for itself; one handler stops them all.
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stop.set())
+        interval = self.settings.jobs.heartbeat_seconds
+        try:
+            while not stop.is_set():
+                healthy = True
+                for lane, consumer in consumers.items():
+                    if not consumer.check_worker_health():
+                        log.warning("job lane %s: a dead consumer thread was restarted", lane)
+                        healthy = False
+                if healthy:
+                    try:
+                        heartbeat.beat()
+                    except Exception:
+                        log.warning("could not write the job consumer's heartbeat", exc_info=True)
+                stop.wait(interval)
+        finally:
+            for consumer in consumers.values():
+                consumer.stop_flag.set()  # all at once: their threads end together
+            for consumer in consumers.values():
+                consumer.stop(graceful=True)

@@ -150,12 +150,27 @@ def purge_done(database: Database, ctx: Context) -> int:
 
 def due_entries(database: Database, ctx: Context, limit: int = 100) -> list[int]:
     """Ids of entries whose time has come (new, failed and waiting, or with an expired lease)."""
+    return [entry_id for entry_id, _ in due_kinds(database, ctx, limit)]
+
+
+def due_kinds(database: Database, ctx: Context, limit: int = 100) -> list[tuple[int, str]]:
+    """Id and kind of each entry whose time has come, the longest waiting first (the job queue
+    puts each kind in a lane of its own)."""
     with database.read() as session:
-        return list(
-            session.scalars(
-                select(OutboxEntry.id)
-                .where(OutboxEntry.done_at.is_(None), OutboxEntry.next_attempt_at <= ctx.clock())
-                .order_by(OutboxEntry.next_attempt_at)
-                .limit(limit)
+        rows = session.execute(
+            select(OutboxEntry.id, OutboxEntry.kind)
+            .where(OutboxEntry.done_at.is_(None), OutboxEntry.next_attempt_at <= ctx.clock())
+            .order_by(OutboxEntry.next_attempt_at)
+            .limit(limit)
+        )
+        return [(entry_id, kind) for entry_id, kind in rows]
+
+
+def kind_of(database: Database, entry_id: int) -> str | None:
+    """The kind of an entry not yet done (None when it is done or gone: nothing to run)."""
+    with database.read() as session:
+        return session.scalar(
+            select(OutboxEntry.kind).where(
+                OutboxEntry.id == entry_id, OutboxEntry.done_at.is_(None)
             )
         )
