@@ -3,8 +3,11 @@ CSRF-exempt), the Webmention status resource, and ``linkback_api``'s discovery e
 
 Each protocol answers in its own format whatever goes wrong, garbage included: TrackBack's XML
 ``<response>`` (application errors travel as HTTP 200, as in WordPress), XML-RPC faults (always
-HTTP 200, as XML-RPC requires) and Webmention's plain-text 400 and 429. Only a bug of ours is a
-500, and even then in the protocol's format (the status makes the unit of work roll back).
+HTTP 200, as XML-RPC requires) and Webmention's plain-text 400 and 429. A write that cannot get
+the database's write lock in time (`DatabaseBusy`) is a temporary error in each protocol's words,
+with a Retry-After: TrackBack's error body with a 503, a generic XML-RPC fault, Webmention's 503.
+Only a bug of ours is a 500, and even then in the protocol's format (the status makes the unit of
+work roll back).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from moderation.domain import linkbacks as lb
-from moderation.errors import Duplicate, Forbidden, ModerationError, RateLimited, ThreadClosed
+from moderation.errors import (
+    DatabaseBusy,
+    Duplicate,
+    Forbidden,
+    ModerationError,
+    RateLimited,
+    ThreadClosed,
+)
 from moderation.services import linkbacks as service
 from moderation.services.comments import ClientInfo
 from moderation.web import current, schemas
@@ -178,6 +188,33 @@ def _refused(exc: ModerationError) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     return handle_moderation_error(exc)
+
+
+@bp.errorhandler(DatabaseBusy)
+def _busy(exc: DatabaseBusy) -> Response:
+    """No write lock in time: nothing was stored, and the sender may simply try again. Each
+    protocol's temporary error (TrackBack: HTTP errors are "returned as such"; XML-RPC: a fault,
+    always HTTP 200; Webmention: 503), each with Retry-After, never the API's JSON."""
+    protocol = {TRACKBACK: "trackback", PINGBACK: "pingback", WEBMENTION: "webmention"}.get(
+        request.endpoint or "", request.endpoint or "?"
+    )
+    log.warning(
+        "%s answered busy: waited %.2f s for the write lock; Retry-After %d s",
+        protocol,
+        exc.waited,
+        exc.retry_after,
+    )
+    message = f"the server is busy; try again in {exc.retry_after} seconds"
+    if request.endpoint == TRACKBACK:
+        response = _trackback_answer(message, 503)
+    elif request.endpoint == PINGBACK:
+        response = _xml(lb.xmlrpc_fault(lb.FAULT_GENERIC, message))
+    elif request.endpoint == WEBMENTION:
+        response = _text(message, 503)
+    else:
+        return handle_moderation_error(exc)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(HTTPException)
