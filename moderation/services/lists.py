@@ -1,6 +1,11 @@
 """The moderation lists admins edit: moderation keys, disallowed keys, blocked IPs, e-mails and
 domains, for one site or for all. The scorers read them per submission
-(`moderation.services.spam.rule_lists`), so a change applies to the next comment."""
+(`moderation.services.spam.rule_lists`), so a change applies to the next comment.
+
+Who may change them is one rule, `require_list_editor` (an active admin), checked by every change
+a person asks for: adding and removing on the lists page (`add_entry_by`, `remove_entry_by`) and
+"spam and block" (`spam_and_block`). `add_entry` and `remove_entry` themselves check nothing: they
+are the steps those take (and undo takes back a block through `remove_block`)."""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation.domain.states import Action
-from moderation.errors import InvalidInput, NotFound
-from moderation.models import Comment, ListEntry, ListKind
+from moderation.errors import Forbidden, InvalidInput, NotFound
+from moderation.models import Comment, ListEntry, ListKind, Moderator, Role
 from moderation.scorers.rules import RuleLists, normalize_host, url_host, website_host
 from moderation.services import Context
 from moderation.services.moderation import Actor, apply_action
@@ -34,6 +39,18 @@ HELP = {
     ListKind.blocked_domain: "covers its subdomains; checked against the e-mail domain, website "
     "and links; marked spam",
 }
+
+
+NOT_AN_EDITOR = "only admins may change the block and moderation lists"
+
+
+def require_list_editor(session: Session, actor: Actor) -> None:
+    """The one rule for changing the lists: `actor` is a moderator who is an active admin (read
+    from the database now, not from their session). Raise `Forbidden` otherwise: other moderators,
+    API tokens and the system."""
+    moderator = session.get(Moderator, actor.moderator_id) if actor.moderator_id else None
+    if moderator is None or not moderator.active or moderator.role is not Role.admin:
+        raise Forbidden(NOT_AN_EDITOR)
 
 
 def normalize_entry(kind: ListKind, value: str) -> str:
@@ -99,6 +116,27 @@ def add_entry(
     return entry, True
 
 
+def add_entry_by(
+    session: Session,
+    ctx: Context,
+    actor: Actor,
+    kind: ListKind,
+    value: str,
+    *,
+    site: str | None = None,
+    note: str = "",
+) -> tuple[ListEntry, bool]:
+    """`add_entry` asked for by `actor`, who must pass `require_list_editor`."""
+    require_list_editor(session, actor)
+    return add_entry(session, ctx, kind, value, site=site, note=note, created_by=actor.label)
+
+
+def remove_entry_by(session: Session, actor: Actor, entry_id: int) -> ListEntry:
+    """`remove_entry` asked for by `actor`, who must pass `require_list_editor`."""
+    require_list_editor(session, actor)
+    return remove_entry(session, entry_id)
+
+
 def remove_entry(session: Session, entry_id: int) -> ListEntry:
     """Delete an entry; raise `NotFound`."""
     entry = session.get(ListEntry, entry_id)
@@ -154,10 +192,12 @@ def spam_and_block(
 ) -> Batch:
     """Block the comment's IP, e-mail or website domain on every site, then mark it spam.
 
-    Raises `InvalidInput` when the comment has nothing of that kind to block, `InvalidTransition`
-    when it cannot be marked spam. An entry that existed already is kept and not reported (so an
-    undo leaves it alone).
+    Raises `Forbidden` when `actor` may not change the lists (`require_list_editor`: the comment
+    is not marked spam either), `InvalidInput` when the comment has nothing of that kind to block,
+    `InvalidTransition` when it cannot be marked spam. An entry that existed already is kept and
+    not reported (so an undo leaves it alone).
     """
+    require_list_editor(session, actor)
     comment = find_comment(session, comment_id)
     kind, value = block_target(comment, block)
     entry, created = add_entry(

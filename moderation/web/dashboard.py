@@ -35,7 +35,7 @@ from werkzeug.wrappers import Response
 
 from moderation.config import SiteSettings
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
-from moderation.errors import InvalidInput, ModerationError
+from moderation.errors import Forbidden, InvalidInput, ModerationError
 from moderation.models import Comment, ListKind, Role
 from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
@@ -168,7 +168,9 @@ def act(comment_id: int, action: str) -> Response:
 
 @bp.post("/comments/<int:comment_id>/spam-and-block")
 def spam_and_block(comment_id: int) -> Response:
-    """Block the author's IP, e-mail or website domain, then mark the comment spam."""
+    """Block the author's IP, e-mail or website domain, then mark the comment spam. Only admins
+    may (the lists' rule, `list_service.require_list_editor`); anyone else is told so, and the
+    comment is left as it was."""
     block = request.form.get("block", "")
     with current.write() as tx:
         batch = list_service.spam_and_block(tx, current.context(), comment_id, block, user().actor)
@@ -278,25 +280,32 @@ def lists() -> Response:
     return _lists_page()
 
 
+def _not_an_editor(exc: Forbidden) -> Response:
+    """The lists page with why the change was refused (403)."""
+    return _lists_page(exc.message[:1].upper() + exc.message[1:] + ".", 403)
+
+
 @bp.post("/lists")
-@role_required(Role.admin)
 def add_list_entry() -> Response:
-    """Add an entry; a bad one is shown on the page with the scorers' own message."""
+    """Add an entry (admins: `list_service.require_list_editor`); a bad one is shown on the page
+    with the scorers' own message."""
     form = request.form
     try:
         kind = ListKind(form.get("kind", ""))
         with current.write() as tx:
-            list_service.add_entry(
+            list_service.add_entry_by(
                 tx,
                 current.context(),
+                user().actor,
                 kind,
                 form.get("value", ""),
                 site=form.get("site") or None,
                 note=form.get("note", ""),
-                created_by=user().actor.label,
             )
     except ValueError:
         return _lists_page("Choose a list.", 400)
+    except Forbidden as exc:
+        return _not_an_editor(exc)
     except InvalidInput as exc:
         return _lists_page(exc.message, 400)
     flash(f"Added to {list_service.LABELS[kind].lower()}.", "success")
@@ -304,11 +313,13 @@ def add_list_entry() -> Response:
 
 
 @bp.post("/lists/<int:entry_id>/delete")
-@role_required(Role.admin)
 def remove_list_entry(entry_id: int) -> Response:
-    """Remove an entry."""
-    with current.write() as tx:
-        entry = list_service.remove_entry(tx, entry_id)
+    """Remove an entry (admins: `list_service.require_list_editor`)."""
+    try:
+        with current.write() as tx:
+            entry = list_service.remove_entry_by(tx, user().actor, entry_id)
+    except Forbidden as exc:
+        return _not_an_editor(exc)
     flash(f"Removed {entry.value} from {list_service.LABELS[entry.kind].lower()}.", "success")
     return redirect(url_for("dashboard.lists"), 303)
 

@@ -34,6 +34,15 @@ def actor(session):
 
 
 @pytest.fixture
+def admin_actor(session):
+    """Spam and block changes the lists: an admin's (`lists.require_list_editor`)."""
+    moderator = Moderator(email="admin@example.org", password_hash="x", role=Role.admin)
+    session.add(moderator)
+    session.flush()
+    return Actor.moderator(moderator.id, moderator.email)
+
+
+@pytest.fixture
 def other(session):
     return make_actor(session, "other@example.org")
 
@@ -212,7 +221,9 @@ def test_edit_rerenders_bumps_the_thread_and_audits(session, ctx, clock, actor):
         ("domain", ListKind.blocked_domain, "pills.example"),
     ],
 )
-def test_spam_and_block_adds_the_entry_then_marks_spam(session, ctx, block, kind, value, actor):
+def test_spam_and_block_adds_the_entry_then_marks_spam(
+    session, ctx, block, kind, value, admin_actor
+):
     thread = make_thread(session)
     comment = pending(
         session,
@@ -223,7 +234,7 @@ def test_spam_and_block_adds_the_entry_then_marks_spam(session, ctx, block, kind
     )
     if block == "domain":
         comment.website = "https://pills.example/buy"
-    batch = list_service.spam_and_block(session, ctx, comment.id, block, actor)
+    batch = list_service.spam_and_block(session, ctx, comment.id, block, admin_actor)
     entry = session.scalars(select(ListEntry).where(ListEntry.kind == kind)).one()
     assert (entry.value, entry.site, batch.entry_id) == (value, None, entry.id)
     assert comment.status is S.spam
@@ -233,33 +244,33 @@ def test_spam_and_block_adds_the_entry_then_marks_spam(session, ctx, block, kind
         session, thread, ip="203.0.113.5", email="spam@x.example", website="https://pills.example/"
     )
     assert (
-        list_service.spam_and_block(session, ctx, again.id, block, actor).entry_id is None
+        list_service.spam_and_block(session, ctx, again.id, block, admin_actor).entry_id is None
     )  # existed
 
 
-def test_spam_and_block_needs_something_to_block(session, ctx, actor):
+def test_spam_and_block_needs_something_to_block(session, ctx, admin_actor):
     thread = make_thread(session)
     comment = pending(session, thread, ip="", website="")
     with pytest.raises(InvalidInput, match="no IP address"):
-        list_service.spam_and_block(session, ctx, comment.id, "ip", actor)
+        list_service.spam_and_block(session, ctx, comment.id, "ip", admin_actor)
     with pytest.raises(InvalidInput, match="no website"):
-        list_service.spam_and_block(session, ctx, comment.id, "domain", actor)
+        list_service.spam_and_block(session, ctx, comment.id, "domain", admin_actor)
     with pytest.raises(InvalidInput):
-        list_service.spam_and_block(session, ctx, comment.id, "everything", actor)
+        list_service.spam_and_block(session, ctx, comment.id, "everything", admin_actor)
     assert comment.status is S.pending
 
 
-def test_spam_and_block_of_a_linkback_blocks_its_source_domain(session, ctx, actor):
+def test_spam_and_block_of_a_linkback_blocks_its_source_domain(session, ctx, admin_actor):
     thread = make_thread(session)
     ping = pending(session, thread, kind=CommentKind.pingback, source="https://blog.spam.example/p")
-    list_service.spam_and_block(session, ctx, ping.id, "domain", actor)
+    list_service.spam_and_block(session, ctx, ping.id, "domain", admin_actor)
     assert session.scalars(select(ListEntry.value)).one() == "blog.spam.example"
 
 
-def test_remove_block_takes_the_entry_back(session, ctx, actor):
+def test_remove_block_takes_the_entry_back(session, ctx, admin_actor):
     thread = make_thread(session)
     comment = pending(session, thread, ip="203.0.113.5")
-    batch = list_service.spam_and_block(session, ctx, comment.id, "ip", actor)
+    batch = list_service.spam_and_block(session, ctx, comment.id, "ip", admin_actor)
     list_service.remove_block(session, batch.entry_id)
     list_service.remove_block(session, batch.entry_id)  # gone already: no error
     assert session.scalars(select(ListEntry)).all() == []

@@ -146,7 +146,7 @@ def test_a_moderator_cannot_change_lists_or_moderators(as_moderator, session, ct
     assert as_moderator.get("/moderate/lists").status_code == 200  # may read them
     response = as_moderator.post("/moderate/lists", {"kind": "blocked_ip", "value": "192.0.2.1"})
     assert response.status_code == 403
-    assert "Only admins may do this." in text(response)
+    assert "Only admins may change the block and moderation lists." in text(response)
     assert session.scalars(select(ListEntry)).all() == []
     assert as_moderator.get("/moderate/moderators").status_code == 403
     new = {"email": "x@example.org", "role": "admin", "password": PASSWORD}
