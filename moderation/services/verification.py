@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import FetchSettings
+from moderation.domain import inputs, pages
 from moderation.domain import linkbacks as lb
-from moderation.domain import pages
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Assessment, Submission, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus
@@ -319,8 +319,10 @@ def read_content(html: str, page: pages.Page, link: pages.Link, target: str) -> 
             excerpt = entry["action"]
         elif entry.get("text") and len(entry["text"]) <= SHORT_CONTENT:
             excerpt, body_html = entry["text"], markup.clean(entry.get("html", ""))
-    author = pages.truncate(author or lb.host_of(page.url), lb.MAX_AUTHOR_CHARS)
-    title = pages.truncate(title, lb.MAX_TITLE_CHARS)
+    # The source's words, like a TrackBack's fields: no control characters (`lb.plain_line`).
+    author = pages.truncate(lb.plain_line(author) or lb.host_of(page.url), lb.MAX_AUTHOR_CHARS)
+    title = pages.truncate(lb.plain_line(title), lb.MAX_TITLE_CHARS)
+    excerpt = inputs.clean_text(excerpt)
     html_out = content_html(title, "" if body_html else excerpt) + body_html
     text = "\n\n".join(part for part in (title, excerpt) if part)
     return Content(author, text, markup.clean(html_out))

@@ -57,6 +57,7 @@ from moderation.domain.linkbacks.trackback import (
     decode_form,
     parse_trackback,
     parse_trackback_response,
+    plain_line,
     trackback_response,
 )
 from moderation.domain.linkbacks.webmention import check_webmention
@@ -97,6 +98,7 @@ __all__ = [
     "parse_trackback_response",
     "parse_xmlrpc_response",
     "pingback_request",
+    "plain_line",
     "trackback_response",
     "trackback_url",
     "xmlrpc_fault",

@@ -11,6 +11,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 
+from moderation.domain.inputs import single_line_problem
 from moderation.errors import InvalidInput
 
 # Limits (TB-7, TB-D10): one rule for every channel. Sources are stored as the author's website,
@@ -73,7 +74,8 @@ def check_url(value: str, *, name: str, max_chars: int, fault: int = FAULT_GENER
     if (
         parts.scheme.lower() not in ("http", "https")
         or not parts.hostname
-        or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in value)
+        or any(ch.isspace() for ch in value)
+        or single_line_problem(value) is not None  # C0, DEL, C1, separators, lone surrogates
     ):
         raise LinkbackRefused(f"{name} must be an absolute http(s) URL", fault=fault, field=name)
     if parts.username is not None or parts.password is not None:

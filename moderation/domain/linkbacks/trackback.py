@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 from xml.sax.saxutils import escape
 
+from moderation.domain.inputs import one_line
 from moderation.domain.linkbacks.common import (
     MAX_AUTHOR_CHARS,
     MAX_EXCERPT_CHARS,
@@ -80,21 +81,43 @@ def _form_pairs(body: bytes) -> Iterable[tuple[bytes, bytes]]:
             )
 
 
+# Codecs that decode ASCII as something else: escape sequences (a "\\x00" in the body would become a
+# NUL), label codecs that refuse error handlers, and UTF-7 (which WordPress refuses too).
+_NOT_PLAIN_TEXT = frozenset(
+    {"utf-7", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
+)
+# A form's names, separators and percent escapes are ASCII: a charset must read them as ASCII.
+_ASCII_PROBE = bytes(range(0x20, 0x7F))
+
+
 def _codec(label: str) -> str:
-    """The Python codec for a charset label; refuse UTF-7 and anything unknown or not text."""
+    """The Python codec for a charset label; refuse UTF-7, escape codecs, anything unknown, not
+    text (rot13, base64) or not ASCII-compatible (UTF-16, UTF-32, EBCDIC): a form in those could
+    not be split into fields anyway, and some of them fail on any error handler (a 500)."""
+    refused = LinkbackRefused(f"unsupported charset {CONTROL_CHARS.sub('', label.strip())[:40]!r}")
     try:
         name = codecs.lookup(label.strip()).name
-        b"a".decode(name)  # non-text codecs (rot13, base64) raise LookupError (b"" would not)
-    except LookupError:
-        raise LinkbackRefused(f"unsupported charset {label.strip()[:40]!r}") from None
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        raise refused from None
     if name == "utf-7":
         raise LinkbackRefused("the UTF-7 charset is refused")
+    if name in _NOT_PLAIN_TEXT:
+        raise refused
+    try:
+        plain = _ASCII_PROBE.decode(name) == _ASCII_PROBE.decode("ascii")
+    except (LookupError, ValueError):  # not a text codec; UnicodeError is a ValueError
+        plain = False
+    if not plain:
+        raise refused
     return name
 
 
 def _decode(value: bytes, codec: str | None) -> str:
     if codec is not None:
-        return value.decode(codec, "replace")
+        try:
+            return value.decode(codec, "replace")
+        except (LookupError, ValueError):  # a stateful codec that fails even with "replace"
+            raise LinkbackRefused(f"the body is not valid {codec}") from None
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -107,19 +130,28 @@ def _decode(value: bytes, codec: str | None) -> str:
 def parse_trackback(fields: Mapping[str, str]) -> TrackbackPing:
     """A `TrackbackPing` from decoded form fields; raise `LinkbackRefused` without a good `url`.
 
-    Unknown fields are ignored (TB-3). HTML is stripped from every field (TB-D10). A missing
+    Unknown fields are ignored (TB-3). HTML and control characters are stripped from every field
+    (TB-D10, `plain_line`). A missing
     title becomes the first five words of the excerpt, else the URL (TB-6). The title is cut to
     250 and the excerpt to 252 characters plus "…" (TB-7).
     """
     url = check_url(fields.get("url", ""), name="url", max_chars=MAX_SOURCE_CHARS)
-    excerpt = truncate(html_to_text(fields.get("excerpt", "")), MAX_EXCERPT_CHARS)
-    title = html_to_text(fields.get("title", ""))
+    excerpt = truncate(plain_line(fields.get("excerpt", "")), MAX_EXCERPT_CHARS)
+    title = plain_line(fields.get("title", ""))
     given = bool(title)
     if not title:
         words = excerpt.split()
         title = " ".join(words[:5]) + (f" {ELLIPSIS}" if len(words) > 5 else "") if words else url
-    blog_name = truncate(html_to_text(fields.get("blog_name", "")), MAX_AUTHOR_CHARS)
+    blog_name = truncate(plain_line(fields.get("blog_name", "")), MAX_AUTHOR_CHARS)
     return TrackbackPing(url, truncate(title, MAX_TITLE_CHARS), excerpt, blog_name, given)
+
+
+def plain_line(value: str) -> str:
+    """A field as one line of plain text: HTML dropped, then every control character, C1 control
+    and line or paragraph separator made a space (`inputs.one_line`, the widget's rule for
+    one-line fields), spaces collapsed. Stripped rather than refused: the sender's software, not a
+    person, put them there, and refusing would lose a genuine ping."""
+    return " ".join(one_line(html_to_text(value)).split())
 
 
 # --- the answers ----------------------------------------------------------------------------------
