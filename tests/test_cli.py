@@ -45,10 +45,10 @@ def test_every_command_group_is_registered_and_runs_as_a_module(tmp_path):
         "db": ["current", "downgrade", "upgrade"],
         "init-config": [],
         "linkbacks": ["discovery", "send"],
-        "moderators": ["add"],
+        "moderators": ["add", "password"],
         "serve": [],
         "spam": ["evaluate", "train"],
-        "tokens": ["create"],
+        "tokens": ["create", "list", "revoke"],
         "worker": [],
     }
     out = run(["--help"], tmp_path).stdout

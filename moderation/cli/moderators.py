@@ -1,4 +1,5 @@
-"""``moderation moderators``: moderator accounts."""
+"""``moderation moderators``: moderator accounts: add one, change a password (which ends the
+moderator's sessions: `accounts.set_password`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def moderators_add(state: State, email: str, role: str, password_stdin: bool) ->
             Moderator(email=email.lower(), password_hash=hash_password(password), role=Role(role))
         )
     click.echo(f"moderator {email.lower()} added ({role})")
+
+
+@moderators.command("password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="read the password from one line of stdin")
+@pass_state
+def moderators_password(state: State, email: str, password_stdin: bool) -> None:
+    """Give the moderator who signs in with EMAIL a new password; their sessions end (every
+    browser signed in as them must sign in again)."""
+    from moderation.services import accounts
+
+    password = _read_password(password_stdin)
+    with state.database().write() as tx:
+        found = tx.scalar(select(Moderator.id).where(Moderator.email == email.strip().lower()))
+        if found is None:
+            raise click.ClickException(f"no moderator {email}")
+        accounts.set_password(tx, found, password)
+    click.echo(f"password of {email.strip().lower()} changed; their sessions have ended")
 
 
 def _read_password(from_stdin: bool) -> str:

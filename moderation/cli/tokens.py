@@ -1,15 +1,24 @@
-"""``moderation tokens``: API tokens for the moderation API."""
+"""``moderation tokens``: API tokens for the moderation API: create, list, revoke.
+
+Only a token's SHA-256 is stored, so ``list`` shows names, dates and whether a token is revoked,
+never the tokens. ``revoke`` takes effect on the next request (`accounts.find_api_token` skips
+revoked tokens): the moderation API answers it 401.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 import click
 from sqlalchemy import select
 
 from moderation.cli import State, pass_state
+from moderation.errors import InvalidInput, NotFound
 from moderation.models import ApiToken
+from moderation.services import accounts
+from moderation.storage.db import utcnow
 
 
 @click.group()
@@ -28,3 +37,45 @@ def tokens_create(state: State, name: str) -> None:
             raise click.ClickException(f"a token named {name} exists already")
         tx.add(ApiToken(name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
     click.echo(token)
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else never
+
+
+@tokens.command("list")
+@pass_state
+def tokens_list(state: State) -> None:
+    """List the API tokens: id, name, created, last used, active or revoked (never the tokens)."""
+    with state.database().read() as session:
+        rows = accounts.list_api_tokens(session)
+        if not rows:
+            click.echo("no API tokens (moderation tokens create NAME makes one)")
+            return
+        width = max(len("NAME"), *(len(row.name) for row in rows))
+        click.echo(f"{'ID':>5}  {'NAME':<{width}}  {'CREATED':<16}  {'LAST USED':<16}  STATE")
+        for row in rows:
+            state_text = f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"
+            click.echo(
+                f"{row.id:>5}  {row.name:<{width}}  {_when(row.created_at):<16}  "
+                f"{_when(row.last_used_at):<16}  {state_text}"
+            )
+
+
+@tokens.command("revoke")
+@click.argument("name", required=False)
+@click.option(
+    "--id", "token_id", type=int, help="the token's id (from tokens list) instead of NAME"
+)
+@pass_state
+def tokens_revoke(state: State, name: str | None, token_id: int | None) -> None:
+    """Revoke the API token called NAME (or --id): refused (401) from the next request on."""
+    if (name is None) == (token_id is None):
+        raise click.UsageError("give the token's NAME or --id, one of them")
+    try:
+        with state.database().write() as tx:
+            row = accounts.revoke_api_token(tx, utcnow(), name=name, token_id=token_id)
+            revoked = row.name
+    except (NotFound, InvalidInput) as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"token {revoked} revoked: the moderation API refuses it from now on")

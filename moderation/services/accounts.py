@@ -14,7 +14,7 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -203,6 +203,32 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
             ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
         )
     ).first()
+
+
+def list_api_tokens(session: Session) -> list[ApiToken]:
+    """Every API token, revoked ones included, oldest first (for ``moderation tokens list``)."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_api_token(
+    session: Session, now: datetime, *, name: str | None = None, token_id: int | None = None
+) -> ApiToken:
+    """Revoke the token called `name` (or with `token_id`): `find_api_token` refuses it from the
+    next request on, the moderation API answers 401. Raises `NotFound`, or `InvalidInput` when it
+    was revoked already (its first revocation time stays)."""
+    if token_id is not None:
+        row = session.get(ApiToken, token_id)
+        wanted = f"no token {token_id}"
+    else:
+        row = session.scalars(select(ApiToken).where(ApiToken.name == name)).first()
+        wanted = f"no token named {name}"
+    if row is None:
+        raise NotFound(wanted)
+    if row.revoked_at is not None:
+        raise InvalidInput(f"the token {row.name} was revoked already", fields={"token": row.name})
+    row.revoked_at = now
+    session.flush()
+    return row
 
 
 def token_use_due(ctx: Context, token: ApiToken) -> bool:
