@@ -42,7 +42,7 @@ from moderation.services.comments import (
 )
 from moderation.services.moderation import SYSTEM, apply_action
 from moderation.services.tokens import Tokens, ping_key
-from moderation.services.verification import VERIFY, Content, content_html
+from moderation.services.verification import VERIFY, Content, content_html, public_reason
 
 GIVE_UP_AFTER = timedelta(minutes=30)  # with the default back-off: about six tries
 STATUS_SALT = "webmention-status"
@@ -335,20 +335,34 @@ def webmention_status(session: Session, ctx: Context, token: str) -> dict[str, A
         status = "deleted"
     else:
         status = {None: "pending", True: "verified", False: "rejected"}[comment.verified]
-    reason = session.scalars(
-        select(ModerationEvent.reason)
-        .where(ModerationEvent.comment_id == comment.id)
-        .order_by(ModerationEvent.id.desc())
-        .limit(1)
-    ).first()
+    reason = _public_status_reason(session, comment, status)
     site = ctx.settings.sites.get(comment.thread.site)
     return {
         "status": status,
         "published": comment.status is CommentStatus.approved,
         "source": comment.source,
         "target": site.page_url(comment.thread.uri) if site else None,
-        "reason": reason if status in ("rejected", "deleted") else None,
+        "reason": reason,
     }
+
+
+def _public_status_reason(session: Session, comment: Comment, status: str) -> str | None:
+    """Why a mention was rejected or deleted, in generic words (`verification.public_reason`):
+    the audit log's detail (host names, private addresses, error text) is for moderators only.
+    A moderator's own reason is never shown either."""
+    if status not in ("rejected", "deleted"):
+        return None
+    events = session.execute(
+        select(ModerationEvent.actor, ModerationEvent.reason, ModerationEvent.to_status)
+        .where(ModerationEvent.comment_id == comment.id)
+        .order_by(ModerationEvent.id.desc())
+    ).all()
+    if status == "deleted":
+        deletion = next((e for e in events if e.to_status is CommentStatus.deleted), None)
+        if deletion is not None and deletion.actor != SYSTEM.label:
+            return "removed by a moderator"
+    system = next((e for e in events if e.actor == SYSTEM.label), None)
+    return public_reason(system.reason if system is not None else "")
 
 
 # --- advertising ---------------------------------------------------------------------------------

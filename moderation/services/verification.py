@@ -50,6 +50,12 @@ log = logging.getLogger(__name__)
 VERIFY = "verify_linkback"
 NO_LINK = "source does not link to the target"
 NO_LONGER = "source no longer links to the target"
+# How a `SourceCheck.reason` starts when the source was not read; the rest is for moderators only
+# (host names, addresses, error text): `public_reason` turns it into words anyone may read.
+NOT_FETCHED = "the source was not fetched"
+COULD_NOT_FETCH = "could not fetch the source"
+ANSWERED = "the source answered HTTP"
+GONE = "the source is gone"
 SHORT_CONTENT = 500  # an h-entry's content up to this many characters is shown whole
 
 
@@ -114,15 +120,15 @@ def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
     try:
         result = fetcher.fetch(source)
     except (Timeout, FetchFailed, HostRateLimited) as exc:
-        return SourceCheck(Outcome.unavailable, f"could not fetch the source: {exc.reason}")
+        return SourceCheck(Outcome.unavailable, f"{COULD_NOT_FETCH}: {exc.reason}")
     except FetchError as exc:
-        return SourceCheck(Outcome.refused, f"the source was not fetched: {exc.reason}")
+        return SourceCheck(Outcome.refused, f"{NOT_FETCHED}: {exc.reason}")
     except LookupError as exc:  # the fetcher lets a non-text charset (rot13, base64) through
-        return SourceCheck(Outcome.refused, f"the source was not fetched: bad charset ({exc})")
+        return SourceCheck(Outcome.refused, f"{NOT_FETCHED}: bad charset ({exc})")
     if result.status == 410:
-        return SourceCheck(Outcome.gone, "the source is gone (HTTP 410)")
+        return SourceCheck(Outcome.gone, f"{GONE} (HTTP 410)")
     if result.status >= 400:
-        return SourceCheck(Outcome.unavailable, f"the source answered HTTP {result.status}")
+        return SourceCheck(Outcome.unavailable, f"{ANSWERED} {result.status}")
     page = pages.analyse_page(result.text, result.url)
     link = pages.find_link(page, target)
     if link is None:
@@ -130,6 +136,22 @@ def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
         return SourceCheck(Outcome.no_link, f"no link to {target} on {result.url}{cut}")
     content = read_content(result.text, page, link, target)
     return SourceCheck(Outcome.verified, f"{result.url} links to {target}", content)
+
+
+def public_reason(reason: str) -> str:
+    """The generic words for a verification's audit `reason`, for anyone to read (the Webmention
+    status resource): why the source failed, never which host, address or error it was, since a
+    sender could otherwise map the private network through us (WM-14, finding 10)."""
+    detail = reason.split(": ", 1)[1] if ": " in reason else ""
+    if detail.startswith((NOT_FETCHED, COULD_NOT_FETCH, ANSWERED)):
+        return "the source could not be fetched"
+    if detail.startswith(GONE):
+        return "the source is gone"
+    if reason.startswith(NO_LONGER):
+        return "the source no longer links to the target"
+    if reason.startswith(NO_LINK):
+        return "the source does not link to the target"
+    return "the source could not be verified"
 
 
 @outbox.handler(VERIFY)
