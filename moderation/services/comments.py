@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import (
     Duplicate,
     InvalidInput,
+    ModerationError,
     NotFound,
     RateLimited,
     ThreadClosed,
@@ -31,6 +32,17 @@ from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT
 from moderation.storage.prepared import Prepared, insert_row
+
+
+class EditLimitReached(ModerationError):
+    """The comment was edited ``[comments] max_edits`` times already (HTTP 409): each edit is
+    scored and stored, so edits are not free."""
+
+    code = "too_many_edits"
+
+
+#: `Submission.extra` key that marks a spam check as an edit's (`count_edits` counts them).
+EDIT_MARK = "edit"
 
 
 @dataclass(frozen=True)
@@ -324,20 +336,40 @@ class EditDraft:
     html: str
     submission: Submission
     assessment: Assessment
+    status: CommentStatus  # what the site's policy makes of the edited text
+    reason: str
+
+
+def count_edits(session: Session, comment_id: int) -> int:
+    """How often the comment's text was edited: its spam checks marked as an edit's (re-checks
+    and the first check are not edits). No column of its own: the checks are kept anyway."""
+    records = session.scalars(select(SpamCheck.submitted).where(SpamCheck.comment_id == comment_id))
+    return sum(1 for r in records if isinstance(r, dict) and (r.get("extra") or {}).get(EDIT_MARK))
+
+
+def check_edit_allowance(session: Session, ctx: Context, comment_id: int) -> None:
+    """Raise `EditLimitReached` when the comment has had its ``[comments] max_edits``."""
+    cap = ctx.settings.comments.max_edits
+    if count_edits(session, comment_id) >= cap:
+        raise EditLimitReached(f"a comment can be edited at most {cap} times")
 
 
 def prepare_edit(
     session: Session, ctx: Context, comment_id: int, token: str, text: str
 ) -> EditDraft:
-    """Check the token and the edit window, render and score the new text (no lock held).
+    """Check the token, the edit window and the number of edits, render and score the new text
+    and let the site's policy judge it as it would a new comment of the author (no lock held).
 
-    Raises `TokenInvalid`/`TokenExpired` (403) and `NotFound`.
+    Raises `TokenInvalid`/`TokenExpired` (403), `NotFound` and `EditLimitReached`.
     """
     comment = _own_comment(session, ctx, comment_id, token)
+    check_edit_allowance(session, ctx, comment_id)
     thread = comment.thread
+    site = site_settings(ctx, thread.site)
+    trusted = author_trusted(session, comment.author, comment.email)
     submission = _submission(
         ctx,
-        site_settings(ctx, thread.site),
+        site,
         NewComment(
             site=thread.site,
             uri=thread.uri,
@@ -347,26 +379,32 @@ def prepare_edit(
             website=comment.website,
         ),
         ClientInfo(comment.ip, comment.user_agent, comment.referrer),
-        author_trusted(session, comment.author, comment.email),
+        trusted,
     )
+    submission = replace(submission, extra={**submission.extra, EDIT_MARK: "1"})
     assessment = run_pipeline(submission, ctx.scorers_for(session, thread.site), ctx.thresholds)
-    return EditDraft(comment_id, text, markup.render(text), submission, assessment)
+    status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
+    return EditDraft(comment_id, text, markup.render(text), submission, assessment, status, reason)
 
 
 def store_edit(tx: Session, ctx: Context, draft: EditDraft) -> Comment:
-    """Write a prepared edit; the window never slides. An approved comment whose new text is not
-    ham goes back to the queue. Raises `NotFound` when the comment went meanwhile."""
+    """Write a prepared edit; the window never slides. An approved comment goes back to the queue
+    when the site's policy would hold the edited text as a new comment (every edit under
+    ``moderation = "all"``, an untrusted author's under "first-time", any text not scored ham);
+    the hold's transition hooks mail the moderators. Raises `NotFound` when the comment went
+    meanwhile, `EditLimitReached` when other edits used up the allowance meanwhile."""
     comment = tx.get(Comment, draft.comment_id)
     if comment is None or comment.status is CommentStatus.deleted:
         raise NotFound(f"no comment {draft.comment_id}")
+    check_edit_allowance(tx, ctx, draft.comment_id)
     comment.text = draft.text
     comment.html = draft.html
     comment.modified_at = ctx.clock()
     tx.flush()
     record_check(tx, ctx, comment, draft.submission, draft.assessment)
     bump_thread(tx, comment.thread_id)
-    if comment.status is CommentStatus.approved and draft.assessment.verdict is not Verdict.ham:
-        apply_action(tx, ctx, comment, Action.hold, SYSTEM, "edited text scored unsure")
+    if comment.status is CommentStatus.approved and draft.status is not CommentStatus.approved:
+        apply_action(tx, ctx, comment, Action.hold, SYSTEM, f"edited: {draft.reason}")
     return comment
 
 

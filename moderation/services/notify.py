@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation.config import MailSettings, Settings
+from moderation.domain.inputs import one_line
 from moderation.domain.states import Action, CommentStatus, allowed_actions
 from moderation.errors import InvalidTransition, NotFound, TokenInvalid
 from moderation.models import Comment, ModerationEvent, Moderator, UsedToken
@@ -175,7 +176,7 @@ def build_message(ctx: Context, comment: Comment, payload: dict[str, Any]) -> Em
     message["Message-ID"] = f"<moderation.{payload['nonce']}@{mail_domain(ctx.settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(_templates().get_template("comment.txt").render(data))
+    message.set_content(_text_templates().get_template("comment.txt").render(data))
     message.add_alternative(_templates().get_template("comment.html").render(data), subtype="html")
     return message
 
@@ -274,6 +275,15 @@ def _one_line(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _one_line_value(value: Any) -> Any:
+    """Every ``{{ … }}`` of the plain-text mail on one line: a stored author, website or text line
+    with a line break (or any other control character) in it could otherwise start a line of its
+    own, such as a forged "Approve:" link. Rows stored before the input rules (`domain.inputs`)
+    may hold them. The template writes the comment's text line by line (``splitlines``), so its
+    own line breaks are kept."""
+    return one_line(value) if isinstance(value, str) else value
+
+
 @functools.cache
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
@@ -283,6 +293,20 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+    )
+
+
+@functools.cache
+def _text_templates() -> jinja2.Environment:
+    """The plain-text mail's environment: `_one_line_value` on every value it writes."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_one_line_value,
     )
 
 

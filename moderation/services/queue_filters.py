@@ -15,13 +15,14 @@ from sqlalchemy import Boolean, ColumnElement, func, literal, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from moderation.domain import inputs
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.errors import InvalidInput
 from moderation.models import Comment
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_ID = 2**63 - 1  # the largest integer SQLite stores; a larger id or cursor matches nothing
+MAX_ID = inputs.MAX_ID  # the largest id both databases compare; a larger id or cursor matches nothing
 S = CommentStatus
 
 
@@ -59,8 +60,18 @@ class QueueFilter:
         return {k: v for k, v in out.items() if v}
 
 
+def text_arg(args: Mapping[str, str], name: str) -> str:
+    """The argument `name` stripped (``""`` when absent); raise `InvalidInput` naming it when it
+    holds a control character (PostgreSQL cannot even bind a NUL) or is not valid Unicode."""
+    raw = args.get(name) or ""
+    problem = inputs.single_line_problem(raw)
+    if problem:
+        raise InvalidInput(f"bad {name}", fields={name: problem})
+    return raw.strip()
+
+
 def _enum_arg(args: Mapping[str, str], name: str, cls: Any, default: Any) -> Any:
-    raw = (args.get(name) or "").strip()
+    raw = text_arg(args, name)
     if not raw:
         return default
     try:
@@ -72,16 +83,17 @@ def _enum_arg(args: Mapping[str, str], name: str, cls: Any, default: Any) -> Any
 
 def parse_filter(args: Mapping[str, str], sites: Collection[str]) -> QueueFilter:
     """A `QueueFilter` from query arguments; raise `InvalidInput` naming the bad field."""
-    site = (args.get("site") or "").strip() or None
+    site = text_arg(args, "site") or None
     if site is not None and site not in sites:
         raise InvalidInput("unknown site", fields={"site": "no such site"})
-    q = (args.get("q") or "").strip()
+    uri = text_arg(args, "uri") or None
+    q = text_arg(args, "q")
     if len(q) > 200:
         raise InvalidInput("search too long", fields={"q": "at most 200 characters"})
     return QueueFilter(
         status=_enum_arg(args, "status", CommentStatus, S.pending),
         site=site,
-        uri=(args.get("uri") or "").strip() or None,
+        uri=uri,
         kind=_enum_arg(args, "kind", CommentKind, None),
         q=q,
         discarded=(args.get("discarded") or "") in ("1", "true", "on"),
@@ -90,7 +102,7 @@ def parse_filter(args: Mapping[str, str], sites: Collection[str]) -> QueueFilter
 
 def int_arg(args: Mapping[str, str], name: str, low: int, high: int | None) -> int | None:
     """The integer argument `name` (None when absent); raise `InvalidInput` naming it."""
-    raw = (args.get(name) or "").strip()
+    raw = text_arg(args, name)
     if not raw:
         return None
     high = high or MAX_ID

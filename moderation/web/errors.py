@@ -18,6 +18,7 @@ from moderation.errors import (
     NotFound,
     RateLimited,
 )
+from moderation.services.comments import EditLimitReached
 from moderation.web.guards import RateLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ STATUS = {
     NotFound: 404,
     Duplicate: 409,
     InvalidTransition: 409,
+    EditLimitReached: 409,
     RateLimited: 429,
     DatabaseBusy: 503,
 }

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, abort, request
 from werkzeug.wrappers import Response
 
+from moderation.domain.inputs import xml_safe
 from moderation.models import Comment
 from moderation.services.threads import iso, latest_approved
 from moderation.web import current
@@ -37,10 +38,19 @@ def _tag(comment_or_feed: str) -> str:
 def _sub(
     parent: ET.Element, name: str, text: str | None = None, ns: str = ATOM, **attrs: str
 ) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ns}}}{name}", attrs)
+    # Every value passes through `xml_safe`: rows stored before the input rules may hold characters
+    # XML 1.0 cannot carry, and one of them would make the whole feed unreadable.
+    element = ET.SubElement(parent, f"{{{ns}}}{name}", {k: xml_safe(v) for k, v in attrs.items()})
     if text is not None:
-        element.text = text
+        element.text = xml_safe(text)
     return element
+
+
+def self_url(query: str = "") -> str:
+    """The feed's own address under ``[server] public_url``: never the request's Host header,
+    which any client sets (and a cache would keep)."""
+    base = current.settings().server.public_url.rstrip("/")
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
 
 
 def build_feed(
@@ -109,7 +119,7 @@ def site_feed(site: str) -> Response:
     comments = latest_approved(current.session(), site)
     conf = current.settings().sites[site]
     document = build_feed(
-        f"Comments on {conf.title or conf.url}", f"site-{site}", request.url, conf.url, comments
+        f"Comments on {conf.title or conf.url}", f"site-{site}", self_url(), conf.url, comments
     )
     return _respond(document, comments)
 
@@ -125,6 +135,10 @@ def thread_feed(site: str) -> Response:
     conf = current.settings().sites[site]
     title = comments[0].thread.title if comments and comments[0].thread.title else uri
     document = build_feed(
-        f"Comments on {title}", f"thread-{site}-{uri}", request.url, conf.page_url(uri), comments
+        f"Comments on {title}",
+        f"thread-{site}-{uri}",
+        self_url("uri=" + quote(uri, safe="/")),
+        conf.page_url(uri),
+        comments,
     )
     return _respond(document, comments)

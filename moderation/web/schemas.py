@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from moderation.config import CommentSettings, SiteSettings
+from moderation.domain import inputs
 from moderation.errors import InvalidInput
 from moderation.services.comments import NewComment
 
@@ -24,9 +25,10 @@ COMMENT_FIELDS = {
 }
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_URIS = 100
-# What str.isspace() calls a space (re's \s is the same test), and the C0 controls and DEL. One
-# regex search rather than a loop over the characters: the read fast path checks every thread's URI.
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+# What str.isspace() calls a space (re's \s is the same test), the C0 and C1 controls, DEL, the line
+# separators and lone surrogates (`domain.inputs`). One regex search rather than a loop over the
+# characters: the read fast path checks every thread's URI.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")  # a scheme, not a host followed by :port
 
 
@@ -49,14 +51,20 @@ def parse_new_comment(
             value = ""
         if not isinstance(value, str):
             errors[name] = "must be a string"
-        elif "\x00" in value:
-            errors[name] = "must not contain NUL characters"
+        elif name == "text":
+            problem = inputs.text_problem(value)
+            if problem:
+                errors[name] = problem
+            else:
+                values[name] = inputs.clean_text(value)
         else:
-            values[name] = value.strip() if name != "text" else value
+            problem = inputs.single_line_problem(value)
+            if problem:
+                errors[name] = problem
+            else:
+                values[name] = value.strip()
     parent = data.get("parent")
-    if parent is not None and (
-        not isinstance(parent, int) or isinstance(parent, bool) or parent < 1
-    ):
+    if parent is not None and inputs.id_problem(parent):
         errors["parent"] = "must be a comment id"
     if not errors:
         errors.update(_check_values(values, sites, limits))
@@ -143,10 +151,13 @@ def parse_edit(data: dict[str, Any], limits: CommentSettings) -> str:
     """The new text from a PATCH body."""
     unknown = {f: "unknown field" for f in data if f != "text"}
     text = data.get("text")
+    problem = inputs.text_problem(text) if isinstance(text, str) else None
+    if isinstance(text, str) and not problem:
+        text = inputs.clean_text(text)
     if not isinstance(text, str) or not text.strip():
         unknown["text"] = "required" if text in (None, "") else "must be a non-empty string"
-    elif "\x00" in text:
-        unknown["text"] = "must not contain NUL characters"
+    elif problem:
+        unknown["text"] = problem
     elif len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         unknown["text"] = f"too long (at most {limits.max_text_bytes} bytes)"
     if unknown or not isinstance(text, str):

@@ -7,6 +7,7 @@ origins (or from this service itself, whose demo page embeds the widget). Writes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from contextlib import AbstractContextManager, nullcontext
@@ -14,9 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, g, request
+from limits import RateLimitItem, parse
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wrappers import Response
 
+from moderation.domain import inputs
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, TokenInvalid
 from moderation.runtime.process import one_submission_at_a_time
@@ -25,7 +28,7 @@ from moderation.services import threads as thread_service
 from moderation.services.moderation import get_comment
 from moderation.web import current, schemas
 from moderation.web.client import client_ip
-from moderation.web.guards import rate_limited
+from moderation.web.guards import RateLimitExceeded, rate_limited, rate_limits, seconds_left
 
 bp = Blueprint("widget", __name__, url_prefix="/api/v1")
 
@@ -83,7 +86,8 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object; only ``application/json`` is accepted for writes."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the comment as application/json")
-    return schemas.require_object(request.get_json(silent=True))
+    # Not request.get_json(): its decoder's RecursionError on absurd nesting would be a 500.
+    return schemas.require_object(inputs.parse_json(request.get_data(cache=False)))
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -186,9 +190,26 @@ def _check_comment_origin(comment_id: int) -> None:
     check_origin(get_comment(current.session(), comment_id).thread.site)
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed_rate(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def count_edit() -> None:
+    """Count a PATCH against ``[guard] edit_rate_limit`` for its client IP (the counters of the
+    POST rate limit, `web.guards`); over the limit raise `RateLimitExceeded`: a 429 with
+    Retry-After. Every edit is scored and stored, so one token must not drive a loop of them."""
+    limit = _parsed_rate(current.settings().guard.edit_rate_limit)
+    key = ("moderation-edit", client_ip(), request.endpoint or "")
+    if not rate_limits().hit(limit, *key):
+        raise RateLimitExceeded(limit, seconds_left(limit, *key))
+
+
 @bp.patch("/comments/<int:comment_id>")
 def edit_comment(comment_id: int) -> Response:
-    """Change the text of one's own comment within the edit window."""
+    """Change the text of one's own comment within the edit window, at most ``[comments]
+    max_edits`` times, and at most ``[guard] edit_rate_limit`` edits per client IP."""
+    count_edit()
     token = _edit_token(comment_id)
     text = schemas.parse_edit(json_body(), current.settings().comments)
     _check_comment_origin(comment_id)
