@@ -13,10 +13,13 @@ SQLite handle crosses a fork.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ from flask import Flask
 from moderation.config import Settings, load_settings
 from moderation.runtime.logs import configure_logging
 from moderation.runtime.process import limit_malloc_arenas
+
+log = logging.getLogger(__name__)
 
 #: Granian's own lines (start, stop, a worker that died) as JSON on stderr, like the app's.
 GRANIAN_LOGGING: dict[str, Any] = {
@@ -93,14 +98,15 @@ def run(
         respawn_failed_workers=True,
         workers_kill_timeout=10,
     )
-    consumer = None
+    supervisor = None
     if settings.jobs.embedded_consumer and config_path is not None:
-        consumer = _start_consumer(config_path)
+        supervisor = ConsumerSupervisor(consumer_command(config_path))
+        supervisor.start()
     try:
         server.serve()
     finally:
-        if consumer is not None:
-            _stop(consumer)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 class PortInUse(Exception):
@@ -133,15 +139,92 @@ def ensure_port_free(host: str, port: int) -> None:
                 raise
 
 
-def _start_consumer(config_path: Path) -> subprocess.Popen[bytes]:
+def consumer_command(config_path: Path) -> list[str]:
     """`moderation worker`, so that the single-machine default needs no second command."""
-    command = [sys.executable, "-m", "moderation.cli", "--config", str(config_path), "worker"]
-    return subprocess.Popen(command)
+    return [sys.executable, "-m", "moderation.cli", "--config", str(config_path), "worker"]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+class ConsumerSupervisor:
+    """Runs the job consumer beside the server and starts it again whenever it exits.
+
+    A consumer killed by the OOM killer or ``kill -9`` used to stay dead until the next restart of
+    the service, while ``/healthz`` went on answering 200 and mail piled up. Now each exit is
+    logged and followed by a new consumer after a back-off: `first_delay` seconds, doubling up to
+    `max_delay` while it keeps dying, back to `first_delay` once one has run `stable_after`
+    seconds. Entries the dead one had claimed come back when their lease runs out (the outbox).
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        first_delay: float = 1.0,
+        max_delay: float = 60.0,
+        stable_after: float = 60.0,
+    ) -> None:
+        self.command = command
+        self.first_delay, self.max_delay, self.stable_after = first_delay, max_delay, stable_after
+        self.restarts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # between starting a consumer and stopping for good
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(
+            target=self._watch, name="consumer-supervisor", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the consumer and watch it."""
+        with self._lock:
+            self.process = subprocess.Popen(self.command)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        delay = self.first_delay
+        while True:
+            process = self.process
+            assert process is not None
+            started = time.monotonic()
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            ran = time.monotonic() - started
+            if ran >= self.stable_after:
+                delay = self.first_delay
+            log.warning(
+                "the job consumer (pid %s) exited with %s after %.0f s; starting it again in %.0f s",
+                process.pid,
+                code,
+                ran,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.process = subprocess.Popen(self.command)
+                self.restarts += 1
+            log.warning(
+                "the job consumer was started again (pid %s, restart %s)",
+                self.process.pid,
+                self.restarts,
+            )
+            delay = min(delay * 2, self.max_delay)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching, then stop the consumer (SIGTERM; SIGKILL after `timeout` seconds)."""
+        with self._lock:
+            self._stopping.set()
+            process = self.process
+        if process is not None:
+            _stop(process, timeout)
+        self._watcher.join(timeout)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     process.terminate()
     try:
-        process.wait(10)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()

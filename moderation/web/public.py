@@ -11,17 +11,45 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
+from moderation.runtime import readiness
+from moderation.runtime.heartbeat import heartbeat_for
 from moderation.web import current
 from moderation.web.openapi import openapi_document
 
 bp = Blueprint("public", __name__)
+HEARTBEAT_KEY = "moderation.heartbeat"  # the job consumer's heartbeat, read by /readyz
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """200 when the database answers."""
+    """200 when the database answers: the liveness probe (readiness is /readyz)."""
     current.session().execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """200 when this deployment can do all its work: the database answers, its schema is at the
+    newest migration and a job consumer has beaten lately; else 503 naming what is wrong (in the
+    API's error shape too, built here so that it never depends on the error handlers)."""
+    parts = current.parts()
+    heartbeat = current_app.extensions.get(HEARTBEAT_KEY)
+    if heartbeat is None:
+        heartbeat = current_app.extensions[HEARTBEAT_KEY] = heartbeat_for(parts.context.settings)
+    result = readiness.check(parts.database, parts.context.settings, heartbeat)
+    if result.ready:
+        return jsonify({"status": "ready", "checks": result.checks})
+    message = "; ".join(result.problems)
+    response = jsonify(
+        {
+            "status": "not ready",
+            "checks": result.checks,
+            "error": {"code": "not_ready", "message": message},
+        }
+    )
+    response.status_code = 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/avatar/<string:key>.svg")

@@ -36,6 +36,10 @@ moderation = "none"
 [guard]
 rate_limit = "5 per minute"
 flood_seconds = 0
+
+[jobs]
+heartbeat_seconds = 1
+heartbeat_max_age_seconds = 5
 """
 
 
@@ -199,3 +203,71 @@ def test_a_second_serve_on_a_port_in_use_refuses_to_start(server, tmp_path):
     assert f"127.0.0.1:{port} is already in use" in stderr
     assert "Traceback" not in stderr
     assert httpx.get(f"{base}/healthz").status_code == 200  # the first one is untouched
+
+
+def consumers(pid):
+    """Pids of the `moderation worker` processes `pid` started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and cmdline.rstrip().endswith(" worker") and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for(condition, seconds=30.0):
+    """Poll `condition` until it holds; the bound only ends a test that would otherwise hang."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def ready(base):
+    return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+
+
+def test_serve_restarts_a_killed_job_consumer(server):
+    """Finding 6: after ``kill -9`` of the consumer, serve logs it and starts a new one, whose
+    heartbeat keeps /readyz at 200."""
+    base, log, pid = server
+    assert wait_for(lambda: ready(base)), httpx.get(f"{base}/readyz").text
+    [old] = consumers(pid)
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: consumers(pid) not in ([], [old])), log.read_text()[-2000:]
+    [new] = consumers(pid)
+    heartbeat = log.parent / "var" / "worker.heartbeat"
+    after_restart = heartbeat.stat().st_mtime
+    assert wait_for(lambda: heartbeat.stat().st_mtime > after_restart)  # the new one beats
+    assert ready(base)
+    text = log.read_text()
+    assert f"the job consumer (pid {old}) exited with -9" in text
+    assert f"the job consumer was started again (pid {new}, restart 1)" in text
+
+
+def test_serve_stops_its_job_consumer_when_it_stops(tmp_path):
+    port = free_port()
+    (tmp_path / "config.toml").write_text(CONFIG.format(port=port))
+    cli = [sys.executable, "-m", "moderation.cli"]
+    subprocess.run([*cli, "db", "upgrade"], cwd=tmp_path, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: len(consumers(proc.pid)) == 1)
+        [consumer] = consumers(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert (
+        not Path(f"/proc/{consumer}").exists() or "Z" in Path(f"/proc/{consumer}/stat").read_text()
+    )
