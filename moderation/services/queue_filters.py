@@ -22,7 +22,8 @@ from moderation.models import Comment
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_ID = inputs.MAX_ID  # the largest id both databases compare; a larger id or cursor matches nothing
+# The largest id both databases compare; a larger id or cursor matches nothing.
+MAX_ID = inputs.MAX_ID
 S = CommentStatus
 
 

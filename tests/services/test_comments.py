@@ -269,6 +269,72 @@ def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, datab
     assert len(session.scalars(select(SpamCheck)).all()) == 2
 
 
+@pytest.mark.parametrize(
+    ("policy", "email", "held"),
+    [
+        ("none", "", False),
+        ("all", "ann@example.org", True),
+        ("first-time", "", True),  # no e-mail: never "previously approved"
+        ("first-time", "ann@example.org", False),  # its own approval made Ann trusted
+    ],
+)
+def test_edit_of_approved_comment_is_judged_by_the_sites_policy(
+    session, database, ctx, clock, tmp_path, policy, email, held
+):
+    ctx = with_policy(ctx, tmp_path, policy)
+    comment = submit(session, database, ctx, clock, email=email)
+    if comment.status is not CommentStatus.approved:
+        helpers.write(
+            database,
+            lambda tx: apply_action(tx, ctx, tx.get(Comment, comment.id), Action.approve, SYSTEM),
+        )
+    edited = helpers.edit(database, ctx, comment.id, token(ctx, comment), "changed")
+    assert (edited.status is CommentStatus.pending) is held
+    hold = session.scalars(
+        select(ModerationEvent).where(
+            ModerationEvent.comment_id == comment.id, ModerationEvent.action == "hold"
+        )
+    ).all()
+    assert [e.reason for e in hold] == (
+        [
+            "edited: "
+            + (
+                "site moderates every comment"
+                if policy == "all"
+                else "first comment of this author"
+            )
+        ]
+        if held
+        else []
+    )
+
+
+def test_edits_past_max_edits_are_refused_and_store_nothing(
+    session, database, ctx, clock, tmp_path
+):
+    ctx = replace(ctx, settings=make_settings(tmp_path, **{"comments.max_edits": 2}))
+    comment = submit(session, database, ctx, clock)
+    for n in range(2):
+        helpers.edit(database, ctx, comment.id, token(ctx, comment), f"edit {n}")
+    assert comments.count_edits(session, comment.id) == 2
+    with pytest.raises(comments.EditLimitReached):
+        helpers.edit(database, ctx, comment.id, token(ctx, comment), "one too many")
+    assert len(session.scalars(select(SpamCheck)).all()) == 3
+
+
+def test_an_edit_prepared_before_the_cap_was_reached_is_refused_under_the_write(
+    session, database, ctx, clock, tmp_path
+):
+    ctx = replace(ctx, settings=make_settings(tmp_path, **{"comments.max_edits": 1}))
+    comment = submit(session, database, ctx, clock)
+    with database.read() as read:
+        late = comments.prepare_edit(read, ctx, comment.id, token(ctx, comment), "racing")
+    helpers.edit(database, ctx, comment.id, token(ctx, comment), "first")
+    with pytest.raises(comments.EditLimitReached), database.write() as tx:
+        comments.store_edit(tx, ctx, late)
+    assert helpers.stored(session, comment).text == "first"
+
+
 def test_delete_own_comment_with_replies_leaves_placeholder(session, database, ctx, clock):
     parent = submit(session, database, ctx, clock)
     reply = submit(

@@ -328,3 +328,15 @@ def test_feed_self_link_comes_from_public_url_not_the_host_header(client, clock)
         feed = feedparser.parse(r.data)
         self_links = [link.href for link in feed.feed.links if link.rel == "self"]
         assert self_links == ["https://comments.example.org" + path]
+
+
+@pytest.mark.parametrize(
+    "args", [{"q": "\x00"}, {"uri": "/\x00"}, {"q": "a\u2028b"}, {"site": "\x00"}]
+)
+def test_the_shared_queue_filter_refuses_control_characters_for_the_dashboard_too(args):
+    from moderation.errors import InvalidInput
+    from moderation.services import queue_filters
+
+    with pytest.raises(InvalidInput) as refused:
+        queue_filters.parse_filter(args, {"blog"})
+    assert set(refused.value.fields) == set(args)
