@@ -58,16 +58,22 @@ def markdown_html(text: str) -> str:
 
 # Built once: `nh3.clean(html, tags=...)` converts its settings on every call, which costs more
 # than the cleaning of a comment itself.
+# Only absolute http(s) and mailto links keep their href: a relative or protocol-relative one
+# (``//evil.example``; browsers read ``\\evil.example`` and ``/\evil.example`` the same way) would
+# point wherever the page that shows the comment lives: the host site, our dashboard, the e-mail
+# link pages. nh3 (ammonia) counts as relative whatever has no scheme of its own, those included.
 _cleaner = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=ALLOWED_ATTRIBUTES,
     url_schemes={"http", "https", "mailto"},
+    url_relative="deny",
     link_rel=LINK_REL,
 )
 
 
 def clean(html: str) -> str:
-    """Sanitize HTML from anywhere (Markdown output, a linkback excerpt) to the allowed subset."""
+    """Sanitize HTML from anywhere (Markdown output, a linkback excerpt, a stored row shown
+    again) to the allowed subset; links keep their href only when it is absolute."""
     return _cleaner.clean(html).strip()
 
 

@@ -8,7 +8,9 @@ other POST) acts. The token itself is the credential: no sign-in is needed.
 from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, render_template
+from markupsafe import Markup
 
+from moderation import markup
 from moderation.domain.states import Action, CommentStatus
 from moderation.errors import (
     InvalidTransition,
@@ -17,8 +19,10 @@ from moderation.errors import (
     TokenExpired,
     TokenInvalid,
 )
+from moderation.models import Comment
 from moderation.services import notify
 from moderation.web import current
+from moderation.web.security import set_page_security_headers
 
 bp = Blueprint("email_links", __name__)
 
@@ -43,16 +47,26 @@ DONE = {
 
 
 def _page(template: str, status: int = 200, **values: object) -> Response:
-    """A page that is never cached and never leaks the token in a Referer to another site.
-
-    Same-origin, not no-referrer: Flask-WTF's CSRF check over HTTPS insists on a same-origin
-    Referer on the form's POST.
-    """
+    """A page that search engines skip; the security headers are `_security_headers`'."""
+    comment = values.get("comment")
+    if isinstance(comment, Comment):
+        values["comment_html"] = comment_html(comment)
     response = make_response(render_template(f"email_links/{template}", **values), status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def comment_html(comment: Comment) -> Markup:
+    """The comment's HTML cleaned again as it is shown: rows stored before today's rules (a
+    protocol-relative link, say) are shown by today's (`markup.clean`)."""
+    return Markup(markup.clean(comment.html))  # noqa: S704  (nh3 just sanitized it)
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    """Every page here, refusals and CSRF errors included, sends the dashboard's headers: it shows
+    a stranger's text, and its URL is a credential (no cache, no Referer to other sites)."""
+    return set_page_security_headers(response)
 
 
 @bp.get("/moderate/act/<token>")

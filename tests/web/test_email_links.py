@@ -263,3 +263,81 @@ def test_comment_posted_through_the_widget_is_mailed_after_the_request_commits(
     assert browser.post(path, csrf).status_code == 200
     comment_id = response.get_json()["comment"]["id"]
     assert status_and_events(session, comment_id)[0] is CommentStatus.approved
+
+
+# --- security headers and links from comment data (finding 10) -----------------------------------
+
+
+def assert_page_security_headers(page):
+    """What the dashboard sends (moderation.web.security): a moderator's browser showing a
+    stranger's text, reached by a link that is itself a credential."""
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "base-uri 'none'" in csp
+    assert "form-action 'self'" in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_every_email_link_page_sends_the_dashboard_s_security_headers(
+    database, session, live, browser, clock, smtp
+):
+    _, links = held_comment(database, live, clock, smtp)
+    page, csrf = confirm(browser, links["approve"])
+    assert_page_security_headers(page)  # confirm
+    done = browser.post(links["approve"], csrf)
+    assert_page_security_headers(done)  # done
+    assert_page_security_headers(browser.post(links["approve"], csrf))  # refused: used
+    assert_page_security_headers(browser.get("/moderate/act/forged"))  # refused: invalid
+    _, other = held_comment(database, live, clock, smtp)
+    assert_page_security_headers(browser.post(other["spam"]))  # refused: no CSRF token
+
+
+def test_the_pages_need_no_inline_style_the_policy_would_block(
+    database, session, live, browser, clock, smtp
+):
+    _, links = held_comment(database, live, clock, smtp)
+    page, _ = confirm(browser, links["approve"])
+    assert "<style" not in page.text
+    assert " style=" not in page.text
+    stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.text)
+    assert stylesheet
+    assert browser.get(stylesheet.group(1)).status_code == 200
+
+
+HOSTILE_LINKS = (
+    "See [this](//evil.example/phish) and [that](\\\\evil.example/x), "
+    "[more](/\\evil.example/y), [js](javascript:alert(1)) and [rel](/moderate/queue)."
+)
+
+
+def test_links_from_comment_data_are_never_protocol_relative_or_javascript(
+    database, session, live, browser, clock, smtp
+):
+    _, links = held_comment(database, live, clock, smtp, text=HOSTILE_LINKS)
+    page, _ = confirm(browser, links["approve"])
+    hrefs = re.findall(r'href="([^"]*)"', page.text)
+    for href in hrefs:
+        assert not re.match(r"\s*(//|\\\\|/\\|javascript:)", href, re.IGNORECASE), href
+    assert "evil.example" not in " ".join(hrefs)
+
+
+def test_comment_html_stored_before_the_rule_is_cleaned_again_on_the_page(
+    database, session, live, browser, clock, smtp
+):
+    comment_id, links = held_comment(database, live, clock, smtp)
+    row = session.get(Comment, comment_id)
+    row.html = (
+        '<p><a href="//evil.example/a">a</a> <a href="javascript:alert(1)">b</a>'
+        '<script>alert(2)</script><img src=x onerror="alert(3)"></p>'
+    )
+    session.flush()
+    page, _ = confirm(browser, links["approve"])
+    assert "evil.example" not in page.text
+    assert "javascript:" not in page.text
+    assert "<script>alert(2)" not in page.text
+    assert "onerror" not in page.text
