@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from moderation.config import Settings
+from moderation.domain.inputs import MAX_ID
 from moderation.runtime.cache import make_cache
 from moderation.runtime.jobs import Jobs
 from moderation.runtime.logs import init_access_log
@@ -17,6 +21,16 @@ from moderation.web.guards import make_limiter
 from moderation.web.sessions import CookieSessions
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: a number larger than the database's integer columns hold
+    matches no route (404, as an id that does not exist) instead of reaching a query that
+    PostgreSQL would refuse."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(
     settings: Settings, *, database: Database | None = None, context: Context | None = None
 ) -> Flask:
@@ -26,6 +40,7 @@ def create_app(
     and every linkback source unreachable.
     """
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.url_map.converters["int"] = DatabaseId
     keys = list(settings.server.secret_key)
     app.config.update(
         SECRET_KEY=keys[-1],
