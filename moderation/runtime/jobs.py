@@ -182,9 +182,13 @@ class Jobs:
         heartbeat = heartbeat or heartbeat_for(self.settings)
         stop = stop or threading.Event()
         consumers = self.consumers(general_threads)
-        for consumer in consumers.values():
-            consumer.start()
-        # Each consumer's start() took the signals for itself; one handler stops them all.
+        for lane, consumer in consumers.items():
+            # Its threads only: huey's `start()` would also take the process's signals for
+            # itself (and cannot off the main thread); here one handler stops every lane.
+            consumer.scheduler.start()
+            for _, thread in consumer.worker_threads:
+                thread.start()
+            log.info("job lane %s: %s threads", lane, consumer.workers)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
