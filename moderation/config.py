@@ -8,6 +8,7 @@ message that names the key. This is the only module that reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -96,6 +97,7 @@ class CommentSettings:
     max_email_bytes: int = 100
     max_website_bytes: int = 200
     max_title_chars: int = 512
+    max_edits: int = 10  # edits per comment (each is scored and stored); then 409 too_many_edits
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class GuardSettings:
     """``[guard]``: rate and flood limits."""
 
     rate_limit: str = "10 per minute"
+    edit_rate_limit: str = "10 per minute"  # PATCHes of comments per client IP
     flood_seconds: int = 15
     trusted_proxies: tuple[str, ...] = ()
 
@@ -167,6 +170,14 @@ class JobsSettings:
     backend: str = "sqlite"
     immediate: bool = False
     embedded_consumer: bool = True
+    # Each kind of job has threads of its own, so a hanging SMTP server cannot hold up linkback
+    # verification or Akismet (moderation.runtime.jobs).
+    mail_threads: int = 1
+    akismet_threads: int = 2
+    fetch_threads: int = 2
+    # The consumer touches a heartbeat this often; /readyz fails when it is older than the limit.
+    heartbeat_seconds: int = 5
+    heartbeat_max_age_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,13 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"[sites.{site_id}] moderation must be one of {', '.join(POLICIES)}")
     if server.demo_site and server.demo_site not in settings.sites:
         raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
+    for proxy in settings.guard.trusted_proxies:
+        try:  # (the web layer parses them again; a typo must stop the start, not a request)
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"[guard] trusted_proxies: {proxy!r} is not an address or network"
+            ) from None
     if settings.mail.notify not in ("held", "all", "none"):
         raise ConfigError("[mail] notify must be one of held, all, none")
     if settings.mail.link_max_age_days < 1:
@@ -329,7 +347,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[jobs] backend must be sqlite or redis")
     if settings.jobs.backend == "redis" and not settings.redis.url:
         raise ConfigError("[jobs] backend = 'redis' needs [redis] url")
+    for lane in ("mail", "akismet", "fetch"):
+        if getattr(settings.jobs, f"{lane}_threads") < 1:
+            raise ConfigError(f"[jobs] {lane}_threads must be at least 1")
+    if not 0 < settings.jobs.heartbeat_seconds < settings.jobs.heartbeat_max_age_seconds:
+        raise ConfigError("[jobs] needs 0 < heartbeat_seconds < heartbeat_max_age_seconds")
     _check_rate(settings.guard.rate_limit)
+    _check_rate(settings.guard.edit_rate_limit, "edit_rate_limit")
+    if settings.comments.max_edits < 0:
+        raise ConfigError("[comments] max_edits must be 0 or more")
     if not 0 < settings.spam.unsure_threshold <= settings.spam.spam_threshold:
         raise ConfigError("[spam] needs 0 < unsure_threshold <= spam_threshold")
     _check_extras(settings)
@@ -355,12 +381,12 @@ def _check_url(url: str, where: str) -> None:
         raise ConfigError(f"{where} must be an absolute http(s) URL, not {url!r}")
 
 
-def _check_rate(rate: str) -> None:
+def _check_rate(rate: str, key: str = "rate_limit") -> None:
     from limits import parse_many  # local: keeps `config` importable without the web stack
 
     try:
         parse_many(rate)
     except ValueError:
         raise ConfigError(
-            f"[guard] rate_limit is not a rate like '10 per minute': {rate!r}"
+            f"[guard] {key} is not a rate like '10 per minute': {rate!r}"
         ) from None

@@ -307,7 +307,15 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"200": _json(_ref("Comment")), **_errors(400, 403, 404, 415)},
+                "description": (
+                    "Every edit is judged by the site's policy like a new comment; at most "
+                    "`[comments] max_edits` per comment (409 `too_many_edits`) and "
+                    "`[guard] edit_rate_limit` per client address (429 with Retry-After)."
+                ),
+                "responses": {
+                    "200": _json(_ref("Comment")),
+                    **_errors(400, 403, 404, 409, 415, 429),
+                },
             },
             "delete": {
                 "summary": "Delete one's own comment within the edit window",
@@ -363,6 +371,47 @@ def _paths() -> dict[str, Any]:
                 "summary": "Health",
                 "responses": {
                     "200": _json({"type": "object", "properties": {"status": {"const": "ok"}}})
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: database, migrations and a live job consumer",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["status", "checks"],
+                            "properties": {
+                                "status": {"const": "ready"},
+                                "checks": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        }
+                    ),
+                    "503": _json(
+                        {
+                            "type": "object",
+                            "required": ["status", "checks", "error"],
+                            "properties": {
+                                "status": {"const": "not ready"},
+                                "checks": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                                "error": {
+                                    "type": "object",
+                                    "required": ["code", "message"],
+                                    "properties": {
+                                        "code": {"const": "not_ready"},
+                                        "message": {"type": "string"},
+                                    },
+                                },
+                            },
+                        }
+                    ),
                 },
             }
         },
