@@ -387,6 +387,4 @@ def _check_rate(rate: str, key: str = "rate_limit") -> None:
     try:
         parse_many(rate)
     except ValueError:
-        raise ConfigError(
-            f"[guard] {key} is not a rate like '10 per minute': {rate!r}"
-        ) from None
+        raise ConfigError(f"[guard] {key} is not a rate like '10 per minute': {rate!r}") from None
