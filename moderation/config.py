@@ -161,6 +161,7 @@ class MailSettings:
     password: str = ""
     starttls: bool = False
     link_max_age_days: int = 7
+    timeout: float = 10.0  # seconds, for connecting and for every SMTP command
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,8 @@ def _check(settings: Settings) -> None:
             ) from None
     if settings.mail.notify not in ("held", "all", "none"):
         raise ConfigError("[mail] notify must be one of held, all, none")
+    if settings.mail.timeout <= 0:
+        raise ConfigError("[mail] timeout must be more than 0 seconds")
     if settings.mail.link_max_age_days < 1:
         raise ConfigError("[mail] link_max_age_days must be at least 1")
     if settings.jobs.backend not in ("sqlite", "redis"):

@@ -60,6 +60,7 @@ def test_settings_secret_key_list_allows_rotation():
             "[guard] trusted_proxies must be a list of strings",
         ),
         (with_(mail={"notify": "sometimes"}), "[mail] notify must be one of"),
+        (with_(mail={"timeout": 0}), "[mail] timeout must be more than 0"),
         (with_(jobs={"backend": "redis"}), "needs [redis] url"),
         (with_(server={"demo_site": "nope"}), "unknown site 'nope'"),
     ],

@@ -48,7 +48,6 @@ NEW = "new"  # a new comment or linkback was stored
 EDITED = "edited"  # its author's edit sent an approved comment back to the queue
 LINK_ACTIONS = (Action.approve, Action.spam, Action.delete)
 ACTION_LABELS = {Action.approve: "Approve", Action.spam: "Mark as spam", Action.delete: "Delete"}
-SMTP_TIMEOUT = 10.0  # seconds, for connecting and for every command
 TOP_SIGNALS = 5
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
 
@@ -156,7 +155,7 @@ def send_notification(database: Database, ctx: Context, payload: dict[str, Any])
 def send(mail: MailSettings, message: EmailMessage, to: str) -> None:
     """Hand `message` to the configured SMTP server (STARTTLS and login when configured)."""
     sender = email.utils.parseaddr(mail.sender)[1] or mail.sender
-    with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=SMTP_TIMEOUT) as smtp:
+    with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=mail.timeout) as smtp:
         if mail.starttls:
             smtp.starttls(context=ssl.create_default_context())
         if mail.username:

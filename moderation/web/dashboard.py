@@ -44,6 +44,7 @@ from moderation.services import queue_filters
 from moderation.web import auth, current
 from moderation.web.auth import role_required, user
 from moderation.web.errors import status_of
+from moderation.web.security import set_page_security_headers
 
 bp = Blueprint("dashboard", __name__, url_prefix="/moderate")
 bp.add_url_rule("/login", "login", auth.login, methods=["GET", "POST"])
@@ -495,13 +496,4 @@ def _http_error(exc: HTTPException) -> Response:
 @bp.after_request
 def _headers(response: Response) -> Response:
     """Dashboard pages show strangers' text: no scripts or frames but ours, no caching."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return set_page_security_headers(response)

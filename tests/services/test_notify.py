@@ -2,6 +2,7 @@
 after the commit, and still delivered after an SMTP outage."""
 
 import re
+import smtplib
 
 import pytest
 from sqlalchemy import select
@@ -300,3 +301,21 @@ def test_spent_nonces_are_forgotten_once_their_links_have_expired(database, live
     with database.read() as session:
         assert session.scalars(select(UsedToken.nonce)).all() == ["recent"]
     assert notify.purge_used_tokens(database, ctx) == 0
+
+
+def test_a_hanging_smtp_server_fails_the_send_after_the_mail_timeout(tmp_path):
+    """`[mail] timeout` bounds each SMTP wait: the send raises (the outbox retries it later)."""
+    from email.message import EmailMessage
+
+    from tests.fakes.black_hole import BlackHole
+
+    with BlackHole() as hole:
+        settings = make_settings(
+            tmp_path,
+            **{"mail.smtp_host": "127.0.0.1", "mail.smtp_port": hole.port, "mail.timeout": 0.2},
+        )
+        message = EmailMessage()
+        message["Subject"] = "held"
+        with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
+            notify.send(settings.mail, message, "mod@example.org")
+        assert hole.accepted == 1
