@@ -9,7 +9,11 @@ Referer on a form's POST.
 
 from __future__ import annotations
 
-from flask import Response
+from typing import TypeVar
+
+from werkzeug.wrappers import Response
+
+R = TypeVar("R", bound=Response)  # Flask's Response or Werkzeug's
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
@@ -17,7 +21,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def set_page_security_headers(response: Response) -> Response:
+def set_page_security_headers(response: R) -> R:
     """Put the pages' security headers on `response` (a view may set a stricter CSP itself)."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Frame-Options"] = "DENY"
