@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from moderation.config import Settings
 from moderation.domain.inputs import MAX_ID
@@ -22,13 +21,15 @@ from moderation.web.sessions import CookieSessions
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:...>`` in every route: a number larger than the database's integer columns hold
-    matches no route (404, as an id that does not exist) instead of reaching a query that
-    PostgreSQL would refuse."""
+    """``<int:...>`` in every route: a number larger than the database's integer columns hold is a
+    404, as an id that does not exist, instead of reaching a query that PostgreSQL would refuse.
+    (Not the converter's `max`: a route that does not match could let another one answer 405.)"""
 
-    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number: int = super().to_python(value)
+        if number > MAX_ID:
+            raise NotFound()
+        return number
 
 
 def create_app(
