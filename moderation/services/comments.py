@@ -320,11 +320,20 @@ def submission_record(submission: Submission) -> dict[str, object]:
     }
 
 
-def author_trusted(session: Session, author: str, email: str) -> bool:
-    """WordPress's "previously approved": an approved comment with the same name and e-mail."""
+def author_trusted(session: Session, author: str, email: str, besides: int | None = None) -> bool:
+    """WordPress's "previously approved": an approved comment with the same name and e-mail
+    (other than comment `besides`: an edit is not vouched for by the comment it changes)."""
     if not author or not email:
         return False
-    return bool(_TRUSTED.scalar(session, {"author": author, "email": email.lower()}))
+    if besides is None:
+        return bool(_TRUSTED.scalar(session, {"author": author, "email": email.lower()}))
+    other = select(Comment.id).where(
+        Comment.author == author,
+        Comment.email == email.lower(),
+        Comment.status == CommentStatus.approved,
+        Comment.id != besides,
+    )
+    return bool(session.scalar(select(exists(other))))
 
 
 @dataclass(frozen=True)
@@ -366,7 +375,7 @@ def prepare_edit(
     check_edit_allowance(session, ctx, comment_id)
     thread = comment.thread
     site = site_settings(ctx, thread.site)
-    trusted = author_trusted(session, comment.author, comment.email)
+    trusted = author_trusted(session, comment.author, comment.email, besides=comment.id)
     submission = _submission(
         ctx,
         site,

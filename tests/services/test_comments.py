@@ -275,7 +275,7 @@ def test_edit_own_comment_rescored_spammy_edit_goes_back_to_queue(session, datab
         ("none", "", False),
         ("all", "ann@example.org", True),
         ("first-time", "", True),  # no e-mail: never "previously approved"
-        ("first-time", "ann@example.org", False),  # its own approval made Ann trusted
+        ("first-time", "ann@example.org", True),  # its own approval does not vouch for an edit
     ],
 )
 def test_edit_of_approved_comment_is_judged_by_the_sites_policy(
@@ -492,3 +492,19 @@ def test_a_post_and_an_edit_are_scored_with_no_write_lock_held(session, database
     with database.write():  # (the watcher does see a write when there is one)
         watcher.score(None)
     assert watcher.held == [False, False, True]
+
+
+def test_edit_on_first_time_site_publishes_for_an_author_with_another_approved_comment(
+    session, database, ctx, clock, tmp_path
+):
+    ctx = with_policy(ctx, tmp_path, "first-time")
+    first, second = (submit(session, database, ctx, clock, text=t) for t in ("one", "two"))
+    for comment in (first, second):
+        helpers.write(
+            database,
+            lambda tx, c=comment: apply_action(
+                tx, ctx, tx.get(Comment, c.id), Action.approve, SYSTEM
+            ),
+        )
+    edited = helpers.edit(database, ctx, second.id, token(ctx, second), "two, changed")
+    assert edited.status is CommentStatus.approved  # "one" vouches for Ann

@@ -113,9 +113,18 @@ def test_edit_on_first_time_site_is_held_for_an_untrusted_author(
     assert patch(client, cid, token, "changed").status_code == 200
     assert session.get(Comment, cid).status is CommentStatus.pending
 
-    trusted = post(client, clock, author="Ann", email="ann@example.org", text="first")
+    # Ann's approved comment does not vouch for an edit of itself: approve, then edit in a link.
+    only = post(client, clock, author="Ann", email="ann@example.org", text="first")
+    oid, otoken = only.get_json()["comment"]["id"], only.get_json()["edit_token"]
+    approve(database, app, oid)
+    assert patch(client, oid, otoken, "now with https://spam.example").status_code == 200
+    assert session.get(Comment, oid).status is CommentStatus.pending
+
+    # Another approved comment of Ann's does (the moderator approves the edited one again).
+    approve(database, app, oid)
+    trusted = post(client, clock, author="Ann", email="ann@example.org", text="second")
+    assert trusted.status_code == 201  # published at once: Ann is previously approved
     tid, ttoken = trusted.get_json()["comment"]["id"], trusted.get_json()["edit_token"]
-    approve(database, app, tid)
     assert patch(client, tid, ttoken, "changed by a trusted author").status_code == 200
     assert session.get(Comment, tid).status is CommentStatus.approved
 
