@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from moderation import markup
 from moderation.config import Settings
 from moderation.domain.inputs import MAX_ID
 from moderation.runtime.cache import make_cache
@@ -42,6 +43,7 @@ def create_app(
     """
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.url_map.converters["int"] = DatabaseId
+    app.jinja_env.filters["sanitized"] = markup.sanitized
     keys = list(settings.server.secret_key)
     app.config.update(
         SECRET_KEY=keys[-1],

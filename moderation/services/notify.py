@@ -32,6 +32,7 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from moderation import markup
 from moderation.config import MailSettings, Settings
 from moderation.domain.inputs import one_line
 from moderation.domain.states import Action, CommentStatus, allowed_actions
@@ -285,7 +286,7 @@ def _one_line_value(value: Any) -> Any:
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
         trim_blocks=True,
@@ -293,6 +294,8 @@ def _templates() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["sanitized"] = markup.sanitized
+    return env
 
 
 @functools.cache
