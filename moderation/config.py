@@ -189,6 +189,15 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """``[privacy]``: how long personal data the service needs only for a while is kept."""
+
+    # Client IPs and user agents (of comments and of their spam checks) are blanked after this
+    # many days; 0 keeps them.
+    ip_retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration."""
 
@@ -203,6 +212,7 @@ class Settings:
     mail: MailSettings = MailSettings()
     jobs: JobsSettings = JobsSettings()
     redis: RedisSettings = RedisSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @property
     def data_path(self) -> Path:
@@ -221,6 +231,7 @@ SECTIONS: dict[str, type] = {
     "mail": MailSettings,
     "jobs": JobsSettings,
     "redis": RedisSettings,
+    "privacy": PrivacySettings,
 }
 
 # Environment variables that may carry secrets (and the database URL, for containers).
@@ -342,6 +353,8 @@ def _check(settings: Settings) -> None:
             ) from None
     if settings.mail.notify not in ("held", "all", "none"):
         raise ConfigError("[mail] notify must be one of held, all, none")
+    if settings.privacy.ip_retention_days < 0:
+        raise ConfigError("[privacy] ip_retention_days must be 0 (keep) or more")
     if settings.mail.timeout <= 0:
         raise ConfigError("[mail] timeout must be more than 0 seconds")
     if settings.mail.link_max_age_days < 1:

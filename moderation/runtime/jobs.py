@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from moderation.config import Settings
 from moderation.runtime.heartbeat import Heartbeat, heartbeat_for
-from moderation.services import Context, linkbacks, notify, outbox, spam, verification
+from moderation.services import Context, linkbacks, notify, outbox, privacy, spam, verification
 from moderation.storage.db import Database
 
 if TYPE_CHECKING:
@@ -149,9 +149,11 @@ class Jobs:
 
     def purge(self) -> int:
         """Remove old spam and deleted comments, spent e-mail link nonces that guard nothing, and
-        outbox entries done a week ago. Returns how many rows went."""
+        outbox entries done a week ago, and blank IPs and user agents past their retention.
+        Returns how many rows went or changed."""
         return (
             spam.purge(self.database, self.ctx)
+            + privacy.blank_old_client_data(self.database, self.ctx)
             + notify.purge_used_tokens(self.database, self.ctx)
             + outbox.purge_done(self.database, self.ctx)
         )

@@ -296,7 +296,11 @@ def send_akismet_feedback(database: Database, ctx: Context, payload: dict[str, A
         comment = session.get(Comment, payload["comment_id"])
         if comment is None or not comment.checks:
             return
-        params = akismet.params_for(submission_from_record(comment.checks[0].submitted))
+        submission = submission_from_record(comment.checks[0].submitted)
+    if not submission.ip:  # blanked by the retention rule (services.privacy): Akismet needs it
+        log.info("no Akismet feedback for comment %s: its IP is no longer kept", comment.id)
+        return
+    params = akismet.params_for(submission)
     if payload["verdict"] == "spam":
         akismet.submit_spam(params)
     else:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, select
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentStatus
 from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, OutboxEntry, SpamCheck
-from moderation.services import build_context, comments, outbox, spam
+from moderation.services import build_context, comments, outbox, privacy, spam
 from moderation.services.moderation import Actor, apply_action
 from tests.conftest import make_settings
 from tests.fakes.akismet_server import FAKE_KEY, FakeAkismet
@@ -263,6 +263,22 @@ def test_akismet_feedback_only_after_commit(database, session, live_ctx, clock, 
     with database.write() as session:
         apply_action(session, ctx, session.get(Comment, comment_id), Action.ham, MODERATOR)
     assert len(akismet.requests_to("submit-ham")) == 1
+
+
+def test_akismet_feedback_is_skipped_once_the_ip_is_no_longer_kept(
+    database, session, live_ctx, clock, akismet
+):
+    ctx = akismet_ctx(live_ctx, akismet, **{"privacy.ip_retention_days": 30})
+    comment_id = submit(session, database, ctx, clock).id
+    clock.advance(31 * 86400)
+    assert privacy.blank_old_client_data(database, ctx) == 1
+    with database.write() as tx:
+        apply_action(tx, ctx, tx.get(Comment, comment_id), Action.spam, MODERATOR)
+    assert akismet.requests_to("submit-spam") == []  # Akismet needs the IP: nothing is sent
+    (entry,) = session.scalars(
+        select(OutboxEntry).where(OutboxEntry.kind == "akismet_feedback")
+    ).all()
+    assert entry.done_at is not None  # done, not retried forever
 
 
 def test_outbox_purge_removes_only_entries_done_a_week_ago(database, live_ctx, clock):
