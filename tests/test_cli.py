@@ -46,6 +46,7 @@ def test_every_command_group_is_registered_and_runs_as_a_module(tmp_path):
         "init-config": [],
         "linkbacks": ["discovery", "send"],
         "moderators": ["add", "password"],
+        "privacy": ["erase", "export"],
         "serve": [],
         "spam": ["evaluate", "train"],
         "tokens": ["create", "list", "revoke"],

@@ -54,7 +54,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 def _register(group: click.Group) -> None:
     """Add every command group to GROUP (the modules import `State` and `pass_state` from here,
     so they are imported once both exist)."""
-    from moderation.cli import db, linkbacks, moderators, serve, setup, spam, tokens
+    from moderation.cli import db, linkbacks, moderators, privacy, serve, setup, spam, tokens
 
     for command in (
         serve.serve,
@@ -65,6 +65,7 @@ def _register(group: click.Group) -> None:
         spam.spam,
         setup.init_config,
         linkbacks.linkbacks,
+        privacy.privacy_group,
     ):
         group.add_command(command)
 
