@@ -7,31 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from moderation.cli import main
 from moderation.domain.states import CommentStatus
 from moderation.models import Comment, ModerationEvent, SpamCheck
 from tests.conftest import SITE_URL
 
 ANN = "Ann.Example@Example.org"
-
-
-@pytest.fixture
-def cli(tmp_path, db_url, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(main, ["init-config", "--demo"]).exit_code == 0
-    monkeypatch.setenv("MODERATION_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("MODERATION_DATABASE_URL", db_url)
-
-    def invoke(*args: str):
-        result = runner.invoke(main, list(args))
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
 
 
 def post(client, clock, text, author, email, **kw):
@@ -60,7 +42,7 @@ def everything_public(client) -> str:
 
 def test_export_lists_every_comment_of_the_address_and_no_other(cli, posted):
     ann, _bob, ann2 = posted
-    data = json.loads(cli("privacy", "export", ANN.upper()))
+    data = json.loads(cli("privacy", "export", ANN.upper()).output)
     assert data["email"] == ANN.lower()
     assert [c["id"] for c in data["comments"]] == [ann, ann2]
     first = data["comments"][0]
@@ -75,14 +57,14 @@ def test_export_lists_every_comment_of_the_address_and_no_other(cli, posted):
 def test_erase_anonymises_everywhere_and_keeps_the_text(cli, client, session, posted):
     ann, bob, ann2 = posted
     assert "Ann Example" in everything_public(client)  # (and now cached)
-    assert cli("privacy", "erase", ANN) == "2 comments anonymised\n"
+    assert cli("privacy", "erase", ANN).output == "2 comments anonymised\n"
 
     public = everything_public(client)
     assert "Ann Example" not in public
     assert "ann.example" not in public.lower()
     assert "Ann's first thought." in public  # the text stays, by an anonymous author
     assert "Bob" in public
-    assert json.loads(cli("privacy", "export", ANN))["comments"] == []
+    assert json.loads(cli("privacy", "export", ANN).output)["comments"] == []
 
     session.expire_all()
     for comment_id in (ann, ann2):
@@ -103,7 +85,7 @@ def test_erase_anonymises_everywhere_and_keeps_the_text(cli, client, session, po
 
 def test_erase_with_delete_leaves_a_placeholder_where_replies_exist(cli, client, session, posted):
     ann, bob, ann2 = posted
-    assert cli("privacy", "erase", ANN, "--delete") == "2 comments deleted\n"
+    assert cli("privacy", "erase", ANN, "--delete").output == "2 comments deleted\n"
     thread = client.get("/api/v1/threads/comments?site=blog&uri=/post/").get_json()
     assert thread["thread"]["count"] == 1  # Bob's reply
     (top,) = thread["comments"]
@@ -116,6 +98,6 @@ def test_erase_with_delete_leaves_a_placeholder_where_replies_exist(cli, client,
 
 
 def test_erase_of_an_unknown_address_changes_nothing(cli, session, posted):
-    assert cli("privacy", "erase", "nobody@example.org") == "0 comments anonymised\n"
+    assert cli("privacy", "erase", "nobody@example.org").output == "0 comments anonymised\n"
     session.expire_all()
     assert {c.author for c in session.scalars(select(Comment))} == {"Ann Example", "Bob"}
