@@ -23,7 +23,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from bench.serve_bench import CLI, free_port, wait_listening  # noqa: E402
+from bench.serve_bench import CLI, free_port, start_serve  # noqa: E402
 from tests.fakes.black_hole import BlackHole  # noqa: E402
 
 KEY = "black-hole-key"
@@ -76,20 +76,8 @@ def main() -> None:
     with BlackHole() as hole:
         write_config(folder, port, args.workers, args.threads, hole.url, args.timeout)
         subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
-        server = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port)],
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_serve(folder, port, args.workers)
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            wait_listening(port, args.workers)
             results = run(base, args)
         finally:
             server.send_signal(signal.SIGTERM)

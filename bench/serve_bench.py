@@ -58,6 +58,24 @@ def wait_listening(port: int, workers: int, seconds: float = 30) -> None:
     raise SystemExit(f"only some of the {workers} workers listen on port {port}")
 
 
+def start_serve(folder: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`moderation serve` in `folder` on `port`, once /healthz answers and every worker listens."""
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    wait_listening(port, workers)
+    return server
+
+
 def write_config(folder: Path, port: int, workers: int, threads: int = 4) -> None:
     (folder / "config.toml").write_text(f"""
 [server]
@@ -162,20 +180,8 @@ def main() -> None:
     write_config(folder, port, args.workers, args.threads)
     subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
     seed(folder)
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(folder, port, args.workers)
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        wait_listening(port, args.workers)
         print(
             f"moderation serve, {args.workers} workers; wrk -t2 -c{args.connections} "
             f"-d{args.seconds}s; 100 threads x 50 comments (SQLite)"
