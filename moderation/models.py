@@ -4,6 +4,7 @@ state changes go through `moderation.services.moderation`, which applies `domain
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.storage.db import Base, utcnow
+
+
+def new_uid() -> str:
+    """A comment's portable id: 32 hex digits, random."""
+    return uuid.uuid4().hex
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -94,6 +100,8 @@ class Comment(Base):
         # submission. With `status` in it, SQLite (which has no statistics) picks this index
         # instead of walking every approved comment through the status index.
         Index("ix_comments_email_author_status", "email", "author", "status"),
+        # An imported row remembers where it came from, so running an import again adds nothing.
+        UniqueConstraint("thread_id", "import_source", "import_id", name="uq_comments_import"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -126,6 +134,20 @@ class Comment(Base):
     learned: Mapped[str | None] = mapped_column(
         String(8), comment="what the classifier was taught from this comment: spam, ham or null"
     )
+    uid: Mapped[str] = mapped_column(
+        String(32),
+        unique=True,
+        default=new_uid,
+        comment="portable id: the same in every export and in a database the export is imported into",
+    )
+    import_source: Mapped[str | None] = mapped_column(
+        String(16), comment="imported rows: the format first imported from (wordpress, disqus, ...)"
+    )
+    import_id: Mapped[str | None] = mapped_column(
+        String(255), comment="imported rows: the comment's id in that source"
+    )
+    likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dislikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     thread: Mapped[Thread] = relationship(back_populates="comments")
     checks: Mapped[list[SpamCheck]] = relationship(

@@ -27,7 +27,7 @@ from moderation.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
+from moderation.models import Comment, ModerationEvent, SpamCheck, Thread, new_uid
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT
@@ -245,6 +245,9 @@ def insert_submission(
         "discarded": scored.assessment.verdict is Verdict.discard,
         "created_at": now,
         "approved_at": now if published else None,
+        "uid": new_uid(),
+        "likes": 0,
+        "dislikes": 0,
     }
     comment = Comment(id=insert_row(tx, _COMMENTS, row), **row)
     check_row = spam_check_row(ctx, scored.submission, scored.assessment)
