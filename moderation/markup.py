@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -35,6 +37,26 @@ def render(text: str) -> str:
     """Render a reader's Markdown to sanitized HTML; links get ``rel="nofollow ugc noopener"``."""
     return clean(markdown_html(text))
 
+
+def render_html(html: str) -> str:
+    """Render an imported comment written in HTML (WordPress, Disqus, Remark42) to the same safe
+    subset: blank lines become paragraphs and single line breaks ``<br>``, as WordPress shows
+    them, unless the text already has its own paragraphs; then the same cleaner as for Markdown."""
+    text = html.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return ""
+    if "<p" not in text.lower():
+        paragraphs = [p.strip() for p in _BLANK_LINES.split(text) if p.strip()]
+        text = "".join(f"<p>{p.replace(chr(10), '<br>' + chr(10))}</p>\n" for p in paragraphs)
+    return clean(text)
+
+
+def render_as(text: str, text_format: str) -> str:
+    """Render stored `text` by its `text_format` ("markdown" or "html")."""
+    return render_html(text) if text_format == "html" else render(text)
+
+
+_BLANK_LINES = re.compile(r"\n\s*\n")
 
 # What a line can start with to be (or begin) something other than a paragraph: headings, block
 # quotes, lists, rules, fences, tables, raw HTML, reference definitions. Digits too (ordered lists).

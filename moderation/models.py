@@ -146,6 +146,12 @@ class Comment(Base):
     import_id: Mapped[str | None] = mapped_column(
         String(255), comment="imported rows: the comment's id in that source"
     )
+    text_format: Mapped[str] = mapped_column(
+        String(8),
+        default="markdown",
+        server_default="markdown",
+        comment="what `text` is written in: markdown (ours, Isso) or html (imported from WordPress, ...)",
+    )
     likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dislikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

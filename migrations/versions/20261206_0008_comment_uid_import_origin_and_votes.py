@@ -1,8 +1,9 @@
-"""Comments' portable id, import origin and vote counts
+"""Comments' portable id, import origin, text format and vote counts
 
 ``uid`` is a comment's id in exports, the same in every database an export is imported into;
 ``import_source``/``import_id`` remember where an imported comment came from, unique per thread, so
-that running an import again adds nothing; ``likes``/``dislikes`` keep the counts a source had.
+that running an import again adds nothing; ``text_format`` says whether ``text`` is Markdown or
+the HTML an imported comment was written in; ``likes``/``dislikes`` keep the counts a source had.
 Existing comments get a random uid.
 
 Revision ID: 0008
@@ -43,6 +44,18 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(
+            sa.Column(
+                "text_format",
+                sa.String(length=8),
+                server_default="markdown",
+                nullable=False,
+                comment=(
+                    "what `text` is written in: markdown (ours, Isso) or html (imported from "
+                    "WordPress, ...)"
+                ),
+            )
+        )
+        batch_op.add_column(
             sa.Column("likes", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.add_column(
@@ -74,6 +87,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_comments_uid"), type_="unique")
         batch_op.drop_column("dislikes")
         batch_op.drop_column("likes")
+        batch_op.drop_column("text_format")
         batch_op.drop_column("import_id")
         batch_op.drop_column("import_source")
         batch_op.drop_column("uid")

@@ -1,8 +1,8 @@
 """The ``moderation`` command: the group, its shared state, and one module per command group.
 
-``db`` (migrations), ``moderators``, ``tokens``, ``spam`` (train, evaluate), ``linkbacks``
-(discovery, send), ``serve`` (serve, worker) and ``setup`` (init-config) each hold their
-commands; this module registers them on `main`.
+``db`` (migrations, backups), ``moderators``, ``tokens``, ``spam`` (train, evaluate),
+``linkbacks`` (discovery, send), ``serve`` (serve, worker), ``setup`` (init-config), ``privacy``
+and ``interchange`` (import, export) each hold their commands; this module registers them on `main`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,17 @@ def main(ctx: click.Context, config: str | None) -> None:
 def _register(group: click.Group) -> None:
     """Add every command group to GROUP (the modules import `State` and `pass_state` from here,
     so they are imported once both exist)."""
-    from moderation.cli import db, linkbacks, moderators, privacy, serve, setup, spam, tokens
+    from moderation.cli import (
+        db,
+        interchange,
+        linkbacks,
+        moderators,
+        privacy,
+        serve,
+        setup,
+        spam,
+        tokens,
+    )
 
     for command in (
         serve.serve,
@@ -66,6 +76,8 @@ def _register(group: click.Group) -> None:
         setup.init_config,
         linkbacks.linkbacks,
         privacy.privacy_group,
+        interchange.import_command,
+        interchange.export_command,
     ):
         group.add_command(command)
 

@@ -47,7 +47,7 @@ class CommentRecord:
     is Markdown (Isso, ours) or HTML (WordPress, Disqus, Remark42); either is rendered through the
     same sanitizer as new comments. Times are aware UTC datetimes. `linkback_source` is the citing
     page of a trackback or pingback. `uid` and `origin` are our own JSON's: the comment's portable
-    id, and the (format, id) it was first imported from.
+    id, and the (format, id) it was first imported from; so are the fields after `line`.
     """
 
     source_id: str
@@ -70,6 +70,12 @@ class CommentRecord:
     uid: str | None = None
     origin: tuple[str, str] | None = None
     line: int | None = None
+    # Our own format's (others leave the defaults; the importer fills in the times from the status)
+    approved_at: datetime | None = None
+    deleted_at: datetime | None = None
+    verified: bool | None = None
+    discarded: bool = False
+    referrer: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,6 +246,7 @@ def insert_submission(
         "created_at": now,
         "approved_at": now if published else None,
         "uid": new_uid(),
+        "text_format": "markdown",
         "likes": 0,
         "dislikes": 0,
     }

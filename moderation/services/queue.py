@@ -431,7 +431,8 @@ def edit_comment(
         raise InvalidInput("the text is too long", fields={"text": "too long"})
     if text == comment.text:
         return None
-    comment.text, comment.html, comment.modified_at = text, markup.render(text), ctx.clock()
+    html = markup.render_as(text, comment.text_format)
+    comment.text, comment.html, comment.modified_at = text, html, ctx.clock()
     session.execute(
         update(Thread).where(Thread.id == comment.thread_id).values(version=Thread.version + 1)
     )
