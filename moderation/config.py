@@ -195,6 +195,12 @@ class PrivacySettings:
     # Client IPs and user agents (of comments and of their spam checks) are blanked after this
     # many days; 0 keeps them.
     ip_retention_days: int = 30
+    # Readers' own requests (``/privacy/``, linked from the widget): how many a day may be made for
+    # one address and an hour from one client IP, and how long the confirmation link in the mail
+    # works (at most ``[mail] link_max_age_days``, which is how long spent links are remembered).
+    requests_per_address_per_day: int = 3
+    requests_per_ip_per_hour: int = 10
+    link_max_age_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,14 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[mail] notify must be one of held, all, none")
     if settings.privacy.ip_retention_days < 0:
         raise ConfigError("[privacy] ip_retention_days must be 0 (keep) or more")
+    for key in ("requests_per_address_per_day", "requests_per_ip_per_hour"):
+        if getattr(settings.privacy, key) < 1:
+            raise ConfigError(f"[privacy] {key} must be at least 1")
+    if not 1 <= settings.privacy.link_max_age_hours <= settings.mail.link_max_age_days * 24:
+        raise ConfigError(
+            "[privacy] link_max_age_hours must be at least 1 and at most [mail] link_max_age_days"
+            " in hours (spent links are remembered that long)"
+        )
     if settings.mail.timeout <= 0:
         raise ConfigError("[mail] timeout must be more than 0 seconds")
     if settings.mail.link_max_age_days < 1:

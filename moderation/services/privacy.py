@@ -8,15 +8,21 @@ the submission; the comment, its text and its verdicts stay. Run by the job work
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from moderation.models import Comment, SpamCheck
-from moderation.services import Context
+from moderation.errors import TokenInvalid
+from moderation.models import Comment, SpamCheck, UsedToken
+from moderation.services import Context, notify, outbox
+from moderation.services.tokens import PRIVACY_REQUEST
 from moderation.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -129,3 +135,149 @@ def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: b
             )
             bump_thread(session, comment.thread_id)
     return len(erased)
+
+
+# --- readers' own requests (the /privacy/ page the widget links to) -------------------------------
+#
+# A reader names an address and what they want; when comments are kept for it, one mail goes to
+# that address (through the outbox, after the commit) with a signed ``privacy-request`` link. The
+# link's GET only asks; its POST spends the link's nonce (the used-tokens table, like the
+# moderators' one-click links) and exports or erases. Whoever asks is never told whether the
+# address is known: only its owner learns it, from the mail.
+
+EXPORT = "export"  # article 15 and 20: a JSON copy
+ANONYMISE = "anonymise"  # article 17, keeping the texts by an anonymous author
+DELETE = "delete"  # article 17, deleting the comments
+REQUEST_ACTIONS = (EXPORT, ANONYMISE, DELETE)
+REQUEST_MAIL = "privacy_mail"  # the outbox kind
+
+
+@dataclass(frozen=True)
+class RequestLink:
+    """What a genuine, unexpired ``privacy-request`` link asks for."""
+
+    email: str
+    action: str
+    site: str
+    nonce: str
+
+
+def has_comments(session: Session, email: str) -> bool:
+    """Whether any comment is kept for `email` (case-insensitive, as `comments_of`)."""
+    address = email.strip().lower()
+    if not address:
+        return False
+    found = session.scalar(select(Comment.id).where(func.lower(Comment.email) == address).limit(1))
+    return found is not None
+
+
+def queue_request_mail(session: Session, ctx: Context, email: str, action: str, site: str) -> bool:
+    """Queue the confirmation mail for a reader's request, only when comments are kept for `email`;
+    returns whether one was queued (the caller answers the same either way). Runs inside the
+    caller's write; the mail is sent after the commit."""
+    if action not in REQUEST_ACTIONS:
+        raise ValueError(f"no privacy request action {action!r}")
+    if not has_comments(session, email):
+        return False
+    payload = {
+        "to": email.strip().lower(),
+        "action": action,
+        "site": site,
+        "nonce": secrets.token_urlsafe(16),  # spent by the link's POST: it works once
+    }
+    outbox.enqueue(session, ctx, REQUEST_MAIL, payload)
+    return True
+
+
+def sign_request_link(ctx: Context, payload: dict[str, Any]) -> str:
+    """The ``privacy-request`` token of one mail: address, action, site and nonce."""
+    return ctx.tokens.sign(
+        PRIVACY_REQUEST,
+        {"e": payload["to"], "a": payload["action"], "s": payload["site"], "n": payload["nonce"]},
+    )
+
+
+def read_request_link(ctx: Context, token: str) -> RequestLink:
+    """The claim of a genuine, unexpired link; `TokenExpired`, or `TokenInvalid` when tampered
+    with, signed for another purpose or malformed."""
+    data = ctx.tokens.load(PRIVACY_REQUEST, token)
+    try:
+        link = RequestLink(
+            email=str(data["e"]), action=str(data["a"]), site=str(data["s"]), nonce=str(data["n"])
+        )
+    except (KeyError, TypeError):
+        raise TokenInvalid("this link is not valid") from None
+    if link.action not in REQUEST_ACTIONS or "@" not in link.email or not link.nonce:
+        raise TokenInvalid("this link is not valid")
+    return link
+
+
+def check_request_link(session: Session, ctx: Context, token: str) -> RequestLink:
+    """The link, when it can still be used. Reads only (a GET may call it); raises what
+    `read_request_link` raises, and `notify.LinkUsed` once it was used."""
+    link = read_request_link(ctx, token)
+    if session.get(UsedToken, link.nonce) is not None:
+        raise notify.LinkUsed("this link was already used")
+    return link
+
+
+def use_request_link(session: Session, ctx: Context, token: str) -> RequestLink:
+    """Spend a confirmed link (inside the caller's write) and, for an erase, carry it out. Of two
+    clicks racing, one goes on and the other gets `notify.LinkUsed`. The export itself is read by
+    the caller (`export_personal_data`)."""
+    link = check_request_link(session, ctx, token)
+    notify.spend(session, ctx, link.nonce)
+    if link.action != EXPORT:
+        count = erase_personal_data(session, ctx, link.email, delete=link.action == DELETE)
+        log.info("a reader's own request erased (%s) %d comments", link.action, count)
+    return link
+
+
+@outbox.handler(REQUEST_MAIL)
+def send_request_mail(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """Write and send one confirmation mail; raise (so the outbox retries) when SMTP fails."""
+    notify.send(ctx.settings.mail, build_request_mail(ctx, payload), payload["to"])
+
+
+REQUEST_WHAT = {
+    EXPORT: "send you a copy of the comments kept for this address, as a JSON file",
+    ANONYMISE: (
+        "erase this address, the names and websites given with it, and the IP addresses from "
+        "its comments (their texts stay, by an anonymous author)"
+    ),
+    DELETE: (
+        "erase this address, the names and websites given with it, and the IP addresses from "
+        "its comments, and delete the comments"
+    ),
+}
+
+
+def build_request_mail(ctx: Context, payload: dict[str, Any]) -> EmailMessage:
+    """The confirmation mail: plain text plus an HTML alternative, with the one link."""
+    settings = ctx.settings
+    site = settings.sites.get(payload["site"])
+    label = (site.title or payload["site"]) if site else ""
+    public_url = settings.server.public_url.rstrip("/")
+    data = {
+        "subject": (f"[{notify._one_line(label, 60)}] " if label else "")
+        + "Confirm your personal-data request",
+        "site": label,
+        "site_url": site.url if site else "",
+        "what": REQUEST_WHAT[payload["action"]],
+        "action": payload["action"],
+        "url": f"{public_url}/privacy/{sign_request_link(ctx, payload)}",
+        "expires": ctx.clock() + timedelta(hours=settings.privacy.link_max_age_hours),
+    }
+    message = EmailMessage()
+    message["Subject"] = data["subject"]
+    message["From"] = settings.mail.sender
+    message["To"] = payload["to"]
+    message["Date"] = email.utils.format_datetime(ctx.clock())
+    message["Message-ID"] = f"<privacy.{payload['nonce']}@{notify.mail_domain(settings)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(notify._text_templates().get_template("privacy.txt").render(data))
+    message.add_alternative(
+        notify._templates().get_template("privacy.html").render(data), subtype="html"
+    )
+    return message

@@ -16,6 +16,7 @@ from moderation.errors import TokenExpired, TokenInvalid
 AUTHOR_EDIT = "author-edit"
 MODERATE_LINK = "moderate-link"
 TRACKBACK_URL = "trackback-url"
+PRIVACY_REQUEST = "privacy-request"  # a reader confirms their own export or erase request
 
 
 class Tokens:
@@ -35,6 +36,7 @@ class Tokens:
             {
                 AUTHOR_EDIT: settings.comments.edit_window_seconds,
                 MODERATE_LINK: settings.mail.link_max_age_days * 24 * 3600,
+                PRIVACY_REQUEST: settings.privacy.link_max_age_hours * 3600,
             },
         )
 

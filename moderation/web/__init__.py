@@ -12,6 +12,7 @@ from moderation.web import (
     feeds,
     linkbacks,
     moderation_api,
+    privacy,
     public,
     widget,
 )
@@ -35,7 +36,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(moderation_api.bp)
     app.register_blueprint(linkbacks.bp)  # TrackBack, Pingback, Webmention
     app.register_blueprint(linkbacks.api)  # /api/v1/discovery
+    app.register_blueprint(privacy.bp)  # /privacy/: readers' own data requests
     csrf.exempt(widget.bp)
     csrf.exempt(moderation_api.bp)
     csrf.exempt(linkbacks.bp)
+    csrf.exempt(privacy.bp)  # anonymous; cross-site POSTs refused by Origin/Sec-Fetch-Site
     register_error_handlers(app)

@@ -38,6 +38,7 @@
       saved: "Your changes were saved.", removed: "Your comment was deleted.",
       closed: "Comments are closed.", loadErr: "The comments could not be loaded.",
       retry: "Try again", tbUrl: "Trackback URL", feed: "Atom feed",
+      data: "Your data",
       e400: "Please check the marked fields.", e403: "This page may not use the comment service.",
       token: "The time to change this comment is over.", e404: "This comment no longer exists.",
       e409: "You have already posted this comment.", e413: "Your comment is too long.",
@@ -66,6 +67,7 @@
       closed: "Die Kommentare sind geschlossen.",
       loadErr: "Die Kommentare konnten nicht geladen werden.", retry: "Erneut versuchen",
       tbUrl: "Trackback-URL", feed: "Atom-Feed", e400: "Bitte prüfen Sie die markierten Felder.",
+      data: "Ihre Daten",
       e403: "Diese Seite darf den Kommentardienst nicht nutzen.",
       token: "Die Zeit zum Ändern dieses Kommentars ist abgelaufen.",
       e404: "Diesen Kommentar gibt es nicht mehr.", e409: "Diesen Kommentar haben Sie schon gesendet.",
@@ -94,6 +96,7 @@
       saved: "Vos modifications ont été enregistrées.", removed: "Votre commentaire a été supprimé.",
       closed: "Les commentaires sont fermés.", loadErr: "Les commentaires n’ont pas pu être chargés.",
       retry: "Réessayer", tbUrl: "URL de rétrolien", feed: "Flux Atom",
+      data: "Vos données",
       e400: "Veuillez vérifier les champs signalés.",
       e403: "Cette page n’est pas autorisée à utiliser le service de commentaires.",
       token: "Le délai pour modifier ce commentaire est écoulé.", e404: "Ce commentaire n’existe plus.",
@@ -256,6 +259,9 @@
     if (!box.hasAttribute("aria-labelledby")) box.setAttribute("aria-labelledby", title.id);
     box.replaceChildren(title, status, list, closedNote, main.el,
       h("footer", { cls: "mod-foot" }, [tb, h("p", null, [feed])]));
+    // The footer (the last child): readers export or erase their own data on the service's page.
+    box.lastChild.append(h("p", null, [h("a", { href: API + "/privacy/?site=" + enc(site),
+      cls: "mod-data", text: t.data })]));
 
     function say(el, text, bad) {
       el.textContent = text || "";
