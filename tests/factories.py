@@ -28,7 +28,7 @@ def make_comment(session: Session, thread: Thread, **kw: Any) -> Comment:
         kind=kw.pop("kind", CommentKind.comment),
         status=status,
         text=text,
-        html=render(text),
+        html=kw.pop("html", None) or render(text),
         author=kw.pop("author", "Ann"),
         email=kw.pop("email", "ann@example.org"),
         **kw,

@@ -43,6 +43,8 @@ def test_every_command_group_is_registered_and_runs_as_a_module(tmp_path):
     commands = {name: sorted(getattr(c, "commands", {})) for name, c in main.commands.items()}
     assert commands == {
         "db": ["backup", "current", "downgrade", "restore", "upgrade"],
+        "export": [],
+        "import": [],
         "init-config": [],
         "linkbacks": ["discovery", "send"],
         "moderators": ["add", "password"],
