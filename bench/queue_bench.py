@@ -65,6 +65,7 @@ COLUMNS = (
     "approved_at",
     "deleted_at",
     "discarded",
+    "uid",
 )
 CORPUS = (
     "the argument in this post holds but the example is a stretch thanks for writing we hit "
@@ -115,6 +116,7 @@ def rows(count: int, threads: int) -> Iterator[tuple[Any, ...]]:
             created if status == "approved" else None,
             created if status == "deleted" else None,
             discarded,
+            f"{i:032x}",
         )
 
 
@@ -196,7 +198,7 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
 def plans(database: Database, cursor: int) -> list[str]:
     """The plans of a page of the pending tab and of a deep page of the approved tab."""
     out = []
-    with database.engine.connect() as conn:
+    with database.reader.connect() as conn:
         explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
         for status, at in ((CommentStatus.pending, None), (CommentStatus.approved, cursor)):
             query = queue_service.queue_query(
@@ -277,7 +279,7 @@ def measure(kind: str, url: str, tmp: Path, repeat: int) -> dict[str, tuple[floa
     results = {name: timed(fn, repeat) for name, fn in scenarios.items()}
     for line in plans(database, cursor or 1):
         print(f"    plan: {line}")
-    database.engine.dispose()
+    database.dispose()
     return results
 
 

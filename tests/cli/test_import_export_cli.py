@@ -58,3 +58,26 @@ def test_export_to_a_file_and_to_standard_output(cli, tmp_path):
     assert '"ip"' not in target.read_text(encoding="utf-8")
     with_ip = cli("export", "--site", "demo", "--with-ip").stdout
     assert '"ip": "203.0.113.0"' in with_ip
+
+
+def test_an_erased_address_is_in_no_export(cli, session):
+    from tests.factories import make_comment, make_thread
+
+    thread = make_thread(session, site="demo", uri="/p/")
+    make_comment(
+        session,
+        thread,
+        author="Erin Erased",
+        email="erin@example.org",
+        website="https://erin.example",
+        ip="198.51.100.7",
+    )
+    make_comment(session, thread, author="Kept", email="kept@example.org")
+    before = cli("export", "--site", "demo", "--with-ip").stdout
+    assert "erin@example.org" in before
+    cli("privacy", "erase", "erin@example.org")
+    for fmt in ("json", "wxr"):
+        after = cli("export", "--site", "demo", "--format", fmt, "--with-ip").stdout
+        for trace in ("erin@example.org", "Erin Erased", "erin.example", "198.51.100.7"):
+            assert trace not in after
+        assert "kept@example.org" in after
