@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.errors import TokenInvalid
-from moderation.models import Comment, SpamCheck, UsedToken
+from moderation.models import Comment, OutboxEntry, SpamCheck, UsedToken
 from moderation.services import Context, notify, outbox
 from moderation.services.tokens import PRIVACY_REQUEST
 from moderation.storage.db import Database
@@ -229,8 +229,25 @@ def use_request_link(session: Session, ctx: Context, token: str) -> RequestLink:
     notify.spend(session, ctx, link.nonce)
     if link.action != EXPORT:
         count = erase_personal_data(session, ctx, link.email, delete=link.action == DELETE)
+        forget_request_mails(session, link.email)
         log.info("a reader's own request erased (%s) %d comments", link.action, count)
     return link
+
+
+def forget_request_mails(session: Session, email: str) -> int:
+    """Delete the sent confirmation mails' outbox entries for `email` (kept a while for looking
+    into otherwise): after an erasure they would be the last rows naming the address. Mails still
+    waiting to go out stay. Returns how many were deleted."""
+    address = email.strip().lower()
+    sent = session.scalars(
+        select(OutboxEntry).where(
+            OutboxEntry.kind == REQUEST_MAIL, OutboxEntry.done_at.is_not(None)
+        )
+    )
+    gone = [entry for entry in sent if str(entry.payload.get("to", "")).lower() == address]
+    for entry in gone:
+        session.delete(entry)
+    return len(gone)
 
 
 @outbox.handler(REQUEST_MAIL)

@@ -146,6 +146,7 @@ def test_export_downloads_exactly_that_address_s_comments_once(client, smtp, ses
     path = request_link(client, smtp)
     download = post_link(client, path)
     assert download.status_code == 200
+    assert session.scalars(select(OutboxEntry.kind)).all() == [privacy.REQUEST_MAIL]  # kept
     assert download.mimetype == "application/json"
     disposition = download.headers["Content-Disposition"]
     assert disposition.startswith("attachment;")
@@ -186,6 +187,8 @@ def test_erase_anonymises_with_an_audit_row_that_names_no_address_once(client, s
     assert again.status_code == 410
     assert "This link was already used" in again.get_data(as_text=True)
     assert len(session.scalars(select(ModerationEvent)).all()) == 3  # nothing more happened
+    # The sent mail's outbox entry, the last row that named the address, is gone too.
+    assert session.scalars(select(OutboxEntry.kind)).all() == []
 
 
 def test_erase_with_delete_deletes_the_comments(client, smtp, session, ann):
