@@ -37,6 +37,7 @@ HANDLER_MODULES = (linkbacks, spam)
 #: The lane of each outbox kind: the kinds in one lane wait on the same outside service.
 KIND_LANES = {
     "mail": "mail",
+    privacy.REQUEST_MAIL: "mail",
     "akismet_feedback": "akismet",
     "recheck": "akismet",
     verification.VERIFY: "fetch",
