@@ -162,6 +162,8 @@ class MailSettings:
     starttls: bool = False
     link_max_age_days: int = 7
     timeout: float = 10.0  # seconds, for connecting and for every SMTP command
+    digest_minutes: int = 60  # notify = "digest": one mail of the held comments this often
+    max_attempts: int = 12  # a mail that failed this many times is a dead letter (admins retry it)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,18 @@ class RedisSettings:
     """``[redis]``: shared rate limits, cache and jobs across nodes."""
 
     url: str = ""
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """``[notify]``: readers' reply notifications and page subscriptions."""
+
+    # At most one mail per subscription this often; comments approved meanwhile go in the next.
+    min_interval_minutes: int = 15
+    confirm_max_age_days: int = 7  # the confirmation link works once, this long
+    unsubscribe_max_age_days: int = 3650  # unsubscribe links in notification mails
+    confirmations_per_address_per_day: int = 3
+    confirmations_per_ip_per_hour: int = 10
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,7 @@ class Settings:
     jobs: JobsSettings = JobsSettings()
     redis: RedisSettings = RedisSettings()
     privacy: PrivacySettings = PrivacySettings()
+    notify: NotifySettings = NotifySettings()
 
     @property
     def data_path(self) -> Path:
@@ -238,6 +253,7 @@ SECTIONS: dict[str, type] = {
     "jobs": JobsSettings,
     "redis": RedisSettings,
     "privacy": PrivacySettings,
+    "notify": NotifySettings,
 }
 
 # Environment variables that may carry secrets (and the database URL, for containers).
@@ -357,8 +373,24 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"[guard] trusted_proxies: {proxy!r} is not an address or network"
             ) from None
-    if settings.mail.notify not in ("held", "all", "none"):
-        raise ConfigError("[mail] notify must be one of held, all, none")
+    if settings.mail.notify not in ("held", "all", "digest", "none"):
+        raise ConfigError("[mail] notify must be one of held, all, digest, none")
+    if settings.mail.digest_minutes < 1 or settings.mail.max_attempts < 1:
+        raise ConfigError("[mail] digest_minutes and max_attempts must be at least 1")
+    for key in (
+        "min_interval_minutes",
+        "confirm_max_age_days",
+        "unsubscribe_max_age_days",
+        "confirmations_per_address_per_day",
+        "confirmations_per_ip_per_hour",
+    ):
+        if getattr(settings.notify, key) < (0 if key == "min_interval_minutes" else 1):
+            raise ConfigError(f"[notify] {key} is too small")
+    if settings.notify.confirm_max_age_days > settings.mail.link_max_age_days:
+        raise ConfigError(
+            "[notify] confirm_max_age_days must be at most [mail] link_max_age_days"
+            " (how long spent links are remembered)"
+        )
     if settings.privacy.ip_retention_days < 0:
         raise ConfigError("[privacy] ip_retention_days must be 0 (keep) or more")
     for key in ("requests_per_address_per_day", "requests_per_ip_per_hour"):

@@ -292,6 +292,9 @@ class OutboxEntry(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    dead_at: Mapped[datetime | None] = mapped_column(
+        comment="given up after [mail] max_attempts: a dead letter, retried only by an admin"
+    )
 
 
 class UsedToken(Base):
@@ -304,3 +307,86 @@ class UsedToken(Base):
 
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubscriptionMode(enum.StrEnum):
+    """What a reader asked to hear about."""
+
+    replies = "replies"  # replies to one comment (theirs)
+    thread = "thread"  # every new comment on the page
+
+
+class Subscription(Base):
+    """A reader's wish to be mailed about new comments: replies to their comment, or a whole page.
+
+    Nothing is mailed to it until it is confirmed (double opt-in), and a subscription asked for
+    with a comment waits for that comment's approval before its confirmation mail goes out.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("thread_id", "email", "mode", "comment_id"),
+        Index("ix_subscriptions_email", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(255), comment="lower-case")
+    mode: Mapped[SubscriptionMode] = mapped_column(_enum(SubscriptionMode, "mode"))
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"),
+        index=True,
+        comment="replies: the comment whose replies are mailed",
+    )
+    via_comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"),
+        comment="the comment it was asked with: its confirmation waits for that comment's approval",
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    confirm_sent_at: Mapped[datetime | None] = mapped_column(
+        comment="when the confirmation mail was queued"
+    )
+    last_sent_at: Mapped[datetime | None] = mapped_column(
+        comment="the last notification: the next waits [notify] min_interval_minutes"
+    )
+
+    thread: Mapped[Thread] = relationship()
+
+
+class Delivery(Base):
+    """One comment to mail to one address because of a subscription: waiting (sent_at null) or
+    sent. Unique per (comment, address), so a comment is never mailed twice to anyone."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "email"),
+        Index("ix_deliveries_subscription_sent", "subscription_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class SuppressedAddress(Base):
+    """An address no mail goes to: its server refused mail permanently (SMTP 5xx). Admins see the
+    list and may remove an address from it."""
+
+    __tablename__ = "suppressed_addresses"
+
+    email: Mapped[str] = mapped_column(String(255), primary_key=True, comment="lower-case")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobMark(Base):
+    """When a periodic job last ran (the moderators' digest), shared by every worker and node."""
+
+    __tablename__ = "job_marks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
