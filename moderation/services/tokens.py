@@ -17,6 +17,8 @@ AUTHOR_EDIT = "author-edit"
 MODERATE_LINK = "moderate-link"
 TRACKBACK_URL = "trackback-url"
 PRIVACY_REQUEST = "privacy-request"  # a reader confirms their own export or erase request
+SUBSCRIPTION_CONFIRM = "subscription-confirm"  # a reader confirms a subscription (double opt-in)
+UNSUBSCRIBE = "unsubscribe"  # the unsubscribe link of a notification mail (RFC 8058 one-click)
 
 
 class Tokens:
@@ -37,6 +39,8 @@ class Tokens:
                 AUTHOR_EDIT: settings.comments.edit_window_seconds,
                 MODERATE_LINK: settings.mail.link_max_age_days * 24 * 3600,
                 PRIVACY_REQUEST: settings.privacy.link_max_age_hours * 3600,
+                SUBSCRIPTION_CONFIRM: settings.notify.confirm_max_age_days * 24 * 3600,
+                UNSUBSCRIBE: settings.notify.unsubscribe_max_age_days * 24 * 3600,
             },
         )
 
