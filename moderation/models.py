@@ -74,6 +74,9 @@ class Thread(Base):
     version: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", comment="bumped whenever the public thread changes"
     )
+    likes: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", comment="maintained count of page likes"
+    )
 
     comments: Mapped[list[Comment]] = relationship(back_populates="thread", passive_deletes=True)
 
@@ -390,3 +393,38 @@ class JobMark(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime]
+
+
+class Vote(Base):
+    """One reader's vote on one comment (+1 or -1), changeable; the comment keeps the counts.
+
+    `reader` is a keyed hash of the opaque id the widget keeps (never the id itself); `ip` bounds
+    ballot stuffing (``[guard] votes_per_ip_per_day``) and is blanked with the other client data.
+    """
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "reader"),
+        CheckConstraint("value IN (-1, 1)", name="value_is_up_or_down"),
+        Index("ix_votes_comment_ip_created", "comment_id", "ip", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    reader: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(Integer)
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PageLike(Base):
+    """One reader's like of a page ("Like this"); the thread keeps the count."""
+
+    __tablename__ = "page_likes"
+    __table_args__ = (UniqueConstraint("thread_id", "reader"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    reader: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
