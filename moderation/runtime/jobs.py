@@ -38,6 +38,7 @@ HANDLER_MODULES = (linkbacks, spam)
 KIND_LANES = {
     "mail": "mail",
     privacy.REQUEST_MAIL: "mail",
+    notify.DIGEST: "mail",
     "akismet_feedback": "akismet",
     "recheck": "akismet",
     verification.VERIFY: "fetch",
@@ -107,6 +108,8 @@ class Jobs:
             self.sweep
         )
         self.purge_task = self.huey.periodic_task(crontab(minute="17"), name="purge")(self.purge)
+        # Every minute on every node; the digest's own mark decides when one is due (and who).
+        self.digest_task = self.huey.periodic_task(crontab(minute="*"), name="digest")(self.digest)
 
     def dispatch(self, entry_id: int, delay: float | None = None) -> None:
         """Queue an outbox entry (after its commit) for routing to its lane. A queue failure is
@@ -147,6 +150,11 @@ class Jobs:
         for entry_id, kind in due:
             self.dispatch_to_lane(lane_of(kind), entry_id)
         return len(due)
+
+    def digest(self) -> int:
+        """Queue the moderators' digest when ``[mail] notify = "digest"`` and it is due; returns
+        how many mails were queued."""
+        return notify.check_digest(self.database, self.ctx)
 
     def purge(self) -> int:
         """Remove old spam and deleted comments, spent e-mail link nonces that guard nothing, and

@@ -11,6 +11,12 @@ the mail was written, and the mail's nonce. Opening a link only shows a confirma
 scanners prefetch links); the confirming POST spends the nonce, so the links of one mail work once,
 and a link whose comment was moderated in the meantime refuses to act (the moderator decides anew
 with the current facts, on the dashboard).
+
+With ``[mail] notify = "digest"`` no mail is queued per comment: the job worker's periodic
+`check_digest` queues one mail per moderator address every ``[mail] digest_minutes``, listing the
+comments held since the last digest, each with links of its own (one nonce per comment, so acting
+on one leaves the others' links working). Every mail goes out through `mailing.deliver` (the
+suppression list, permanent refusals).
 """
 
 from __future__ import annotations
@@ -19,26 +25,26 @@ import email.utils
 import functools
 import logging
 import secrets
-import smtplib
-import ssl
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, cast
 
 import jinja2
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation import markup
-from moderation.config import MailSettings, Settings
+from moderation.config import Settings
 from moderation.domain.inputs import one_line
 from moderation.domain.states import Action, CommentStatus, allowed_actions
 from moderation.errors import InvalidTransition, NotFound, TokenInvalid
-from moderation.models import Comment, ModerationEvent, Moderator, UsedToken
+from moderation.models import Comment, JobMark, ModerationEvent, Moderator, UsedToken
 from moderation.services import Context, outbox
+from moderation.services.mailing import deliver
+from moderation.services.mailing import send as send  # where it used to live: still importable
 from moderation.services.moderation import AUTHOR, SYSTEM, Actor, apply_action
 from moderation.services.tokens import MODERATE_LINK
 from moderation.storage.db import Database
@@ -89,7 +95,7 @@ def wants_mail(settings: Settings, comment: Comment) -> bool:
     become a mail wave. "all" is every new comment except Akismet's discards and honeypot hits.
     """
     notify = settings.mail.notify
-    if notify == "none" or comment.discarded:
+    if notify in ("none", "digest") or comment.discarded:  # a digest lists it later
         return False
     return notify == "all" or comment.status is CommentStatus.pending
 
@@ -121,9 +127,13 @@ def queue_held_again_mails(
 ) -> None:
     """Transition hook: a published comment that its author's edit sent back to the queue.
 
-    A moderator who holds a comment themself needs no mail about it.
+    A moderator who holds a comment themself needs no mail about it; with a digest, the next one
+    lists it.
     """
-    if ctx.settings.mail.notify == "none" or comment.status is not CommentStatus.pending:
+    if (
+        ctx.settings.mail.notify in ("none", "digest")
+        or comment.status is not CommentStatus.pending
+    ):
         return
     if event.action == Action.hold.value and event.actor in (SYSTEM.label, AUTHOR.label):
         queue_mails(session, ctx, comment, EDITED)
@@ -150,18 +160,7 @@ def send_notification(database: Database, ctx: Context, payload: dict[str, Any])
             log.info("mail to %s not sent: no longer a moderator address", payload["to"])
             return
         message = build_message(ctx, comment, payload)
-    send(ctx.settings.mail, message, payload["to"])
-
-
-def send(mail: MailSettings, message: EmailMessage, to: str) -> None:
-    """Hand `message` to the configured SMTP server (STARTTLS and login when configured)."""
-    sender = email.utils.parseaddr(mail.sender)[1] or mail.sender
-    with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=mail.timeout) as smtp:
-        if mail.starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if mail.username:
-            smtp.login(mail.username, mail.password)
-        smtp.send_message(message, from_addr=sender, to_addrs=[to])
+    deliver(database, ctx, message, payload["to"])
 
 
 def build_message(ctx: Context, comment: Comment, payload: dict[str, Any]) -> EmailMessage:
@@ -310,6 +309,185 @@ def _text_templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         finalize=_one_line_value,
     )
+
+
+# --- the moderators' digest ----------------------------------------------------------------------
+
+DIGEST = "digest"  # the outbox kind of one digest mail
+DIGEST_MARK = "digest"  # its `JobMark`: when the last digest was queued, shared by every worker
+DIGEST_LIMIT = 50  # comments listed in one digest; it says how many more are waiting
+
+
+def held_between(session: Session, since: datetime, until: datetime) -> list[int]:
+    """Ids of the comments held (pending) in (`since`, `until`]: new ones, and those an edit or a
+    re-check sent back to the queue (a moderator who held one needs no mail), the oldest first."""
+    sent_back = (
+        select(ModerationEvent.comment_id)
+        .where(
+            ModerationEvent.action == Action.hold.value,
+            ModerationEvent.actor.in_((SYSTEM.label, AUTHOR.label)),
+            ModerationEvent.to_status == CommentStatus.pending,
+            ModerationEvent.created_at > since,
+            ModerationEvent.created_at <= until,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(Comment.id)
+        .where(
+            Comment.status == CommentStatus.pending,
+            Comment.discarded.is_(False),
+            or_(
+                (Comment.created_at > since) & (Comment.created_at <= until),
+                Comment.id.in_(sent_back),
+            ),
+        )
+        .order_by(Comment.created_at, Comment.id)
+    )
+    return list(session.scalars(query))
+
+
+def check_digest(database: Database, ctx: Context) -> int:
+    """Queue the digest when ``[mail] notify = "digest"`` and ``digest_minutes`` have passed since
+    the last one. Returns how many mails were queued (none when nothing was held).
+
+    The job worker calls it every minute, on every node. The mark moves forward with a
+    compare-and-set in the same write as the digest's outbox entries, so of several workers
+    exactly one queues it, and a rolled-back write leaves the mark where it was.
+    """
+    mail = ctx.settings.mail
+    if mail.notify != "digest":
+        return 0
+    now = ctx.clock()
+    every = timedelta(minutes=mail.digest_minutes)
+    with database.read() as session:  # the cheap look, without the write lock, every minute
+        last = session.scalar(select(JobMark.at).where(JobMark.name == DIGEST_MARK))
+    if last is not None and now - last < every:
+        return 0
+    with database.write() as tx:
+        last = tx.scalar(select(JobMark.at).where(JobMark.name == DIGEST_MARK))
+        if last is None:  # the first digest covers the last period
+            since = now - every
+            try:
+                with tx.begin_nested():
+                    tx.add(JobMark(name=DIGEST_MARK, at=now))
+            except IntegrityError:  # another worker made the mark just now: it sends this one
+                return 0
+        else:
+            if now - last < every:
+                return 0
+            since = last
+            moved = cast(
+                CursorResult[Any],
+                tx.execute(
+                    update(JobMark)
+                    .where(JobMark.name == DIGEST_MARK, JobMark.at == last)
+                    .values(at=now)
+                    .execution_options(synchronize_session=False)
+                ),
+            )
+            if moved.rowcount != 1:
+                return 0
+        return queue_digest(tx, ctx, since, now)
+
+
+def queue_digest(session: Session, ctx: Context, since: datetime, until: datetime) -> int:
+    """One digest entry per moderator address for the comments held in (`since`, `until`], in
+    the caller's write; none when nothing was held. Returns how many."""
+    held = held_between(session, since, until)
+    if not held:
+        return 0
+    listed = held[:DIGEST_LIMIT]
+    addresses = recipients(ctx.settings)
+    for address in addresses:
+        payload = {
+            "to": address,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "comment_ids": listed,
+            "total": len(held),
+            "nonce": secrets.token_urlsafe(16),  # the mail's Message-ID
+            # One nonce per comment: using one comment's links leaves the others' working.
+            "nonces": {str(comment_id): secrets.token_urlsafe(16) for comment_id in listed},
+        }
+        outbox.enqueue(session, ctx, DIGEST, payload)
+    log.info("digest of %d held comments queued for %d addresses", len(held), len(addresses))
+    return len(addresses)
+
+
+@outbox.handler(DIGEST)
+def send_digest(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
+    """Write and send one digest; raise (so the outbox retries) when SMTP fails. Comments
+    moderated (or purged) since the digest was queued are left out; when none is left, or the
+    address is no longer a moderator's, nothing is sent."""
+    to = payload["to"]
+    if to.lower() not in {a.lower() for a in recipients(ctx.settings)}:
+        log.info("digest to %s not sent: no longer a moderator address", to)
+        return
+    with database.read() as session:
+        found = session.scalars(
+            select(Comment)
+            .where(Comment.id.in_(payload["comment_ids"]))
+            .order_by(Comment.created_at, Comment.id)
+        )
+        waiting = [c for c in found if c.status is CommentStatus.pending]
+        if not waiting:
+            log.info("digest to %s not sent: its comments were all moderated since", to)
+            return
+        message = build_digest(ctx, waiting, payload)
+    deliver(database, ctx, message, to)
+
+
+def build_digest(ctx: Context, waiting: list[Comment], payload: dict[str, Any]) -> EmailMessage:
+    """The digest for one moderator: plain text plus an HTML alternative, links per comment."""
+    settings = ctx.settings
+    public_url = settings.server.public_url.rstrip("/")
+    items = []
+    for comment in waiting:
+        site = settings.sites.get(comment.thread.site)
+        check = comment.checks[-1] if comment.checks else None
+        link_payload = {
+            "nonce": payload["nonces"][str(comment.id)],
+            "status": CommentStatus.pending.value,
+            "to": payload["to"],
+        }
+        items.append(
+            {
+                "comment": comment,
+                "site": site.title if site and site.title else comment.thread.site,
+                "page_url": site.page_url(comment.thread.uri) if site else comment.thread.uri,
+                "thread_title": comment.thread.title,
+                "verdict": check.verdict.value if check else "",
+                "score": round(check.score, 2) if check else None,
+                "links": action_links(ctx, comment, link_payload),
+                "comment_url": f"{public_url}/moderate/comments/{comment.id}",
+            }
+        )
+    listed = len(payload["comment_ids"])
+    sites = {str(item["site"]) for item in items}
+    label = f"[{_one_line(next(iter(sites)), 60)}] " if len(sites) == 1 else ""
+    count = int(payload["total"])
+    data = {
+        "subject": f"{label}{count} comment{'' if count == 1 else 's'} awaiting moderation",
+        "items": items,
+        "total": count,
+        "more": count - listed,
+        "moderated": listed - len(items),
+        "since": datetime.fromisoformat(payload["since"]),
+        "expires": ctx.clock() + timedelta(days=settings.mail.link_max_age_days),
+        "queue_url": f"{public_url}/moderate/",
+    }
+    message = EmailMessage()
+    message["Subject"] = data["subject"]
+    message["From"] = settings.mail.sender
+    message["To"] = payload["to"]
+    message["Date"] = email.utils.format_datetime(ctx.clock())
+    message["Message-ID"] = f"<moderation.digest.{payload['nonce']}@{mail_domain(settings)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(_text_templates().get_template("digest.txt").render(data))
+    message.add_alternative(_templates().get_template("digest.html").render(data), subtype="html")
+    return message
 
 
 # --- following a link ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from moderation.errors import TokenInvalid
 from moderation.models import Comment, OutboxEntry, SpamCheck, UsedToken
-from moderation.services import Context, notify, outbox
+from moderation.services import Context, mailing, notify, outbox
 from moderation.services.tokens import PRIVACY_REQUEST
 from moderation.storage.db import Database
 
@@ -252,8 +252,9 @@ def forget_request_mails(session: Session, email: str) -> int:
 
 @outbox.handler(REQUEST_MAIL)
 def send_request_mail(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
-    """Write and send one confirmation mail; raise (so the outbox retries) when SMTP fails."""
-    notify.send(ctx.settings.mail, build_request_mail(ctx, payload), payload["to"])
+    """Write and send one confirmation mail; raise (so the outbox retries) when SMTP fails. An
+    address on the suppression list is not mailed (`mailing.deliver`)."""
+    mailing.deliver(database, ctx, build_request_mail(ctx, payload), payload["to"])
 
 
 REQUEST_WHAT = {

@@ -1,5 +1,6 @@
 """Blueprint ``dashboard`` (``/moderate``): the queue, comment detail, single and bulk actions, undo,
 edit, the audit log, the moderation lists and the moderators page.
+The Mail page (admins only) lists suppressed addresses and dead letters, with Remove and Retry.
 
 Every endpoint needs a signed-in moderator except the sign-in form (`auth.deny_by_default`); every
 POST carries the CSRF token of the app-wide `CSRFProtect`. Actions are plain form POSTs that redirect
@@ -39,6 +40,8 @@ from moderation.errors import Forbidden, InvalidInput, ModerationError
 from moderation.models import Comment, ListKind, Role
 from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
+from moderation.services import mailing as mail_service
+from moderation.services import outbox as outbox_service
 from moderation.services import queue as queue_service
 from moderation.services import queue_filters
 from moderation.web import auth, current
@@ -359,6 +362,46 @@ def set_active(moderator_id: int, change: str) -> Response:
         changed = account_service.set_active(tx, moderator_id, change == "activate", by=user().id)
     flash(f"{changed.email} is {'active' if changed.active else 'deactivated'}.", "success")
     return redirect(url_for("dashboard.moderators"), 303)
+
+
+@bp.get("/mail")
+@role_required(Role.admin)
+def mail() -> str:
+    """Mail that cannot go out (admins only): the suppressed addresses and the dead letters."""
+    session = current.session()
+    return render_template(
+        "dashboard/mail.html",
+        suppressed=mail_service.suppressed(session),
+        dead=outbox_service.dead_letters(session),
+        max_attempts=current.context().settings.mail.max_attempts,
+    )
+
+
+@bp.post("/mail/suppressed/remove")
+@role_required(Role.admin)
+def unsuppress() -> Response:
+    """Take an address off the suppression list: mail to it is sent again."""
+    address = request.form.get("email", "")
+    with current.write() as tx:
+        removed = mail_service.unsuppress(tx, address)
+    if removed:
+        flash(f"Mail will be sent to {address} again.", "success")
+    else:
+        flash(f"{address or 'That address'} was not on the suppression list.", "warning")
+    return redirect(url_for("dashboard.mail"), 303)
+
+
+@bp.post("/mail/dead/<int:entry_id>/retry")
+@role_required(Role.admin)
+def retry_dead(entry_id: int) -> Response:
+    """Give a dead letter another round of tries, starting now."""
+    with current.write() as tx:
+        retried = outbox_service.retry_dead(tx, current.context(), entry_id)
+    if retried:
+        flash("The mail is queued again; it is sent in a moment.", "success")
+    else:
+        flash("That mail is no longer waiting to be retried.", "warning")
+    return redirect(url_for("dashboard.mail"), 303)
 
 
 # --- templates, errors, headers --------------------------------------------------------------------
