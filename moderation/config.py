@@ -68,6 +68,9 @@ class SiteSettings:
     gravatar: bool = False
     language: str = "en"
     signed_trackback_urls: bool = False
+    votes: str = "up"  # readers' votes on comments: "up" (likes), "up-down", "off"
+    page_likes: bool = False  # a "Like" button for the page above its comments
+    page_size: int = 50  # top-level comments per page of the widget (each with its replies)
 
     def owns(self, url: str) -> bool:
         """True when ``url`` is a page of this site (same scheme, host and port, path below its base)."""
@@ -107,6 +110,7 @@ class GuardSettings:
     rate_limit: str = "10 per minute"
     edit_rate_limit: str = "10 per minute"  # PATCHes of comments per client IP
     flood_seconds: int = 15
+    votes_per_ip_per_day: int = 20  # votes on one comment (and likes of one page) from one IP
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -364,6 +368,10 @@ def _check(settings: Settings) -> None:
             _check_url(origin, f"[sites.{site_id}] origins")
         if site.moderation not in POLICIES:
             raise ConfigError(f"[sites.{site_id}] moderation must be one of {', '.join(POLICIES)}")
+        if site.votes not in ("up", "up-down", "off"):
+            raise ConfigError(f"[sites.{site_id}] votes must be one of up, up-down, off")
+        if not 1 <= site.page_size <= 500:
+            raise ConfigError(f"[sites.{site_id}] page_size must be between 1 and 500")
     if server.demo_site and server.demo_site not in settings.sites:
         raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
     for proxy in settings.guard.trusted_proxies:
@@ -386,11 +394,7 @@ def _check(settings: Settings) -> None:
     ):
         if getattr(settings.notify, key) < (0 if key == "min_interval_minutes" else 1):
             raise ConfigError(f"[notify] {key} is too small")
-    if settings.notify.confirm_max_age_days > settings.mail.link_max_age_days:
-        raise ConfigError(
-            "[notify] confirm_max_age_days must be at most [mail] link_max_age_days"
-            " (how long spent links are remembered)"
-        )
+
     if settings.privacy.ip_retention_days < 0:
         raise ConfigError("[privacy] ip_retention_days must be 0 (keep) or more")
     for key in ("requests_per_address_per_day", "requests_per_ip_per_hour"):

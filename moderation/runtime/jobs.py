@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from moderation.config import Settings
 from moderation.runtime.heartbeat import Heartbeat, heartbeat_for
-from moderation.services import Context, linkbacks, notify, outbox, privacy, spam, verification
+from moderation.services import (
+    Context,
+    linkbacks,
+    notify,
+    outbox,
+    privacy,
+    spam,
+    subscriptions,
+    verification,
+)
 from moderation.storage.db import Database
 
 if TYPE_CHECKING:
@@ -39,6 +48,8 @@ KIND_LANES = {
     "mail": "mail",
     privacy.REQUEST_MAIL: "mail",
     notify.DIGEST: "mail",
+    subscriptions.CONFIRM_MAIL: "mail",
+    subscriptions.NOTIFY_MAIL: "mail",
     "akismet_feedback": "akismet",
     "recheck": "akismet",
     verification.VERIFY: "fetch",

@@ -89,9 +89,9 @@ def build_context(settings: Settings, **overrides: Any) -> Context:
     """The production context for `settings`: rules, the learned classifier and (with a key)
     Akismet; moderators' decisions teach the classifier and go back to Akismet. `overrides` replace
     fields of the result (a test's clock or fetcher)."""
-    from moderation.services import notify, spam
+    from moderation.services import notify, spam, subscriptions
 
     ctx = Context(settings=settings, tokens=Tokens.from_settings(settings))
-    for install in (spam.install, notify.install):
+    for install in (spam.install, notify.install, subscriptions.install):
         ctx = install(ctx)
     return replace(ctx, **overrides)

@@ -67,6 +67,7 @@ class NewComment:
     email: str = ""
     website: str = ""
     honeypot: str = ""
+    notify: str = "none"  # "replies" or "thread": mail me (double opt-in), needs `email`
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,12 @@ def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
         "verified": None,
         "recheck_reason": draft.scored.assessment.recheck_reason,
     }
-    return insert_submission(tx, ctx, thread_id, row, draft.scored)
+    comment = insert_submission(tx, ctx, thread_id, row, draft.scored)
+    if new.notify != "none":
+        from moderation.services import subscriptions
+
+        subscriptions.subscribe_with_comment(tx, ctx, comment, new.notify)
+    return comment
 
 
 _COMMENTS, _CHECKS, _EVENTS = (

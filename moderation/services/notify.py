@@ -572,10 +572,12 @@ def spend(session: Session, ctx: Context, nonce: str) -> None:
 def purge_used_tokens(database: Database, ctx: Context) -> int:
     """Forget spent nonces whose links can no longer work anyway.
 
-    A mail's links expire `link_max_age_days` after it was written, and a nonce is spent after its
+    A mail's links expire `link_max_age_days` (a subscription's confirmation link
+    ``[notify] confirm_max_age_days``) after it was written, and a nonce is spent after its
     mail was written, so a nonce spent longer ago than that (plus a day, for clocks that disagree)
     guards nothing. Returns how many were removed."""
-    cutoff = ctx.clock() - timedelta(days=ctx.settings.mail.link_max_age_days + 1)
+    longest = max(ctx.settings.mail.link_max_age_days, ctx.settings.notify.confirm_max_age_days)
+    cutoff = ctx.clock() - timedelta(days=longest + 1)
     with database.write() as session:
         removed = cast(
             CursorResult[Any], session.execute(delete(UsedToken).where(UsedToken.used_at < cutoff))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from moderation.errors import TokenInvalid
 from moderation.models import Comment, OutboxEntry, SpamCheck, UsedToken
-from moderation.services import Context, mailing, notify, outbox
+from moderation.services import Context, mailing, notify, outbox, subscriptions
 from moderation.services.tokens import PRIVACY_REQUEST
 from moderation.storage.db import Database
 
@@ -106,6 +106,7 @@ def export_personal_data(session: Session, email: str) -> dict[str, Any]:
             }
             for c in comments_of(session, email)
         ],
+        "subscriptions": subscriptions.export_address(session, email),
     }
 
 
@@ -114,10 +115,12 @@ def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: b
     removed, also from its spam checks' records; the text stays, by an anonymous author), or with
     `delete` also delete them (a comment with replies stays as their placeholder). Each comment
     gets an audit row that names no erased data. Thread versions are bumped, so caches and feeds
-    show it at once. Returns how many comments were erased. Runs inside the caller's write."""
+    show it at once. The address's subscriptions and their pending mails are removed. Returns
+    how many comments were erased. Runs inside the caller's write."""
     from moderation.domain.states import Action, CommentStatus
     from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
 
+    subscriptions.erase_address(session, email)
     erased = comments_of(session, email)
     for comment in erased:
         for key in ERASED_KEYS:

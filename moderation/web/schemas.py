@@ -22,7 +22,9 @@ COMMENT_FIELDS = {
     "website",
     "text",
     "honeypot",
+    "notify",
 }
+NOTIFY = ("none", "replies", "thread")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_URIS = 100
 # What str.isspace() calls a space (re's \s is the same test), the C0 and C1 controls, DEL, the line
@@ -66,8 +68,13 @@ def parse_new_comment(
     parent = data.get("parent")
     if parent is not None and inputs.id_problem(parent):
         errors["parent"] = "must be a comment id"
+    notify = data.get("notify") or "none"
+    if notify not in NOTIFY:
+        errors["notify"] = "must be none, replies or thread"
     if not errors:
         errors.update(_check_values(values, sites, limits))
+        if notify != "none" and not values["email"] and "email" not in errors:
+            errors["email"] = "required to be notified"
     if errors:
         raise InvalidInput("the comment has problems", fields=errors)
     return NewComment(
@@ -80,6 +87,7 @@ def parse_new_comment(
         email=values["email"].lower(),  # stored lower-case, so lookups can use the index
         website=normalize_website(values["website"]),
         honeypot=values["honeypot"],
+        notify=notify,
     )
 
 

@@ -289,7 +289,7 @@ def test_subject_never_carries_a_line_break():
 
 
 def test_spent_nonces_are_forgotten_once_their_links_have_expired(database, live_ctx, clock):
-    ctx = live_ctx(**{"mail.link_max_age_days": 3})
+    ctx = live_ctx(**{"mail.link_max_age_days": 3, "notify.confirm_max_age_days": 3})
     with database.write() as session:
         notify.spend(session, ctx, "old")
     clock.advance(3 * 86400)
@@ -301,6 +301,18 @@ def test_spent_nonces_are_forgotten_once_their_links_have_expired(database, live
     with database.read() as session:
         assert session.scalars(select(UsedToken.nonce)).all() == ["recent"]
     assert notify.purge_used_tokens(database, ctx) == 0
+
+
+def test_spent_nonces_are_kept_while_a_subscription_confirmation_could_still_work(
+    database, live_ctx, clock
+):
+    ctx = live_ctx(**{"mail.link_max_age_days": 3, "notify.confirm_max_age_days": 7})
+    with database.write() as session:
+        notify.spend(session, ctx, "confirmation")
+    clock.advance(5 * 86400)
+    assert notify.purge_used_tokens(database, ctx) == 0
+    clock.advance(3 * 86400 + 60)
+    assert notify.purge_used_tokens(database, ctx) == 1
 
 
 def test_a_hanging_smtp_server_fails_the_send_after_the_mail_timeout(tmp_path):
