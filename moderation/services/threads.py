@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload, load_only
 
 from moderation.domain.linkbacks import trackback_url
 from moderation.domain.states import CommentStatus
+from moderation.errors import InvalidInput, TokenInvalid
 from moderation.models import Comment, Thread
 from moderation.services import Context
 from moderation.services.comments import find_thread, site_settings, thread_open
@@ -41,19 +43,28 @@ def avatar_url(ctx: Context, comment: Comment, site_id: str) -> str:
 
 
 def public_comment(ctx: Context, comment: Comment, site_id: str | None = None) -> PublicComment:
-    """C, the public view of a comment: never e-mail, IP, user agent or spam data."""
-    return {
+    """C, the public view of a comment: never e-mail, IP, user agent or spam data. `likes` (and
+    `dislikes` under ``votes = "up-down"``) unless the site turned votes off."""
+    site_id = site_id or comment.thread.site
+    data: PublicComment = {
         "id": comment.id,
         "parent": comment.parent_id,
         "kind": comment.kind.value,
         "author": comment.author,
         "website": comment.website or None,
-        "avatar": avatar_url(ctx, comment, site_id or comment.thread.site),
+        "avatar": avatar_url(ctx, comment, site_id),
         "html": comment.html,
         "created": iso(comment.created_at),
         "modified": iso(comment.modified_at),
         "replies": [],
     }
+    site = ctx.settings.sites.get(site_id)
+    votes = site.votes if site else "off"
+    if votes != "off":
+        data["likes"] = comment.likes or 0
+        if votes == "up-down":
+            data["dislikes"] = comment.dislikes or 0
+    return data
 
 
 def placeholder(comment_id: int, parent_id: int | None) -> PublicComment:
@@ -86,6 +97,7 @@ def public_thread(
         "uri": uri,
         "title": thread.title if thread else "",
         "count": thread.approved_count if thread else 0,
+        "likes": thread.likes if thread else 0,
         "open": page_open(ctx, site, thread),
         "version": thread.version if thread else 0,
         "trackback_url": trackback_url(
@@ -94,6 +106,98 @@ def public_thread(
     }
     comments = _approved(session, thread) if thread else []
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+SORTS = ("oldest", "newest", "top")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Which page of a thread: its order, how many top-level comments (None: the site's
+    ``page_size``), after which `cursor`, or the page holding comment `around` (and those
+    before it, so a link to ``#comment-<id>`` finds its comment)."""
+
+    sort: str = "oldest"
+    limit: int | None = None
+    after: str | None = None
+    around: int | None = None
+
+    def key(self) -> str:
+        """What distinguishes this page in the cache (besides the thread's version)."""
+        return f"{self.sort}:{self.limit or ''}:{self.after or ''}:{self.around or ''}"
+
+
+def _order(sort: str, root: PublicComment) -> tuple[int, int]:
+    if sort == "newest":
+        return (-root["id"], 0)
+    if sort == "top":
+        return (-(root.get("likes") or 0), root["id"])
+    return (root["id"], 0)
+
+
+def thread_page(
+    session: Session,
+    ctx: Context,
+    site: str,
+    uri: str,
+    request: PageRequest,
+    thread: Thread | None = None,
+) -> dict[str, Any]:
+    """One page of the thread JSON: `request.limit` top-level comments (each with all its
+    replies) in `request.sort` order, and `next`, the cursor of the following page (None at the
+    end). ``thread.count`` stays the whole thread's. A cursor this service did not sign, or of
+    another order, is `InvalidInput`. Pages follow each other without overlap or gap while
+    comments are added (a cursor names the last comment shown, not a position); under ``top``,
+    votes cast between two pages may move a comment across the boundary."""
+    whole = public_thread(session, ctx, site, uri, thread)
+    limit = request.limit or site_settings(ctx, site).page_size
+    roots = sorted(whole["comments"], key=lambda r: _order(request.sort, r))
+    start = 0
+    if request.after:
+        last = _read_cursor(ctx, request.after, request.sort)
+        start = next((i for i, r in enumerate(roots) if _order(request.sort, r) > last), len(roots))
+    end = start + limit
+    if request.around is not None:
+        holder = _root_holding(roots, request.around)
+        if holder is not None and holder >= start:
+            end = max(end, start + ((holder - start) // limit + 1) * limit)
+    page = roots[start:end]
+    more = end < len(roots)
+    cursor = _cursor(ctx, request.sort, page[-1]) if more and page else None
+    return {"thread": whole["thread"], "comments": page, "next": cursor}
+
+
+def _cursor(ctx: Context, sort: str, root: PublicComment) -> str:
+    return ctx.tokens.cursor([SORTS.index(sort), *_order(sort, root)])
+
+
+def _read_cursor(ctx: Context, token: str, sort: str) -> tuple[int, int]:
+    try:
+        data = ctx.tokens.read_cursor(token)
+    except TokenInvalid:
+        raise InvalidInput("bad cursor", fields={"after": "not a cursor of this thread"}) from None
+    valid = (
+        isinstance(data, list)
+        and len(data) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in data)
+    )
+    if not valid or data[0] != SORTS.index(sort):
+        raise InvalidInput("bad cursor", fields={"after": "not a cursor of this order"})
+    return (data[1], data[2])
+
+
+def _root_holding(roots: list[PublicComment], comment_id: int) -> int | None:
+    """The index of the top-level comment whose subtree holds `comment_id`."""
+    for index, root in enumerate(roots):
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node["id"] == comment_id:
+                return index
+            stack.extend(node["replies"])
+    return None
 
 
 def cache_key(ctx: Context, site: str, thread: Thread) -> str:

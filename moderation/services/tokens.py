@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, Signer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    SignatureExpired,
+    Signer,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 from moderation.config import Settings, SiteSettings
 from moderation.errors import TokenExpired, TokenInvalid
@@ -19,6 +25,7 @@ TRACKBACK_URL = "trackback-url"
 PRIVACY_REQUEST = "privacy-request"  # a reader confirms their own export or erase request
 SUBSCRIPTION_CONFIRM = "subscription-confirm"  # a reader confirms a subscription (double opt-in)
 UNSUBSCRIBE = "unsubscribe"  # the unsubscribe link of a notification mail (RFC 8058 one-click)
+THREAD_CURSOR = "thread-cursor"  # where the next page of a thread starts (never expires)
 
 
 class Tokens:
@@ -29,6 +36,7 @@ class Tokens:
         self._max_ages = dict(max_ages)
         self._serializers = {p: URLSafeTimedSerializer(self._keys, salt=p) for p in max_ages}
         self._page_signer = Signer(self._keys, salt=TRACKBACK_URL)
+        self._cursors = URLSafeSerializer(self._keys, salt=THREAD_CURSOR)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
@@ -43,6 +51,17 @@ class Tokens:
                 UNSUBSCRIBE: settings.notify.unsubscribe_max_age_days * 24 * 3600,
             },
         )
+
+    def cursor(self, payload: Any) -> str:
+        """A signed, opaque page cursor (it does not expire: a page stays reachable)."""
+        return self._cursors.dumps(payload)
+
+    def read_cursor(self, token: str) -> Any:
+        """A cursor's payload; `TokenInvalid` for anything this service did not sign."""
+        try:
+            return self._cursors.loads(token)
+        except (BadData, UnicodeError, ValueError):
+            raise TokenInvalid("this cursor is not valid") from None
 
     def sign(self, purpose: str, payload: Any) -> str:
         """A token carrying `payload` for `purpose`."""

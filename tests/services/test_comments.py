@@ -387,6 +387,7 @@ def test_public_thread_unknown_page_is_empty(session, ctx):
             "uri": "/nothing/",
             "title": "",
             "count": 0,
+            "likes": 0,
             "open": True,
             "version": 0,
             "trackback_url": "https://comments.example.org/trackback/blog/nothing/",

@@ -48,6 +48,7 @@ def test_post_published_is_201_with_comment_and_edit_token(client, clock):
         "created",
         "modified",
         "replies",
+        "likes",
     }
     assert c["website"] == "http://ann.example.org"
     assert "email" not in c
