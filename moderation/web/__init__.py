@@ -14,6 +14,7 @@ from moderation.web import (
     moderation_api,
     privacy,
     public,
+    subscriptions,
     widget,
 )
 from moderation.web.errors import register_error_handlers
@@ -37,8 +38,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(linkbacks.bp)  # TrackBack, Pingback, Webmention
     app.register_blueprint(linkbacks.api)  # /api/v1/discovery
     app.register_blueprint(privacy.bp)  # /privacy/: readers' own data requests
+    app.register_blueprint(subscriptions.bp)  # /subscriptions/: readers' notification links
     csrf.exempt(widget.bp)
     csrf.exempt(moderation_api.bp)
     csrf.exempt(linkbacks.bp)
     csrf.exempt(privacy.bp)  # anonymous; cross-site POSTs refused by Origin/Sec-Fetch-Site
+    csrf.exempt(subscriptions.bp)  # the signed link is the credential (RFC 8058 one-click POST)
     register_error_handlers(app)

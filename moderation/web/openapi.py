@@ -67,6 +67,12 @@ NEW_COMMENT = {
         "website": {"type": "string"},
         "text": {"type": "string", "minLength": 1},
         "honeypot": {"type": "string", "description": "must stay empty; bots fill it"},
+        "notify": {
+            "enum": ["none", "replies", "thread"],
+            "default": "none",
+            "description": "e-mail me (after I confirm) of replies to this comment, or of every "
+            "new comment on the page; needs email",
+        },
     },
 }
 

@@ -24,9 +24,11 @@ from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, TokenInvalid
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
+from moderation.services import subscriptions as subscription_service
 from moderation.services import threads as thread_service
 from moderation.services.moderation import get_comment
 from moderation.web import current, schemas
+from moderation.web import subscriptions as subscription_pages
 from moderation.web.client import client_ip
 from moderation.web.guards import RateLimitExceeded, rate_limited, rate_limits, seconds_left
 
@@ -229,3 +231,20 @@ def delete_comment(comment_id: int) -> Response:
     with current.write() as tx:
         comment_service.delete_own_comment(tx, current.context(), comment_id, token)
     return Response(status=204)
+
+
+@bp.post("/subscriptions")
+def subscribe() -> Response:
+    """Subscribe an address to a page's new comments without commenting: always 202 with the same
+    body, whether a confirmation was mailed, the address is subscribed already, or the request
+    was over ``[notify] confirmations_per_address_per_day`` / ``confirmations_per_ip_per_hour``
+    (then nothing is mailed). A malformed request is a 400 naming its fields."""
+    data = json_body()
+    if isinstance(data.get("site"), str) and data["site"] in current.settings().sites:
+        check_origin(data["site"])  # a foreign origin learns nothing about field rules
+    site, uri, address = subscription_pages.parse_subscription(data, current.settings())
+    if subscription_pages.may_mail(address):
+        ctx = current.context()
+        with current.write() as tx:
+            subscription_service.request_subscription(tx, ctx, site, uri, address)
+    return json_response(subscription_pages.ACCEPTED, 202)

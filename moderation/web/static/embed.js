@@ -47,7 +47,10 @@
       e5xx: "Something went wrong on our side. Please try again later.",
       net: "The comment service cannot be reached. Please check your connection and try again.",
       required: "Please fill in this field.", badEmail: "This is not an e-mail address.",
-      badWebsite: "Only http:// and https:// addresses work here.", tooLong: "This is too long."
+      badWebsite: "Only http:// and https:// addresses work here.", tooLong: "This is too long.",
+      notify: "Notify me", nNone: "never", nReplies: "of replies", nThread: "of every new comment",
+      notifyNote: "By e-mail, once you confirm.", needEmail: "Needed to notify you.",
+      checkMail: "To get e-mails, confirm the link we send you."
     },
     de: {
       n0: "Noch keine Kommentare", n1: "1 Kommentar", n: "{n} Kommentare", add: "Kommentar schreiben",
@@ -77,7 +80,10 @@
       e5xx: "Bei uns ist etwas schiefgegangen. Bitte versuchen Sie es später erneut.",
       net: "Der Kommentardienst ist nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
       required: "Bitte füllen Sie dieses Feld aus.", badEmail: "Das ist keine E-Mail-Adresse.",
-      badWebsite: "Hier gehen nur http://- und https://-Adressen.", tooLong: "Das ist zu lang."
+      badWebsite: "Hier gehen nur http://- und https://-Adressen.", tooLong: "Das ist zu lang.",
+      notify: "Benachrichtigen", nNone: "nie", nReplies: "bei Antworten", nThread: "bei jedem neuen Kommentar",
+      notifyNote: "Per E-Mail, nach Ihrer Bestätigung.", needEmail: "Für Benachrichtigungen nötig.",
+      checkMail: "Für E-Mails bestätigen Sie bitte den Link, den wir Ihnen senden."
     },
     fr: {
       n0: "Aucun commentaire pour l’instant", n1: "1 commentaire", n: "{n} commentaires",
@@ -106,7 +112,10 @@
       e5xx: "Une erreur s’est produite de notre côté. Veuillez réessayer plus tard.",
       net: "Le service de commentaires est injoignable. Vérifiez votre connexion et réessayez.",
       required: "Veuillez remplir ce champ.", badEmail: "Ce n’est pas une adresse électronique.",
-      badWebsite: "Seules les adresses http:// et https:// sont acceptées.", tooLong: "C’est trop long."
+      badWebsite: "Seules les adresses http:// et https:// sont acceptées.", tooLong: "C’est trop long.",
+      notify: "M’avertir", nNone: "jamais", nReplies: "des réponses", nThread: "de chaque nouveau commentaire",
+      notifyNote: "Par courriel, après confirmation.", needEmail: "Nécessaire pour vous avertir.",
+      checkMail: "Pour recevoir les courriels, confirmez le lien que nous vous enverrons."
     }
   };
 
@@ -155,10 +164,10 @@
     ".mod-fields{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:.75rem}" +
     ".mod-field{margin:0;display:flex;flex-direction:column;gap:.25rem}.mod-field label{font-size:.9em;font-weight:600}" +
     ".mod-note{font-size:.8em;color:var(--mod-muted)}" +
-    ".mod input,.mod textarea{font:inherit;color:var(--mod-fg);background:var(--mod-field-bg);width:100%;" +
+    ".mod input,.mod textarea,.mod select{font:inherit;color:var(--mod-fg);background:var(--mod-field-bg);width:100%;" +
     "border:1px solid var(--mod-border);border-radius:6px;padding:.5rem .6rem;margin:0}" +
     ".mod textarea{min-height:7rem;resize:vertical}" +
-    ".mod input:focus,.mod textarea:focus{outline:2px solid var(--mod-accent);outline-offset:-1px}" +
+    ".mod input:focus,.mod textarea:focus,.mod select:focus{outline:2px solid var(--mod-accent);outline-offset:-1px}" +
     ".mod [aria-invalid=true]{border-color:var(--mod-error)}.mod-err{font-size:.875em}.mod-err:empty{display:none}" +
     ".mod-hint{color:var(--mod-muted);font-size:.85em}" +
     ".mod-hp{position:absolute!important;left:-10000px!important;width:1px;height:1px;overflow:hidden}" +
@@ -168,7 +177,7 @@
     ".mod-btn{font:inherit;font-size:.95em;cursor:pointer;border-radius:6px;padding:.45rem 1rem;min-height:2.5rem;" +
     "border:1px solid var(--mod-border);background:var(--mod-soft);color:var(--mod-fg)}" +
     ".mod-primary{background:var(--mod-accent);border-color:var(--mod-accent);color:var(--mod-accent-fg);font-weight:600}" +
-    ".mod-btn:disabled{opacity:.6;cursor:progress}.mod-msg{margin:0}" +
+    ".mod-btn:disabled{opacity:.6;cursor:progress}.mod select:disabled{opacity:.6}.mod-msg{margin:0}" +
     ".mod-msg:not(:empty){padding:.5rem .75rem;border-radius:6px;background:var(--mod-soft)}" +
     ".mod-msg.mod-bad{color:var(--mod-error)}.mod-closed{font-style:italic;color:var(--mod-muted)}.mod-closed:focus{outline:0}" +
     ".mod-foot{margin-top:1.5rem;padding-top:.6rem;border-top:1px solid var(--mod-border);font-size:.85em;" +
@@ -297,6 +306,7 @@
       if (m === "required") return t.required;
       if (/^too long/.test(m)) return t.tooLong;
       if (name === "email" && /e-mail/.test(m)) return t.badEmail;
+      if (name === "email" && /notified/.test(m)) return t.needEmail;
       if (name === "website" && /http/.test(m)) return t.badWebsite;
       return m;
     }
@@ -318,7 +328,9 @@
     function form(opts) {
       var id = "mod" + n + "-f" + (++seq) + "-", who = load(whoKey, {}), f = {}, edit = opts.edit;
       function field(name, label, note, attrs) {
-        var input = f[name] = h(name === "text" ? "textarea" : "input", attrs);
+        var input = f[name] = h(name === "text" ? "textarea" : name === "notify" ? "select" : "input", attrs,
+          name === "notify" ? [["none", t.nNone], ["replies", t.nReplies], ["thread", t.nThread]].map(function (o) {
+            return h("option", { value: o[0], text: o[1] }); }) : null);
         input.id = id + name;
         input.name = name;
         input.setAttribute("aria-describedby", id + name + "-e" + (note ? " " + id + name + "-n" : ""));
@@ -331,10 +343,17 @@
       var people = edit ? null : h("div", { cls: "mod-fields" }, [
         field("author", t.name, null, { type: "text", autocomplete: "name", maxlength: 200 }),
         field("email", t.email, t.emailNote, { type: "email", autocomplete: "email", spellcheck: "false" }),
+        field("notify", t.notify, t.notifyNote, {}),
         field("website", t.website, null, { type: "url", autocomplete: "url", inputmode: "url", spellcheck: "false" })]);
       var text = field("text", t.text, t.hint, { rows: edit ? 4 : 5,
         onkeydown: function (ev) { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) el.requestSubmit(); } });
       if (edit) f.text.value = edit.text;
+      else { // notifications need an address: the choice is off (and sends "none") without one
+        f.email.addEventListener("input", wantMail);
+        wantMail();
+      }
+      function wantMail() { f.notify.disabled = !f.email.value.trim(); }
+      function notify() { return f.notify.disabled ? "none" : f.notify.value; }
       var pv = h("div", { cls: "mod-preview", id: id + "pv", hidden: true });
       var pvBtn = h("button", { type: "button", cls: "mod-btn", "aria-expanded": "false", "aria-controls": pv.id,
         text: t.preview, onclick: function () { preview(pv.hidden); } });
@@ -379,7 +398,7 @@
           : send("POST", "/api/v1/comments", {
             site: site, uri: uri, title: (box.getAttribute("data-title") || document.title).slice(0, 500),
             parent: opts.parent || null, author: f.author.value, email: f.email.value,
-            website: f.website.value, text: f.text.value, honeypot: hp.value });
+            website: f.website.value, text: f.text.value, honeypot: hp.value, notify: notify() });
         req.then(function (r) {
           submit.disabled = false;
           if (!r.ok || !r.data) return fail(r);
@@ -391,7 +410,8 @@
             store(whoKey, { author: f.author.value, email: f.email.value, website: f.website.value });
             keepOwn({ id: c.id, token: r.data.edit_token, text: f.text.value, c: c,
               exp: Date.parse(r.data.edit_until) || Date.now() + windowMs });
-            say(opts.parent ? status : msg, r.status === 202 ? t.heldMsg : t.published);
+            say(opts.parent ? status : msg, (r.status === 202 ? t.heldMsg : t.published) +
+              (notify() !== "none" ? " " + t.checkMail : ""));
             f.text.value = "";
             preview(false);
           }
