@@ -142,7 +142,7 @@ def queue_held_again_mails(
 # --- the mail ------------------------------------------------------------------------------------
 
 
-@outbox.handler("mail")
+@outbox.handler("mail", mail=True)
 def send_notification(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Write and send one moderator mail; raise (so the outbox retries later) when SMTP fails.
 
@@ -415,7 +415,7 @@ def queue_digest(session: Session, ctx: Context, since: datetime, until: datetim
     return len(addresses)
 
 
-@outbox.handler(DIGEST)
+@outbox.handler(DIGEST, mail=True)
 def send_digest(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Write and send one digest; raise (so the outbox retries) when SMTP fails. Comments
     moderated (or purged) since the digest was queued are left out; when none is left, or the

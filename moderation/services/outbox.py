@@ -7,7 +7,7 @@ write lock), then marks it done, or schedules the next try with exponential back
 loses the job, or the worker dies mid-run, the periodic `due_entries` sweep finds the entry again once
 its lease expires: nothing is dropped.
 
-An entry that failed ``[mail] max_attempts`` times becomes a dead letter (`dead_at`): no worker or
+A mail entry that failed ``[mail] max_attempts`` times becomes a dead letter (`dead_at`): no worker or
 sweep runs it again until an admin retries it (`retry_dead`, on the dashboard's Mail page). A
 handler that is not ready yet raises `Later`: the entry waits until then, and that is no failure.
 """
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # kind -> handler(database, ctx, payload); a handler raises to ask for another try later.
 Handler = Callable[[Database, Context, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
+MAIL_KINDS: set[str] = set()  # kinds whose entries become dead letters after [mail] max_attempts
 LEASE = timedelta(minutes=5)
 SUMMARY_KEYS = ("to", "comment_id", "event", "status", "verdict", "action", "site")
 
@@ -46,11 +47,15 @@ class Later(Exception):
         self.at = at
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that carries out outbox entries of `kind`."""
+def handler(kind: str, *, mail: bool = False) -> Callable[[Handler], Handler]:
+    """Register the function that carries out outbox entries of `kind`. Entries that send mail
+    (`mail`) become dead letters after ``[mail] max_attempts``; the others (Akismet feedback,
+    re-checks, verification) are retried with back-off for as long as it takes."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if mail:
+            MAIL_KINDS.add(kind)
         return fn
 
     return register
@@ -103,7 +108,7 @@ def run_entry(database: Database, ctx: Context, entry_id: int) -> float | None:
         return max((later.at - ctx.clock()).total_seconds(), 0.0)
     except Exception as exc:  # any failure means "try again later": record it, never drop it
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        if attempts >= ctx.settings.mail.max_attempts:
+        if kind in MAIL_KINDS and attempts >= ctx.settings.mail.max_attempts:
             log.error(
                 "outbox %s #%s failed %s times; it is a dead letter now (an admin may retry it): %s",
                 kind,

@@ -253,7 +253,7 @@ def forget_request_mails(session: Session, email: str) -> int:
     return len(gone)
 
 
-@outbox.handler(REQUEST_MAIL)
+@outbox.handler(REQUEST_MAIL, mail=True)
 def send_request_mail(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Write and send one confirmation mail; raise (so the outbox retries) when SMTP fails. An
     address on the suppression list is not mailed (`mailing.deliver`)."""

@@ -241,7 +241,7 @@ def notify_approved(tx: Session, ctx: Context, comment: Comment) -> int:
 # --- the mails ---------------------------------------------------------------------------------
 
 
-@outbox.handler(CONFIRM_MAIL)
+@outbox.handler(CONFIRM_MAIL, mail=True)
 def send_confirmation(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Write and send a confirmation mail (nothing when the subscription is gone or confirmed)."""
     from moderation.services import mailing, reader_mail
@@ -258,7 +258,7 @@ def send_confirmation(database: Database, ctx: Context, payload: dict[str, Any])
     mailing.deliver(database, ctx, message, to)
 
 
-@outbox.handler(NOTIFY_MAIL)
+@outbox.handler(NOTIFY_MAIL, mail=True)
 def send_notifications(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Mail the deliveries waiting for one subscription, in one mail, at most once per
     ``[notify] min_interval_minutes``."""

@@ -229,6 +229,7 @@ def test_later_reschedules_without_counting_a_failure(
         raise RuntimeError("the server is down")
 
     monkeypatch.setitem(outbox.HANDLERS, "test_later", handle)
+    monkeypatch.setattr(outbox, "MAIL_KINDS", {"test_later"})  # a mail kind: it can die
     with database.write() as tx:
         entry_id = outbox.enqueue(tx, ctx, "test_later", {"to": "reader@example.org"})
 
@@ -267,3 +268,29 @@ def test_only_permanent_refusals_of_the_address_count_as_permanent():
     # Our own sender or login refused says nothing about the reader's address.
     assert mailing.permanent_refusal(smtplib.SMTPSenderRefused(550, b"no", "x@y"), MOD) is None
     assert mailing.permanent_refusal(smtplib.SMTPAuthenticationError(535, b"bad"), MOD) is None
+
+
+def test_entries_that_send_no_mail_are_retried_for_as_long_as_it_takes(
+    database, session, ctx, monkeypatch
+):
+    """Akismet feedback, re-checks and verification never become dead letters."""
+    ctx = replace(
+        ctx, settings=replace(ctx.settings, mail=replace(ctx.settings.mail, max_attempts=1))
+    )
+
+    def handle(database, ctx, payload):
+        raise RuntimeError("Akismet is down")
+
+    monkeypatch.setitem(outbox.HANDLERS, "test_not_mail", handle)
+    with database.write() as tx:
+        entry_id = outbox.enqueue(tx, ctx, "test_not_mail", {})
+    for _ in range(3):
+        assert outbox.run_entry(database, ctx, entry_id) is not None
+        with database.write() as tx:  # due again at once
+            tx.get(OutboxEntry, entry_id).next_attempt_at = ctx.clock()
+    session.expire_all()
+    entry = session.get(OutboxEntry, entry_id)
+    assert entry.dead_at is None
+    assert entry.attempts == 3
+    assert "mail" in outbox.MAIL_KINDS
+    assert "akismet_feedback" not in outbox.MAIL_KINDS
