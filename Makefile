@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
 
 .PHONY: run test install lint typecheck browser clean
 
@@ -15,14 +16,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 config.toml: | $(STAMP)
-	$(BIN)/moderation init-config --demo
+	$(BIN)/moderation init-config --demo --port $(PORT)
 
+# `make run PORT=8080` serves on another port (a config.toml written for another port is
+# rewritten by `moderation init-config --demo --port 8080 --force`; the demo page says so).
 run: install config.toml
 	$(BIN)/moderation db upgrade
-	@echo "moderation: demo page at http://127.0.0.1:8000/demo/ (Ctrl-C stops)"
-	@echo "moderation: dashboard at http://127.0.0.1:8000/moderate/ once you have an account:"
+	@echo "moderation: demo page at http://127.0.0.1:$(PORT)/demo/ (Ctrl-C stops)"
+	@echo "moderation: dashboard at http://127.0.0.1:$(PORT)/moderate/ once you have an account:"
 	@echo "            $(BIN)/moderation moderators add you@example.org --role admin"
-	$(BIN)/moderation serve
+	$(BIN)/moderation serve --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -70,6 +70,21 @@ def test_init_config_writes_a_valid_private_config_once(tmp_path):
     assert (tmp_path / "config.toml").read_text() == text
 
 
+def test_init_config_port_sets_the_demo_addresses_and_a_site_has_only_its_own_origin(tmp_path):
+    from moderation.config import load_settings
+
+    run(["init-config", "--demo", "--port", "18210", "demo.toml"], tmp_path)
+    demo = load_settings(tmp_path / "demo.toml")
+    assert demo.server.port == 18210
+    assert demo.server.public_url == "http://127.0.0.1:18210"
+    assert demo.sites["demo"].origins == ("http://127.0.0.1:18210", "http://localhost:18210")
+    run(["init-config", "prod.toml"], tmp_path)
+    prod = load_settings(tmp_path / "prod.toml")
+    assert prod.sites["blog"].origins == ("https://blog.example.org",)
+    bad = run(["init-config", "--port", "0", "x.toml"], tmp_path, check=False)
+    assert bad.returncode == 2
+
+
 def test_db_upgrade_creates_the_schema(workdir):
     names = {r[0] for r in query(workdir, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"threads", "comments", "moderation_events", "alembic_version"} <= names
