@@ -51,19 +51,25 @@ def init_access_log(app: Flask) -> None:
         if started is not None:
             from moderation.web.client import client_ip
 
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "ip": client_ip(),
+            }
+            reason = g.get("error_reason")
+            if reason and response.status_code >= 400:
+                fields["reason"] = reason  # what the answer told the client, for the site owner
+                origin = request.headers.get("Origin")
+                if origin:
+                    fields["origin"] = origin
             ACCESS.info(
-                "%s %s %s",
+                "%s %s %s%s",
                 request.method,
                 request.path,
                 response.status_code,
-                extra={
-                    "fields": {
-                        "method": request.method,
-                        "path": request.path,
-                        "status": response.status_code,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "ip": client_ip(),
-                    }
-                },
+                f" {fields['reason']}" if "reason" in fields else "",
+                extra={"fields": fields},
             )
         return response

@@ -200,9 +200,10 @@ def _root_holding(roots: list[PublicComment], comment_id: int) -> int | None:
     return None
 
 
-def cache_key(ctx: Context, site: str, thread: Thread) -> str:
-    """The cache key of a thread's current public JSON."""
-    return thread_cache_key(thread.id, thread.version, page_open(ctx, site, thread))
+def cache_key(ctx: Context, site: str, thread: Thread, page: PageRequest | None = None) -> str:
+    """The cache key of a page (by default the first) of a thread's current public JSON."""
+    base = thread_cache_key(thread.id, thread.version, page_open(ctx, site, thread))
+    return f"{base}:{(page or PageRequest()).key()}"
 
 
 def thread_cache_key(thread_id: int, version: int, is_open: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from moderation.errors import (
@@ -46,7 +46,11 @@ def status_of(exc: ModerationError) -> int:
 def json_error(
     status: int, code: str, message: str, fields: dict[str, str] | None = None
 ) -> Response:
-    """``{"error": {"code", "message", "fields"?}}`` with `status`."""
+    """``{"error": {"code", "message", "fields"?}}`` with `status`. The access log's line for the
+    request names the same reason (`g.error_reason`)."""
+    g.error_reason = f"{code}: {message}" + (
+        " (" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + ")" if fields else ""
+    )
     body: dict[str, object] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields

@@ -26,11 +26,12 @@ from flask import Flask
 
 from moderation.config import Settings
 from moderation.domain import threads
+from moderation.errors import InvalidInput
 from moderation.services.threads import thread_cache_key
 from moderation.storage.db import as_utc
 from moderation.storage.sqlite import TRUST_SECONDS, ChangeStamp
 from moderation.web import current
-from moderation.web.schemas import MAX_URIS, check_uri
+from moderation.web.schemas import MAX_URIS, PAGE_KEYS, check_uri, parse_page_query
 
 log = logging.getLogger("moderation.access")
 StartResponse = Callable[..., Any]
@@ -121,8 +122,14 @@ class ReadFastPath:
             return None
         site, query = parsed
         uris = query.get("uri", [])
-        if len(uris) != 1 or check_uri(uris[0]) or len(query) != 2:
+        if len(uris) != 1 or check_uri(uris[0]) or not query.keys() <= PAGE_KEYS:
             return None
+        if any(len(values) != 1 for values in query.values()):
+            return None
+        try:
+            page = parse_page_query({k: v[0] for k, v in query.items()})
+        except InvalidInput:
+            return None  # Flask answers the 400
         rows = database.raw_rows(FIND_THREAD, (site, uris[0]))
         if not rows:
             return None
@@ -131,7 +138,7 @@ class ReadFastPath:
         created_at = as_utc(created_at)
         days = ctx.settings.sites[site].close_after_days
         is_open = threads.is_open(ctx.clock(), created_at, bool(closed), days)
-        hit = self.parts.cache.get(thread_cache_key(thread_id, version, is_open))
+        hit = self.parts.cache.get(f"{thread_cache_key(thread_id, version, is_open)}:{page.key()}")
         if hit is None:
             return None
         head, _, body = hit.partition(b"\n")

@@ -50,6 +50,8 @@ COMMENT: dict[str, Any] = {
         "modified": {"type": ["string", "null"], "format": "date-time"},
         "deleted": {"type": "boolean"},
         "replies": {"type": "array", "items": {"$ref": "#/components/schemas/Comment"}},
+        "likes": {"type": "integer", "description": "unless the site's votes are off"},
+        "dislikes": {"type": "integer", "description": 'when the site\'s votes are "up-down"'},
     },
 }
 
@@ -86,15 +88,68 @@ THREAD = {
             "properties": {
                 "uri": {"type": "string"},
                 "title": {"type": "string"},
-                "count": {"type": "integer"},
+                "count": {"type": "integer", "description": "the whole thread's"},
+                "likes": {"type": "integer", "description": "page likes"},
                 "open": {"type": "boolean"},
                 "version": {"type": "integer"},
                 "trackback_url": {"type": "string", "description": "the page's TrackBack ping URL"},
             },
         },
         "comments": {"type": "array", "items": _ref("Comment")},
+        "next": {
+            "type": ["string", "null"],
+            "description": "the cursor of the next page (`after`), null on the last",
+        },
     },
 }
+
+VOTES = {
+    "type": "object",
+    "required": ["likes", "mine"],
+    "properties": {
+        "likes": {"type": "integer"},
+        "dislikes": {"type": "integer"},
+        "mine": {"type": ["integer", "boolean"]},
+    },
+}
+
+READER = {
+    "name": "X-Reader",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+    "description": "the opaque reader id the widget keeps in localStorage",
+}
+
+PAGE_QUERY = [
+    {
+        "name": "sort",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": ["oldest", "newest", "top"], "default": "oldest"},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+        "description": "top-level comments per page (default: the site's page_size)",
+    },
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "`next` of the previous page",
+    },
+    {
+        "name": "around",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+        "description": "return the pages up to the one holding this comment",
+    },
+]
 
 POSTED = {
     "type": "object",
@@ -245,8 +300,8 @@ def _paths() -> dict[str, Any]:
     return {
         "/api/v1/threads/comments": {
             "get": {
-                "summary": "Approved comments of a page, as a tree",
-                "parameters": [SITE, URI],
+                "summary": "A page of a thread's approved comments: top-level ones with replies",
+                "parameters": [SITE, URI, *PAGE_QUERY],
                 "responses": {
                     "200": _json(THREAD),
                     "304": {"description": "Not modified"},
@@ -328,6 +383,104 @@ def _paths() -> dict[str, Any]:
                 "parameters": [COMMENT_ID, TOKEN],
                 "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
             },
+        },
+        "/api/v1/comments/{comment_id}/vote": {
+            "post": {
+                "summary": "A reader's vote on a published comment (0 takes it back)",
+                "parameters": [COMMENT_ID, READER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["value"],
+                                "properties": {"value": {"enum": [1, -1, 0]}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(VOTES), **_errors(400, 403, 404, 415, 429)},
+            }
+        },
+        "/api/v1/likes": {
+            "post": {
+                "summary": "A reader's like of a page (page_likes = true)",
+                "parameters": [READER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["site", "uri"],
+                                "properties": {
+                                    "site": {"type": "string"},
+                                    "uri": {"type": "string", "pattern": "^/"},
+                                    "like": {"type": "boolean", "default": True},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(VOTES), **_errors(400, 403, 415, 429)},
+            }
+        },
+        "/api/v1/preview": {
+            "post": {
+                "summary": "The HTML that posting this text would store",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "additionalProperties": False,
+                                "properties": {"text": {"type": "string", "minLength": 1}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["html"],
+                            "properties": {"html": {"type": "string"}},
+                        }
+                    ),
+                    **_errors(400, 403, 415, 429),
+                },
+            }
+        },
+        "/api/v1/subscriptions": {
+            "post": {
+                "summary": "Subscribe an address to a page's new comments (double opt-in)",
+                "description": "Always 202 with the same body: the answer tells nothing about "
+                "the address. A confirmation mail is sent unless the subscription is confirmed "
+                "or the request is over the per-address or per-IP limits.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["site", "uri", "email"],
+                                "properties": {
+                                    "site": {"type": "string"},
+                                    "uri": {"type": "string", "pattern": "^/"},
+                                    "email": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json({"type": "object"}, "Accepted"),
+                    **_errors(400, 403, 415, 429),
+                },
+            }
         },
         "/api/v1/moderation/comments": {
             "get": {

@@ -103,11 +103,13 @@ def demo() -> str:
     settings = current.settings()
     if not settings.server.demo_site:
         abort(404)
+    # The widget is loaded from the address the page was opened at (it calls the API there, as
+    # its own origin), so `moderation serve --port N` shows a working demo whatever public_url says.
     return render_template(
         "demo.html",
         site=settings.server.demo_site,
         uri="/demo/",
-        public_url=settings.server.public_url.rstrip("/"),
+        public_url=request.host_url.rstrip("/"),
     )
 
 

@@ -11,6 +11,7 @@ from moderation.config import CommentSettings, SiteSettings
 from moderation.domain import inputs
 from moderation.errors import InvalidInput
 from moderation.services.comments import NewComment
+from moderation.services.threads import SORTS, PageRequest
 
 COMMENT_FIELDS = {
     "site",
@@ -185,6 +186,35 @@ def parse_thread_query(args: Any, sites: Mapping[str, SiteSettings]) -> tuple[st
     if errors:
         raise InvalidInput("bad thread query", fields=errors)
     return site, uri
+
+
+MAX_PAGE = 200
+PAGE_KEYS = frozenset({"site", "uri", "sort", "limit", "after", "around"})
+
+
+def parse_page_query(args: Any) -> PageRequest:
+    """``sort``, ``limit``, ``after`` and ``around`` of a thread query (all optional)."""
+    errors: dict[str, str] = {}
+    sort = args.get("sort", "oldest")
+    if sort not in SORTS:
+        errors["sort"] = f"one of {', '.join(SORTS)}"
+    limit = _small_int(args.get("limit"), MAX_PAGE, "limit", errors)
+    around = _small_int(args.get("around"), inputs.MAX_ID, "around", errors)
+    after = args.get("after") or None
+    if after is not None and (len(after) > 200 or _SPACE_OR_CONTROL.search(after)):
+        errors["after"] = "not a cursor"
+    if errors:
+        raise InvalidInput("bad page query", fields=errors)
+    return PageRequest(sort=sort, limit=limit, after=after, around=around)
+
+
+def _small_int(value: str | None, top: int, name: str, errors: dict[str, str]) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= top:
+        errors[name] = f"a whole number from 1 to {top}"
+        return None
+    return int(value)
 
 
 def parse_counts_query(args: Any, sites: Mapping[str, SiteSettings]) -> tuple[str, list[str]]:

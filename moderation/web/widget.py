@@ -19,13 +19,15 @@ from limits import RateLimitItem, parse
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wrappers import Response
 
+from moderation import markup
 from moderation.domain import inputs
 from moderation.domain.states import CommentStatus
-from moderation.errors import Forbidden, TokenInvalid
+from moderation.errors import Forbidden, InvalidInput, TokenInvalid
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
 from moderation.services import subscriptions as subscription_service
 from moderation.services import threads as thread_service
+from moderation.services import votes as vote_service
 from moderation.services.moderation import get_comment
 from moderation.web import current, schemas
 from moderation.web import subscriptions as subscription_pages
@@ -34,8 +36,14 @@ from moderation.web.guards import RateLimitExceeded, rate_limited, rate_limits, 
 
 bp = Blueprint("widget", __name__, url_prefix="/api/v1")
 
-CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
+CORS_HEADERS = "Content-Type, X-Edit-Token, X-Reader, If-None-Match"
 EXPOSED_HEADERS = "ETag, Retry-After, Location"
+
+
+def _request_origin() -> str:
+    """This request's own origin: a page this service served (the demo) calling it from the
+    address it was opened at. Browsers send an ``Origin`` equal to it only from such pages."""
+    return request.host_url.rstrip("/")
 
 
 def _own_origin() -> str:
@@ -50,8 +58,15 @@ def check_origin(site: str) -> None:
     if origin is None:
         return
     allowed = current.settings().sites[site].origins
-    if origin.rstrip("/") not in {o.rstrip("/") for o in allowed} | {_own_origin()}:
-        raise Forbidden("this origin may not use the comments of this site")
+    if origin.rstrip("/") not in {o.rstrip("/") for o in allowed} | {
+        _own_origin(),
+        _request_origin(),
+    }:
+        raise Forbidden(
+            f"origin {origin} may not use site {site!r}: add it to [sites.{site}] origins"
+            " in the service's config",
+            fields={"origin": origin},
+        )
     g.cors_origin = origin
 
 
@@ -61,10 +76,8 @@ def _preflight() -> Response | None:
     against its own site."""
     if request.method != "OPTIONS":
         return None
-    origin = request.headers.get("Origin", "").rstrip("/")
-    known = {o.rstrip("/") for s in current.settings().sites.values() for o in s.origins}
-    if origin not in known | {_own_origin()}:
-        raise Forbidden("this origin may not use this service")
+    # Every origin gets its preflight: the request itself is then checked against its site, and
+    # an origin that may not use it reads the 403 that says why (nothing else).
     response = Response(status=204)
     response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
@@ -77,6 +90,8 @@ def _preflight() -> Response | None:
 @bp.after_request
 def _cors(response: Response) -> Response:
     origin = g.get("cors_origin")
+    if not origin and response.status_code >= 400:
+        origin = request.headers.get("Origin")  # any page may read why it was refused
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
@@ -100,27 +115,33 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 @bp.get("/threads/comments")
 def thread() -> Response:
-    """The approved comments of a page, as a tree; ETag and 304."""
+    """One page of a page's approved comments (top-level ones in `sort` order, each with its
+    replies), with the cursor of the next page; ETag and 304, cached per thread version."""
     site, uri = schemas.parse_thread_query(request.args, current.settings().sites)
     check_origin(site)
-    etag, body = cached_thread(site, uri)
+    page = schemas.parse_page_query(request.args)
+    etag, body = cached_thread(site, uri, page)
     response = Response(body, mimetype="application/json")
     response.set_etag(etag)
     response.headers["Cache-Control"] = "no-cache"
     return response.make_conditional(request)
 
 
-def cached_thread(site: str, uri: str) -> tuple[str, bytes]:
-    """The thread's JSON and its ETag, built once per thread version (see `moderation.runtime.cache`)."""
+def cached_thread(
+    site: str, uri: str, page: thread_service.PageRequest | None = None
+) -> tuple[str, bytes]:
+    """A page of the thread's JSON and its ETag, built once per thread version and page (see
+    `moderation.runtime.cache`); the fast path serves the same bytes under the same key."""
+    page = page or thread_service.PageRequest()
     session, ctx = current.session(), current.context()
     thread = comment_service.find_thread(session, site, uri)  # one lookup for the key and the JSON
-    key = thread_service.cache_key(ctx, site, thread) if thread else None
+    key = thread_service.cache_key(ctx, site, thread, page) if thread else None
     cache = current.cache()
     hit = cache.get(key) if key else None
     if hit is not None:
         head, _, cached = hit.partition(b"\n")
         return head.decode(), cached
-    data = thread_service.public_thread(session, ctx, site, uri, thread)
+    data = thread_service.thread_page(session, ctx, site, uri, page, thread)
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
     if key:
@@ -231,6 +252,60 @@ def delete_comment(comment_id: int) -> Response:
     with current.write() as tx:
         comment_service.delete_own_comment(tx, current.context(), comment_id, token)
     return Response(status=204)
+
+
+def reader_id() -> str:
+    """The ``X-Reader`` header: the opaque reader id the widget keeps (checked by the service)."""
+    return request.headers.get("X-Reader", "")
+
+
+@bp.post("/comments/<int:comment_id>/vote")
+@rate_limited
+def vote(comment_id: int) -> Response:
+    """A reader's vote on a published comment: ``{"value": 1 | -1 | 0}`` with ``X-Reader``;
+    answers ``{likes, dislikes?, mine}``."""
+    data = json_body()
+    _check_comment_origin(comment_id)
+    value = data.get("value")
+    if type(value) is not int:
+        raise InvalidInput("bad vote", fields={"value": "1, -1 or 0"})
+    ctx = current.context()
+    with current.write() as tx:
+        answer = vote_service.vote(tx, ctx, comment_id, reader_id(), value, client_ip())
+    return json_response(answer)
+
+
+@bp.post("/likes")
+@rate_limited
+def like_page() -> Response:
+    """A reader's like of a page: ``{site, uri, "like": true | false}`` (true when left out)
+    with ``X-Reader``; answers ``{likes, mine}``."""
+    data = json_body()
+    site, uri = schemas.parse_thread_query(data, current.settings().sites)
+    check_origin(site)
+    liked = data.get("like", True)
+    if not isinstance(liked, bool):
+        raise InvalidInput("bad like", fields={"like": "true or false"})
+    ctx = current.context()
+    with current.write() as tx:
+        answer = vote_service.like_page(tx, ctx, site, uri, reader_id(), liked, client_ip())
+    return json_response(answer)
+
+
+@bp.post("/preview")
+@rate_limited
+def preview() -> Response:
+    """``{"text"}`` to ``{"html"}``: the very Markdown renderer and sanitizer that posting uses.
+    Any origin that some site allows may ask (it stores nothing)."""
+    data = json_body()
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        known = {o.rstrip("/") for s in current.settings().sites.values() for o in s.origins}
+        if origin.rstrip("/") not in known | {_own_origin(), _request_origin()}:
+            raise Forbidden("this origin may not use this service")
+        g.cors_origin = origin
+    text = schemas.parse_edit(data, current.settings().comments)
+    return json_response({"html": markup.render(text)})
 
 
 @bp.post("/subscriptions")

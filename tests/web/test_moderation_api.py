@@ -25,6 +25,7 @@ C_KEYS = {
     "created",
     "modified",
     "replies",
+    "likes",  # votes = "up" (the default)
 }
 M_KEYS = C_KEYS | {"status", "site", "uri", "email", "ip", "user_agent", "text", "spam"}
 

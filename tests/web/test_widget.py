@@ -250,15 +250,32 @@ def test_cors_foreign_origin_is_403(client, clock):
     assert r.status_code == 403  # an origin of another site may not read this one
 
 
-def test_cors_preflight_allows_known_origins_only(client):
+def test_cors_preflight_lets_any_origin_ask_and_the_request_is_refused_readably(
+    client, clock, session
+):
     ok = client.options(
         "/api/v1/comments", headers={"Origin": SITE_URL, "Access-Control-Request-Method": "POST"}
     )
     assert ok.status_code == 204
     assert ok.headers["Access-Control-Allow-Origin"] == SITE_URL
     assert "X-Edit-Token" in ok.headers["Access-Control-Allow-Headers"]
-    bad = client.options("/api/v1/comments", headers={"Origin": "https://evil.example"})
-    assert bad.status_code == 403
+    # Another origin passes the preflight, so that its page can read why the request fails ...
+    evil = "https://evil.example"
+    assert client.options("/api/v1/comments", headers={"Origin": evil}).status_code == 204
+    clock.advance(60)
+    refused = client.post("/api/v1/comments", json=body(), headers={"Origin": evil})
+    assert refused.status_code == 403
+    assert refused.headers["Access-Control-Allow-Origin"] == evil
+    assert "add it to [sites.blog] origins" in refused.get_json()["error"]["message"]
+    # ... and nothing else: no comment was stored, and a read gives it no thread
+    from sqlalchemy import func, select
+
+    from moderation.models import Comment
+
+    assert session.scalar(select(func.count()).select_from(Comment)) == 0
+    read = client.get(THREAD, headers={"Origin": evil})
+    assert read.status_code == 403
+    assert "comments" not in read.get_json()
 
 
 def test_cors_read_from_allowed_origin_exposes_etag(client):
