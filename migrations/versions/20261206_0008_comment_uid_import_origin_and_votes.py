@@ -55,12 +55,8 @@ def upgrade() -> None:
                 ),
             )
         )
-        batch_op.add_column(
-            sa.Column("likes", sa.Integer(), server_default="0", nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column("dislikes", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("likes", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("dislikes", sa.Integer(), server_default="0", nullable=False))
     if op.get_bind().dialect.name == "sqlite":
         op.execute("UPDATE comments SET uid = lower(hex(randomblob(16)))")
     else:
