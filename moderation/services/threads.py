@@ -98,6 +98,7 @@ def public_thread(
         "title": thread.title if thread else "",
         "count": thread.approved_count if thread else 0,
         "likes": thread.likes if thread else 0,
+        "page_likes": site_config.page_likes,
         "open": page_open(ctx, site, thread),
         "version": thread.version if thread else 0,
         "trackback_url": trackback_url(

@@ -388,6 +388,7 @@ def test_public_thread_unknown_page_is_empty(session, ctx):
             "title": "",
             "count": 0,
             "likes": 0,
+            "page_likes": False,
             "open": True,
             "version": 0,
             "trackback_url": "https://comments.example.org/trackback/blog/nothing/",
