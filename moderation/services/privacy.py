@@ -166,16 +166,23 @@ class RequestLink:
 
 
 def has_comments(session: Session, email: str) -> bool:
-    """Whether any comment is kept for `email` (case-insensitive, as `comments_of`)."""
+    """Whether any comment or subscription is kept for `email` (case-insensitive, as
+    `comments_of`)."""
+    from moderation.models import Subscription
+
     address = email.strip().lower()
     if not address:
         return False
     found = session.scalar(select(Comment.id).where(func.lower(Comment.email) == address).limit(1))
+    if found is None:
+        found = session.scalar(
+            select(Subscription.id).where(Subscription.email == address).limit(1)
+        )
     return found is not None
 
 
 def queue_request_mail(session: Session, ctx: Context, email: str, action: str, site: str) -> bool:
-    """Queue the confirmation mail for a reader's request, only when comments are kept for `email`;
+    """Queue the confirmation mail for a reader's request, only when data is kept for `email`;
     returns whether one was queued (the caller answers the same either way). Runs inside the
     caller's write; the mail is sent after the commit."""
     if action not in REQUEST_ACTIONS:

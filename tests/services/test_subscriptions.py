@@ -287,3 +287,13 @@ def test_status_stays_pending_for_held_subscription_comment(live, session):
     sub = session.scalars(select(Subscription)).one()
     assert sub.confirm_sent_at is None
     assert sub.confirmed_at is None
+
+
+def test_a_subscriber_without_comments_can_ask_for_their_data(live, session):
+    app = live()
+    with app.database.write() as tx:
+        subscriptions.request_subscription(tx, app.ctx, "blog", URI, "only@example.org")
+    with app.database.write() as tx:
+        assert privacy.queue_request_mail(tx, app.ctx, "only@example.org", "anonymise", "blog")
+    with app.database.write() as tx:
+        assert not privacy.queue_request_mail(tx, app.ctx, "nobody@example.org", "export", "blog")
