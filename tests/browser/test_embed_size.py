@@ -1,4 +1,4 @@
-"""The widget stays small: embed.js, CSS included, under 15 KB gzipped (bench/embed_size.py prints it)."""
+"""The widget stays small: embed.js, CSS included, under 16 KB gzipped (bench/embed_size.py prints it)."""
 
 import gzip
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 EMBED_JS = Path(__file__).resolve().parents[2] / "moderation" / "web" / "static" / "embed.js"
 
 
-def test_embed_js_is_under_15_kb_gzipped():
+def test_embed_js_is_under_16_kb_gzipped():
     data = EMBED_JS.read_bytes()
-    assert len(gzip.compress(data, compresslevel=9, mtime=0)) < 15360
+    assert len(gzip.compress(data, compresslevel=9, mtime=0)) < 16384
 
 
 def test_embed_js_uses_inner_html_only_for_the_comment_html():

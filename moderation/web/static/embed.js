@@ -28,8 +28,7 @@
       emailNote: "Optional, never shown.", website: "Website", text: "Comment",
       hint: "Markdown works: *emphasis*, **bold**, `code`, > quotes, links.",
       hp: "Leave this field empty", post: "Post comment", postReply: "Post reply", save: "Save",
-      cancel: "Cancel", preview: "Preview", previewOff: "Hide preview",
-      previewTitle: "Preview (formatting is applied after posting)", reply: "Reply", edit: "Edit",
+      cancel: "Cancel", preview: "Preview", previewOff: "Hide preview", reply: "Reply", edit: "Edit",
       del: "Delete", delAsk: "Delete this comment?", delYes: "Yes, delete", anon: "Anonymous",
       deleted: "This comment was deleted.", held: "awaiting moderation", edited: "edited",
       inReply: "in reply to {a}", trackback: "Trackback", pingback: "Pingback",
@@ -50,7 +49,12 @@
       badWebsite: "Only http:// and https:// addresses work here.", tooLong: "This is too long.",
       notify: "Notify me", nNone: "never", nReplies: "of replies", nThread: "of every new comment",
       notifyNote: "By e-mail, once you confirm.", needEmail: "Needed to notify you.",
-      checkMail: "To get e-mails, confirm the link we send you."
+      checkMail: "To get e-mails, confirm the link we send you.",
+      more: "Show more comments", sort: "Sort comments", oldest: "Oldest", newest: "Newest", top: "Top",
+      like: "Like", dislike: "Dislike", likePage: "Like this page",
+      off: "Comments are unavailable on this page.",
+      win: "You can edit or delete this comment for {n} minutes.",
+      editOf: "Edit your comment of {t}", delOf: "Delete your comment of {t}"
     },
     de: {
       n0: "Noch keine Kommentare", n1: "1 Kommentar", n: "{n} Kommentare", add: "Kommentar schreiben",
@@ -59,7 +63,6 @@
       hint: "Markdown geht: *kursiv*, **fett**, `Code`, > Zitate, Links.",
       hp: "Dieses Feld bitte leer lassen", post: "Kommentar senden", postReply: "Antwort senden",
       save: "Speichern", cancel: "Abbrechen", preview: "Vorschau", previewOff: "Vorschau ausblenden",
-      previewTitle: "Vorschau (die Formatierung wird nach dem Senden angewendet)",
       reply: "Antworten", edit: "Bearbeiten", del: "Löschen", delAsk: "Diesen Kommentar löschen?",
       delYes: "Ja, löschen", anon: "Anonym", deleted: "Dieser Kommentar wurde gelöscht.",
       held: "wartet auf Freigabe", edited: "bearbeitet", inReply: "Antwort an {a}",
@@ -83,7 +86,12 @@
       badWebsite: "Hier gehen nur http://- und https://-Adressen.", tooLong: "Das ist zu lang.",
       notify: "Benachrichtigen", nNone: "nie", nReplies: "bei Antworten", nThread: "bei jedem neuen Kommentar",
       notifyNote: "Per E-Mail, nach Ihrer Bestätigung.", needEmail: "Für Benachrichtigungen nötig.",
-      checkMail: "Für E-Mails bestätigen Sie bitte den Link, den wir Ihnen senden."
+      checkMail: "Für E-Mails bestätigen Sie bitte den Link, den wir Ihnen senden.",
+      more: "Weitere Kommentare zeigen", sort: "Kommentare sortieren", oldest: "Älteste", newest: "Neueste",
+      top: "Beliebteste", like: "Gefällt mir", dislike: "Gefällt mir nicht", likePage: "Diese Seite gefällt mir",
+      off: "Kommentare sind auf dieser Seite nicht verfügbar.",
+      win: "Sie können diesen Kommentar {n} Minuten lang bearbeiten oder löschen.",
+      editOf: "Ihren Kommentar von {t} bearbeiten", delOf: "Ihren Kommentar von {t} löschen"
     },
     fr: {
       n0: "Aucun commentaire pour l’instant", n1: "1 commentaire", n: "{n} commentaires",
@@ -92,7 +100,7 @@
       text: "Commentaire", hint: "Markdown accepté\u00a0: *italique*, **gras**, `code`, > citations, liens.",
       hp: "Laissez ce champ vide", post: "Publier le commentaire", postReply: "Publier la réponse",
       save: "Enregistrer", cancel: "Annuler", preview: "Aperçu", previewOff: "Masquer l’aperçu",
-      previewTitle: "Aperçu (la mise en forme est appliquée après publication)", reply: "Répondre",
+      reply: "Répondre",
       edit: "Modifier", del: "Supprimer", delAsk: "Supprimer ce commentaire\u00a0?",
       delYes: "Oui, supprimer", anon: "Anonyme", deleted: "Ce commentaire a été supprimé.",
       held: "en attente de modération", edited: "modifié", inReply: "en réponse à {a}",
@@ -115,7 +123,12 @@
       badWebsite: "Seules les adresses http:// et https:// sont acceptées.", tooLong: "C’est trop long.",
       notify: "M’avertir", nNone: "jamais", nReplies: "des réponses", nThread: "de chaque nouveau commentaire",
       notifyNote: "Par courriel, après confirmation.", needEmail: "Nécessaire pour vous avertir.",
-      checkMail: "Pour recevoir les courriels, confirmez le lien que nous vous enverrons."
+      checkMail: "Pour recevoir les courriels, confirmez le lien que nous vous enverrons.",
+      more: "Afficher plus de commentaires", sort: "Trier les commentaires", oldest: "Plus anciens",
+      newest: "Plus récents", top: "Populaires", like: "J’aime", dislike: "Je n’aime pas",
+      likePage: "J’aime cette page", off: "Les commentaires ne sont pas disponibles sur cette page.",
+      win: "Vous pouvez modifier ou supprimer ce commentaire pendant {n}\u00a0minutes.",
+      editOf: "Modifier votre commentaire de {t}", delOf: "Supprimer votre commentaire de {t}"
     }
   };
 
@@ -171,8 +184,11 @@
     ".mod [aria-invalid=true]{border-color:var(--mod-error)}.mod-err{font-size:.875em}.mod-err:empty{display:none}" +
     ".mod-hint{color:var(--mod-muted);font-size:.85em}" +
     ".mod-hp{position:absolute!important;left:-10000px!important;width:1px;height:1px;overflow:hidden}" +
-    ".mod-preview{border:1px dashed var(--mod-border);border-radius:6px;padding:.6rem .8rem;white-space:pre-wrap}" +
-    ".mod-preview p{margin:.4em 0}.mod-preview .mod-hint{margin:0;white-space:normal}" +
+    ".mod-preview{border:1px dashed var(--mod-border);border-radius:6px;padding:.6rem .8rem}" +
+    ".mod-preview>:first-child{margin-top:0}.mod-preview>:last-child{margin-bottom:0}" +
+    ".mod-bar{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:.5rem 0}" +
+    ".mod-bar [aria-pressed=true],.mod-vote[aria-pressed=true]{color:var(--mod-accent);font-weight:600}" +
+    ".mod-sort{display:flex;gap:.75rem;font-size:.875em}.mod-more{margin-top:1rem}" +
     ".mod-buttons{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}" +
     ".mod-btn{font:inherit;font-size:.95em;cursor:pointer;border-radius:6px;padding:.45rem 1rem;min-height:2.5rem;" +
     "border:1px solid var(--mod-border);background:var(--mod-soft);color:var(--mod-fg)}" +
@@ -204,6 +220,17 @@
 
   function store(key, value) {
     try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* storage off: forget */ }
+  }
+
+  // The opaque reader id sent with votes and likes: random, made once, kept in localStorage.
+  var rid;
+  function reader() {
+    rid = rid || load("moderation:reader", "");
+    if (!/^[\w-]{8,64}$/.test(rid)) {
+      rid = [].map.call(crypto.getRandomValues(new Uint8Array(24)), function (b) { return (b % 36).toString(36); }).join("");
+      store("moderation:reader", rid);
+    }
+    return rid;
   }
 
   // A link or image address from readers' data: absolute http(s) only, normalized by the URL parser.
@@ -254,10 +281,31 @@
     var windowMs = 1000 * (parseInt(box.getAttribute("data-edit-window"), 10) || 900);
     var ownKey = "moderation:own:" + site + ":" + uri, whoKey = "moderation:author";
     var thread = { count: 0, open: true }, tree = [], mine = {}, extra = {}, open = null, failed = false;
+    // Paging: `next` is the server's cursor of the following page; the sort order is remembered.
+    var next = null, sort = load("moderation:sort", "oldest"), voteKey = "moderation:votes:" + site;
+    var likeKey = "moderation:like:" + site + ":" + uri, votes = load(voteKey, {});
 
     var title = h("h2", { cls: "mod-title", id: "mod" + n + "-title", tabindex: "-1" });
     var status = h("p", { cls: "mod-status", role: "status", "aria-live": "polite" });
     var list = h("ol", { cls: "mod-list" });
+    var sorts = ["oldest", "newest", "top"].map(function (k) {
+      return h("button", { type: "button", cls: "mod-link", "data-sort": k, text: t[k], onclick: function () {
+        sort = k;
+        store("moderation:sort", k);
+        reload();
+      } });
+    });
+    var pageLike = h("button", { type: "button", cls: "mod-btn mod-page-like", onclick: function () {
+      var on = !load(likeKey, false);
+      send("POST", "/api/v1/likes", { site: site, uri: uri, like: on }).then(function (r) {
+        if (!r.ok || !r.data) return say(status, errText(r), true);
+        store(likeKey, r.data.mine);
+        thread.likes = r.data.likes;
+        paintBar();
+      });
+    } });
+    var bar = h("div", { cls: "mod-bar" }, [pageLike, h("div", { cls: "mod-sort", role: "group", "aria-label": t.sort }, sorts)]);
+    var moreBtn = h("button", { type: "button", cls: "mod-btn mod-more", hidden: true, text: t.more, onclick: more });
     var closedNote = h("p", { cls: "mod-closed", hidden: true, tabindex: "-1", text: t.closed });
     var main = form({});
     var tb = h("p", { cls: "mod-tb", hidden: true });
@@ -266,7 +314,7 @@
     box.classList.add("mod");
     box.setAttribute("lang", lang);
     if (!box.hasAttribute("aria-labelledby")) box.setAttribute("aria-labelledby", title.id);
-    box.replaceChildren(title, status, list, closedNote, main.el,
+    box.replaceChildren(title, status, bar, list, moreBtn, closedNote, main.el,
       h("footer", { cls: "mod-foot" }, [tb, h("p", null, [feed])]));
     // The footer (the last child): readers export or erase their own data on the service's page.
     box.lastChild.append(h("p", null, [h("a", { href: API + "/privacy/?site=" + enc(site),
@@ -281,6 +329,7 @@
       var hd = {};
       if (body) hd["Content-Type"] = "application/json";
       if (token) hd["X-Edit-Token"] = token;
+      if (/(vote|likes)$/.test(path)) hd["X-Reader"] = reader();
       return fetch(API + path, { method: method, headers: hd, credentials: "omit",
         body: body ? JSON.stringify(body) : null }).then(function (r) {
         return r.text().then(function (b) {
@@ -318,9 +367,11 @@
       return (Array.isArray(a) ? a : []).filter(function (o) { return o && o.id && o.token && o.exp > Date.now(); });
     }
 
-    function keepOwn(entry) {
-      var a = own().filter(function (o) { return o.id !== entry.id; });
-      if (entry.token) a.push(entry);
+    function keepOwn(entry) { // an edited entry keeps its place (held copies are shown in this order)
+      var a = own(), i = a.findIndex(function (o) { return o.id === entry.id; });
+      if (i < 0) i = a.length;
+      a.splice(i, 1, entry);
+      a = a.filter(function (o) { return o.token; });
       if (a.length) store(ownKey, a); else try { localStorage.removeItem(ownKey); } catch (e) { /* off */ }
     }
 
@@ -356,7 +407,7 @@
       function notify() { return f.notify.disabled ? "none" : f.notify.value; }
       var pv = h("div", { cls: "mod-preview", id: id + "pv", hidden: true });
       var pvBtn = h("button", { type: "button", cls: "mod-btn", "aria-expanded": "false", "aria-controls": pv.id,
-        text: t.preview, onclick: function () { preview(pv.hidden); } });
+        text: t.preview, onclick: function () { preview(pv.hidden); } }), pvN = 0, pvT;
       var submit = h("button", { type: "submit", cls: "mod-btn mod-primary",
         text: edit ? t.save : opts.parent ? t.postReply : t.post });
       var msg = h("p", { cls: "mod-msg", role: "status", "aria-live": "polite" });
@@ -373,16 +424,25 @@
         h("div", { cls: "mod-buttons" }, [submit, pvBtn,
           opts.cancel ? h("button", { type: "button", cls: "mod-btn", text: t.cancel, onclick: opts.cancel }) : null]),
         msg]);
-      f.text.addEventListener("input", function () { if (!pv.hidden) preview(true); });
+      f.text.addEventListener("input", function () {
+        clearTimeout(pvT);
+        if (!pv.hidden) pvT = setTimeout(preview, 300, true);
+      });
 
-      // Plain text in paragraphs: Markdown is rendered by the server, never here.
+      // The server renders the Markdown (POST /preview): the very HTML that posting stores.
       function preview(on) {
+        var k = ++pvN;
         pv.hidden = !on;
         pvBtn.setAttribute("aria-expanded", String(on));
         pvBtn.textContent = on ? t.previewOff : t.preview;
-        pv.replaceChildren.apply(pv, [h("p", { cls: "mod-hint", text: t.previewTitle })].concat(
-          f.text.value.split(/\n\s*\n/).filter(function (p) { return p.trim(); })
-            .map(function (p) { return h("p", { text: p.replace(/^\n+|\s+$/g, "") }); })));
+        if (on && f.text.value.trim()) {
+          pv.setAttribute("aria-busy", "true");
+          send("POST", "/api/v1/preview", { text: f.text.value }).then(function (r) {
+            if (k !== pvN) return; // a later preview is on its way
+            pv.removeAttribute("aria-busy");
+            pv.replaceChildren(r.ok && r.data ? rich(r.data.html) : h("p", { cls: "mod-err", text: errText(r) }));
+          });
+        } else pv.replaceChildren();
       }
 
       function onSubmit(ev) {
@@ -410,13 +470,15 @@
             store(whoKey, { author: f.author.value, email: f.email.value, website: f.website.value });
             keepOwn({ id: c.id, token: r.data.edit_token, text: f.text.value, c: c,
               exp: Date.parse(r.data.edit_until) || Date.now() + windowMs });
+            var mins = Math.round((Date.parse(r.data.edit_until) - Date.now()) / 60000);
             say(opts.parent ? status : msg, (r.status === 202 ? t.heldMsg : t.published) +
+              (mins > 0 ? " " + t.win.replace("{n}", mins) : "") +
               (notify() !== "none" ? " " + t.checkMail : ""));
             f.text.value = "";
             preview(false);
           }
           if (opts.cancel) closeOpen(false);
-          return reload().then(function () { focusComment(c.id); });
+          return reload(c.id).then(function () { focusComment(c.id); });
         });
       }
 
@@ -486,12 +548,14 @@
             "aria-label": t.replyTo.replace("{a}", name), text: t.reply,
             onclick: function () { toggle("reply", c); } }));
         }
+        if (!c.held) voteButtons(c, acts);
         if (o && o.exp > Date.now()) {
+          var at = new Date(c.created).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
           acts.append(
             h("button", { type: "button", cls: "mod-link mod-edit", "aria-expanded": "false", text: t.edit,
-              onclick: function () { toggle("edit", c, o); } }),
+              "aria-label": t.editOf.replace("{t}", at), onclick: function () { toggle("edit", c, o); } }),
             h("button", { type: "button", cls: "mod-link mod-del", text: t.del,
-              onclick: function () { askDelete(c, o, acts); } }));
+              "aria-label": t.delOf.replace("{t}", at), onclick: function () { askDelete(c, o, acts); } }));
         }
       }
       li.append(art);
@@ -501,6 +565,43 @@
           kids.map(function (k) { return item(k, depth + 1, c); })));
       }
       return li;
+    }
+
+    // Like (and Dislike) when the comment's JSON has the counts; pressing one's own vote again takes it back.
+    function voteButtons(c, acts) {
+      var kinds = [["likes", 1, t.like], ["dislikes", -1, t.dislike]].filter(function (k) { return k[0] in c; });
+      var bs = kinds.map(function (k) {
+        return h("button", { type: "button", cls: "mod-link mod-vote", onclick: function () {
+          send("POST", "/api/v1/comments/" + c.id + "/vote", { value: votes[c.id] === k[1] ? 0 : k[1] })
+            .then(function (r) {
+              if (!r.ok || !r.data) return say(status, errText(r), true);
+              votes[c.id] = r.data.mine;
+              store(voteKey, votes);
+              c.likes = r.data.likes;
+              if ("dislikes" in r.data) c.dislikes = r.data.dislikes;
+              draw();
+            });
+        } });
+      });
+      function draw() {
+        bs.forEach(function (b, i) {
+          b.setAttribute("aria-pressed", String(votes[c.id] === kinds[i][1]));
+          b.replaceChildren(kinds[i][2] + " ", h("span", { cls: "mod-n", text: c[kinds[i][0]] || 0 }));
+        });
+      }
+      draw();
+      acts.append.apply(acts, bs);
+    }
+
+    function paintBar() {
+      var k = thread.likes || 0;
+      pageLike.hidden = !thread.page_likes;
+      pageLike.setAttribute("aria-pressed", String(!!load(likeKey, false)));
+      pageLike.replaceChildren(t.likePage + " ", h("span", { cls: "mod-n", text: k }));
+      sorts.forEach(function (b) { b.setAttribute("aria-pressed", String(b.getAttribute("data-sort") === sort)); });
+      sorts[0].parentNode.hidden = (thread.count || 0) < 2; // nothing to sort
+      sorts[2].hidden = !(tree[0] && "likes" in tree[0]); // votes off: no "Top"
+      bar.hidden = pageLike.hidden && sorts[0].parentNode.hidden;
     }
 
     function paint() {
@@ -521,8 +622,11 @@
         return true;
       });
       store(ownKey, mineList);
-      var k = thread.count || 0;
-      title.textContent = k === 0 ? t.n0 : k === 1 ? t.n1 : t.n.replace("{n}", k);
+      // The heading counts what this reader sees: the thread's total and their own held comments.
+      var k = thread.count || 0, all = k + mineList.filter(function (o) { return o.c; }).length;
+      title.textContent = all === 0 ? t.n0 : all === 1 ? t.n1 : t.n.replace("{n}", all);
+      moreBtn.hidden = !next;
+      paintBar();
       list.replaceChildren.apply(list, tree.concat(extra[0] || []).map(function (c) { return item(c, 0, null); }));
       main.el.hidden = !thread.open;
       closedNote.hidden = !!thread.open;
@@ -535,26 +639,52 @@
       attach();
     }
 
-    function reload() {
+    // The first page in the chosen order (with `around`: every page up to the one holding that comment),
+    // or with `after` the next page, appended.
+    function reload(around, after) {
       box.setAttribute("data-state", "loading");
       list.setAttribute("aria-busy", "true");
-      return send("GET", "/api/v1/threads/comments?site=" + enc(site) + "&uri=" + enc(uri)).then(function (r) {
+      return send("GET", "/api/v1/threads/comments?site=" + enc(site) + "&uri=" + enc(uri) + "&sort=" + sort +
+        (around > 0 ? "&around=" + around : "") + (after ? "&after=" + enc(after) : "")).then(function (r) {
         list.removeAttribute("aria-busy");
+        var e = r.data && r.data.error;
         if (!r.ok || !r.data || !r.data.thread) {
           box.setAttribute("data-state", "error");
-          var why = r.status === 400 && r.data && r.data.error ? " (" + r.data.error.message + ")" : "";
-          status.replaceChildren(t.loadErr + why + " " + (r.status ? "" : t.net) + " ",
-            h("button", { type: "button", cls: "mod-link", text: t.retry, onclick: reload }));
-          status.classList.add("mod-bad");
           failed = true;
+          if (e && (r.status === 400 || r.status === 403) && !after) {
+            // A set-up mistake: tell the site owner (once, in the console), and readers only that.
+            console.error("moderation: " + ((e.fields || {}).site === "no such site"
+              ? "no site '" + site + "' in this service (check data-site)" : e.message +
+                (e.fields ? " " + JSON.stringify(e.fields) : "")));
+            bar.hidden = main.el.hidden = true;
+            return say(status, t.off);
+          }
+          status.replaceChildren(t.loadErr + " " + (r.status ? "" : t.net) + " ",
+            h("button", { type: "button", cls: "mod-link", text: t.retry, onclick: function () { reload(); } }));
+          status.classList.add("mod-bad");
           return;
         }
         if (failed) say(status, "");
         failed = false;
         thread = r.data.thread;
-        tree = Array.isArray(r.data.comments) ? r.data.comments : [];
+        next = r.data.next || null;
+        var got = Array.isArray(r.data.comments) ? r.data.comments : [], ids = {};
+        if (after) {
+          tree.forEach(function (c) { ids[c.id] = 1; });
+          tree = tree.concat(got.filter(function (c) { return !ids[c.id]; }));
+        } else tree = got;
         paint();
         box.setAttribute("data-state", "ready");
+      });
+    }
+
+    function more() {
+      var before = tree.length;
+      moreBtn.disabled = true;
+      reload(0, next).then(function () {
+        moreBtn.disabled = false;
+        var c = tree[before]; // the end reached: focus goes on to the first comment of the new page
+        if (moreBtn.hidden && c) focusComment(c.id);
       });
     }
 
@@ -634,9 +764,14 @@
       });
     }, 60000);
 
-    reload().then(function () {
-      var target = /^#comment-\d+$/.test(location.hash) && article(location.hash.slice(9));
-      if (target) target.scrollIntoView();
+    // A link to #comment-<id>: load the pages up to the one holding it, then show and focus it.
+    var linked = /^#comment-\d+$/.test(location.hash) && +location.hash.slice(9);
+    reload(linked).then(function () {
+      var target = linked && article(linked);
+      if (target) {
+        target.scrollIntoView({ block: "center" });
+        target.focus({ preventScroll: true });
+      }
     });
   }
 
