@@ -655,7 +655,7 @@
             // A set-up mistake: tell the site owner (once, in the console), and readers only that.
             console.error("moderation: " + ((e.fields || {}).site === "no such site"
               ? "no site '" + site + "' in this service (check data-site)" : e.message +
-                (e.fields ? " " + JSON.stringify(e.fields) : "")));
+                (r.status === 400 ? " " + JSON.stringify(e.fields) : "")));
             bar.hidden = main.el.hidden = true;
             return say(status, t.off);
           }
@@ -678,11 +678,10 @@
       });
     }
 
-    function more() {
+    function more() { // (not disabled meanwhile: that would take the keyboard focus away)
       var before = tree.length;
-      moreBtn.disabled = true;
+      if (box.getAttribute("data-state") === "loading") return;
       reload(0, next).then(function () {
-        moreBtn.disabled = false;
         var c = tree[before]; // the end reached: focus goes on to the first comment of the new page
         if (moreBtn.hidden && c) focusComment(c.id);
       });
