@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from moderation.domain.states import CommentKind
 from tests.browser.conftest import Browsing, LiveServer, page_html
 
 BIG = "/big-thread/"
@@ -188,8 +189,10 @@ def test_votes_follow_the_sites_setting(
     reader: Browsing, sites: LiveServer, unique_uri: str
 ) -> None:
     sites.add(unique_uri, "On blog.")
+    sites.add(unique_uri, "A pingback.", kind=CommentKind.pingback)
     page = reader.open(unique_uri)
-    expect(page.locator(".mod-vote")).to_have_count(1)  # votes = "up": Like only
+    expect(page.locator(".mod-c")).to_have_count(2)
+    expect(page.locator(".mod-vote")).to_have_count(1)  # votes = "up": Like only; none on linkbacks
     expect(page.locator(".mod-vote")).to_have_text("Like 0")
     expect(page.locator(".mod-page-like")).to_be_hidden()  # page_likes is off
     sites.add(unique_uri, "On quiet.", site="quiet")

@@ -548,7 +548,7 @@
             "aria-label": t.replyTo.replace("{a}", name), text: t.reply,
             onclick: function () { toggle("reply", c); } }));
         }
-        if (!c.held) voteButtons(c, acts);
+        if (!c.held && c.kind === "comment") voteButtons(c, acts); // linkbacks take no votes
         if (o && o.exp > Date.now()) {
           var at = new Date(c.created).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
           acts.append(
