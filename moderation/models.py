@@ -104,7 +104,8 @@ class Comment(Base):
         # instead of walking every approved comment through the status index.
         Index("ix_comments_email_author_status", "email", "author", "status"),
         # An imported row remembers where it came from, so running an import again adds nothing.
-        UniqueConstraint("thread_id", "import_source", "import_id", name="uq_comments_import"),
+        # (thread_id last, so that no lookup by thread alone picks this index)
+        UniqueConstraint("import_source", "import_id", "thread_id", name="uq_comments_import"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -73,7 +73,7 @@ def upgrade() -> None:
         )
         batch_op.create_unique_constraint(batch_op.f("uq_comments_uid"), ["uid"])
         batch_op.create_unique_constraint(
-            "uq_comments_import", ["thread_id", "import_source", "import_id"]
+            "uq_comments_import", ["import_source", "import_id", "thread_id"]
         )
 
 

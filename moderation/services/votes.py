@@ -78,8 +78,8 @@ def vote(
             update(Comment)
             .where(Comment.id == comment_id)
             .values(
-                likes=Comment.likes + (value == 1) - (before == 1),
-                dislikes=Comment.dislikes + (value == -1) - (before == -1),
+                likes=Comment.likes + (int(value == 1) - int(before == 1)),
+                dislikes=Comment.dislikes + (int(value == -1) - int(before == -1)),
             )
         )
         bump_thread(tx, comment.thread_id)

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from moderation.runtime.jobs import Jobs
-from moderation.services import build_context, notify, spam
+from moderation.services import build_context, notify, spam, subscriptions
 from tests.conftest import make_settings
 
 
@@ -19,11 +19,16 @@ def test_context_is_frozen(ctx):
 def test_build_context_wires_the_hooks_once_and_leaves_the_input_alone(tmp_path):
     settings = make_settings(tmp_path, **{"spam.unsure_threshold": 1.5})
     ctx = build_context(settings)
-    assert ctx.submission_hooks == (spam.queue_recheck, notify.queue_new_comment_mails)
+    assert ctx.submission_hooks == (
+        spam.queue_recheck,
+        notify.queue_new_comment_mails,
+        subscriptions.on_submission,
+    )
     assert ctx.transition_hooks == (
         spam.learn_from_decision,
         spam.queue_akismet_feedback,
         notify.queue_held_again_mails,
+        subscriptions.on_transition,
     )
     assert ctx.thresholds.unsure == 1.5
     assert ctx.scorer_factory is not None
