@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/embed_size.py [--json]
 
-The budget is 15 KB (15360 bytes) gzipped; tests/browser/test_embed_size.py holds the line.
+The budget is 16 KB (16384 bytes) gzipped; tests/browser/test_embed_size.py holds the line.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 EMBED_JS = Path(__file__).resolve().parent.parent / "moderation" / "web" / "static" / "embed.js"
-BUDGET_GZIP = 15360
+BUDGET_GZIP = 16384
 
 
 def sizes(path: Path = EMBED_JS) -> dict[str, int]:

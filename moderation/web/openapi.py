@@ -90,6 +90,7 @@ THREAD = {
                 "title": {"type": "string"},
                 "count": {"type": "integer", "description": "the whole thread's"},
                 "likes": {"type": "integer", "description": "page likes"},
+                "page_likes": {"type": "boolean", "description": "the site takes page likes"},
                 "open": {"type": "boolean"},
                 "version": {"type": "integer"},
                 "trackback_url": {"type": "string", "description": "the page's TrackBack ping URL"},

@@ -98,6 +98,7 @@ def test_payloads_posted_through_the_api(reader, live_server, unique_uri):
         assert status == 201, (payload, data)
         authors.append(body["author"].strip())
     page = reader.open(unique_uri)
+    show_every_page(page)
     expect(page.locator(".mod-c")).to_have_count(len(PAYLOADS))
     names = page.locator(".mod-name").all_text_contents()
     assert sorted(names) == sorted(authors)
@@ -116,6 +117,7 @@ def test_payloads_stored_raw_bypassing_the_server(reader, live_server, unique_ur
             parent=parent if i % 4 else None,
         )
     page = reader.open(unique_uri)
+    show_every_page(page)
     expect(page.locator(".mod-c")).to_have_count(len(PAYLOADS))
     assert sorted(page.locator(".mod-name").all_text_contents()) == sorted(PAYLOADS)
     # Only real http(s) websites become links; the rest are names in plain text.
@@ -141,3 +143,12 @@ def test_the_form_echoes_nothing_as_html(reader, unique_uri):
     reader.reload()
     expect(page.locator(".mod-held .mod-name")).to_have_text(payload)
     assert_inert(reader, page, page.url)
+
+
+def show_every_page(page) -> None:
+    """Press "Show more comments" until the whole thread is there (pages of the site's size)."""
+    more = page.get_by_role("button", name="Show more comments")
+    while more.is_visible():
+        count = page.locator(".mod-c").count()
+        more.click()
+        expect(page.locator(".mod-c")).not_to_have_count(count)
