@@ -71,6 +71,7 @@ class SiteSettings:
     votes: str = "up"  # readers' votes on comments: "up" (likes), "up-down", "off"
     page_likes: bool = False  # a "Like" button for the page above its comments
     page_size: int = 50  # top-level comments per page of the widget (each with its replies)
+    identity: str = "anonymous"  # readers' sign-in: "anonymous", "optional" or "required"
 
     def owns(self, url: str) -> bool:
         """True when ``url`` is a page of this site (same scheme, host and port, path below its base)."""
@@ -101,6 +102,9 @@ class CommentSettings:
     max_website_bytes: int = 200
     max_title_chars: int = 512
     max_edits: int = 10  # edits per comment (each is scored and stored); then 409 too_many_edits
+    signed_in_edit_days: int = (
+        30  # a signed-in reader edits and deletes their own comments this long
+    )
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,36 @@ class PrivacySettings:
     link_max_age_hours: int = 24
 
 
+PROVIDER_KINDS = ("oidc", "github", "email")
+IDENTITIES = ("anonymous", "optional", "required")
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """``[auth.providers.<id>]``: one way for readers to sign in (no reader has a password here)."""
+
+    kind: str = field(default="", metadata=REQUIRED)  # "oidc", "github" or "email"
+    name: str = ""  # the button's label (default: the id)
+    issuer: str = ""  # oidc: discovery at <issuer>/.well-known/openid-configuration
+    client_id: str = ""
+    client_secret: str = ""  # or MODERATION_AUTH_<ID>_CLIENT_SECRET in the environment
+    # github: where its authorize/access_token pages and its API are (a local fake in tests)
+    github_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """``[auth]``: readers signing in with an outside identity (``[auth.providers.<id>]``)."""
+
+    token_max_age_days: int = 30  # a reader token works this long (sign-out revokes it sooner)
+    flow_max_age_seconds: int = 600  # the popup's round trip to the provider must end within this
+    email_link_max_age_minutes: int = 30  # the sign-in link of an e-mail provider
+    rate_limit: str = "30 per minute"  # sign-in starts and callbacks per client IP
+    timeout: float = 5.0  # seconds, for each request to a provider
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration."""
@@ -238,6 +272,7 @@ class Settings:
     redis: RedisSettings = RedisSettings()
     privacy: PrivacySettings = PrivacySettings()
     notify: NotifySettings = NotifySettings()
+    auth: AuthSettings = AuthSettings()
 
     @property
     def data_path(self) -> Path:
@@ -296,13 +331,14 @@ def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] = {
     for var, (section, key) in ENVIRONMENT.items():
         if environ.get(var):
             raw.setdefault(section, {})[key] = environ[var]
-    unknown = set(raw) - set(SECTIONS) - {"sites"}
+    unknown = set(raw) - set(SECTIONS) - {"sites", "auth"}
     if unknown:
         raise ConfigError(f"unknown section [{sorted(unknown)[0]}]")
     values: dict[str, Any] = {
         name: _build(cls, raw.get(name, {}), f"[{name}]") for name, cls in SECTIONS.items()
     }
     values["sites"] = _build_sites(raw.get("sites", {}))
+    values["auth"] = _build_auth(raw.get("auth", {}), environ)
     settings = Settings(**values)
     _check(settings)
     return settings
@@ -317,6 +353,31 @@ def _build_sites(raw: Any) -> dict[str, SiteSettings]:
             raise ConfigError(f"[sites.{site_id}]: a site id is letters, digits, '-' and '_'")
         sites[site_id] = _build(SiteSettings, table, f"[sites.{site_id}]")
     return sites
+
+
+def _build_auth(raw: Any, environ: Mapping[str, str]) -> AuthSettings:
+    """``[auth]`` and its ``[auth.providers.<id>]`` tables; a provider's client secret may come
+    from ``MODERATION_AUTH_<ID>_CLIENT_SECRET`` (the id upper-cased, '-' as '_')."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[auth] must be a table")
+    table = dict(raw)
+    providers_raw = table.pop("providers", {})
+    if not isinstance(providers_raw, Mapping):
+        raise ConfigError("[auth.providers] must be a table of [auth.providers.<id>] tables")
+    providers = {}
+    for provider_id, entry in providers_raw.items():
+        where = f"[auth.providers.{provider_id}]"
+        if not provider_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{where}: a provider id is letters, digits, '-' and '_'")
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        entry = dict(entry)
+        var = f"MODERATION_AUTH_{provider_id.upper().replace('-', '_')}_CLIENT_SECRET"
+        if environ.get(var):
+            entry["client_secret"] = environ[var]
+        providers[provider_id] = _build(ProviderSettings, entry, where)
+    auth: AuthSettings = _build(AuthSettings, table, "[auth]")
+    return dataclasses.replace(auth, providers=providers)
 
 
 def _build(cls: type, table: Any, where: str) -> Any:
@@ -372,6 +433,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"[sites.{site_id}] votes must be one of up, up-down, off")
         if not 1 <= site.page_size <= 500:
             raise ConfigError(f"[sites.{site_id}] page_size must be between 1 and 500")
+    _check_auth(settings)
     if server.demo_site and server.demo_site not in settings.sites:
         raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
     for proxy in settings.guard.trusted_proxies:
@@ -427,6 +489,49 @@ def _check(settings: Settings) -> None:
     _check_extras(settings)
 
 
+def _check_auth(settings: Settings) -> None:
+    """Each provider has what its kind needs; a site that needs sign-in has a way to do it."""
+    auth = settings.auth
+    for provider_id, provider in auth.providers.items():
+        where = f"[auth.providers.{provider_id}]"
+        if provider.kind not in PROVIDER_KINDS:
+            raise ConfigError(f"{where} kind must be one of {', '.join(PROVIDER_KINDS)}")
+        if provider.kind in ("oidc", "github"):
+            for key in ("client_id", "client_secret"):
+                if not getattr(provider, key):
+                    raise ConfigError(f"missing required key {where} {key}")
+        if provider.kind == "oidc":
+            if not provider.issuer:
+                raise ConfigError(f"missing required key {where} issuer")
+            _check_provider_url(provider.issuer, f"{where} issuer")
+        if provider.kind == "github":
+            _check_provider_url(provider.github_url, f"{where} github_url")
+            _check_provider_url(provider.api_url, f"{where} api_url")
+    if auth.token_max_age_days < 1 or auth.flow_max_age_seconds < 30:
+        raise ConfigError("[auth] token_max_age_days must be >= 1, flow_max_age_seconds >= 30")
+    if auth.email_link_max_age_minutes < 1 or auth.timeout <= 0:
+        raise ConfigError("[auth] email_link_max_age_minutes and timeout must be positive")
+    _check_rate(auth.rate_limit, "rate_limit", "[auth]")
+    if settings.comments.signed_in_edit_days < 0:
+        raise ConfigError("[comments] signed_in_edit_days must be 0 or more")
+    for site_id, site in settings.sites.items():
+        if site.identity not in IDENTITIES:
+            raise ConfigError(f"[sites.{site_id}] identity must be one of {', '.join(IDENTITIES)}")
+        if site.identity == "required" and not auth.providers:
+            raise ConfigError(
+                f"[sites.{site_id}] identity = 'required' needs at least one [auth.providers.<id>]"
+            )
+
+
+def _check_provider_url(url: str, where: str) -> None:
+    """https, or http to this machine only (a provider on loopback, for tests and development):
+    tokens and client secrets never cross a network in the clear."""
+    _check_url(url, where)
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ConfigError(f"{where} must be https (http only to localhost), not {url!r}")
+
+
 def _check_extras(settings: Settings) -> None:
     """PostgreSQL and Redis need client libraries that a plain install leaves out."""
     if urlsplit(settings.database.url).scheme.startswith("postgresql") and not find_spec("psycopg"):
@@ -447,10 +552,10 @@ def _check_url(url: str, where: str) -> None:
         raise ConfigError(f"{where} must be an absolute http(s) URL, not {url!r}")
 
 
-def _check_rate(rate: str, key: str = "rate_limit") -> None:
+def _check_rate(rate: str, key: str = "rate_limit", section: str = "[guard]") -> None:
     from limits import parse_many  # local: keeps `config` importable without the web stack
 
     try:
         parse_many(rate)
     except ValueError:
-        raise ConfigError(f"[guard] {key} is not a rate like '10 per minute': {rate!r}") from None
+        raise ConfigError(f"{section} {key} is not a rate like '10 per minute': {rate!r}") from None

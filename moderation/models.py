@@ -158,6 +158,11 @@ class Comment(Base):
     )
     likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dislikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reader_id: Mapped[int | None] = mapped_column(
+        ForeignKey("readers.id", ondelete="SET NULL"),
+        index=True,
+        comment="the signed-in reader who wrote it (null: anonymous, or a linkback)",
+    )
 
     thread: Mapped[Thread] = relationship(back_populates="comments")
     checks: Mapped[list[SpamCheck]] = relationship(
@@ -429,3 +434,29 @@ class PageLike(Base):
     reader: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reader(Base):
+    """A reader who signed in with an outside identity (OpenID Connect, GitHub, an e-mail link).
+
+    No password is ever kept: the provider vouches for the reader. ``revoked_generation`` is in
+    every reader token; signing out bumps it, so every token handed out before dies at once.
+    """
+
+    __tablename__ = "readers"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), comment="the [auth.providers.<id>] id")
+    subject: Mapped[str] = mapped_column(String(255), comment="the provider's stable user id")
+    name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    avatar: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    profile: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))

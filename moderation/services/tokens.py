@@ -26,6 +26,9 @@ PRIVACY_REQUEST = "privacy-request"  # a reader confirms their own export or era
 SUBSCRIPTION_CONFIRM = "subscription-confirm"  # a reader confirms a subscription (double opt-in)
 UNSUBSCRIBE = "unsubscribe"  # the unsubscribe link of a notification mail (RFC 8058 one-click)
 THREAD_CURSOR = "thread-cursor"  # where the next page of a thread starts (never expires)
+READER = "reader"  # a signed-in reader's bearer token (site-bound, revocable by generation)
+AUTH_EMAIL = "auth-email"  # the single-use sign-in link of an e-mail provider
+AUTH_FLOW = "auth-flow"  # the popup's state, nonce and PKCE verifier, in a cookie on /auth
 
 
 class Tokens:
@@ -49,6 +52,9 @@ class Tokens:
                 PRIVACY_REQUEST: settings.privacy.link_max_age_hours * 3600,
                 SUBSCRIPTION_CONFIRM: settings.notify.confirm_max_age_days * 24 * 3600,
                 UNSUBSCRIBE: settings.notify.unsubscribe_max_age_days * 24 * 3600,
+                READER: settings.auth.token_max_age_days * 24 * 3600,
+                AUTH_EMAIL: settings.auth.email_link_max_age_minutes * 60,
+                AUTH_FLOW: settings.auth.flow_max_age_seconds,
             },
         )
 
