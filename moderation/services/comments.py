@@ -68,6 +68,8 @@ class NewComment:
     website: str = ""
     honeypot: str = ""
     notify: str = "none"  # "replies" or "thread": mail me (double opt-in), needs `email`
+    reader_id: int | None = None  # a signed-in reader (author and email are their identity's)
+    email_verified: bool = False  # the identity's provider vouched for `email`: no opt-in mail
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,12 @@ def prepare_comment(
         check_open(ctx, site, thread[1], thread[2])
     _check_parent(session, thread_id, new.parent)
     _check_guards(session, ctx, thread_id, new, client)
-    trusted = author_trusted(session, new.author, new.email)
+    if new.reader_id is not None:  # an identity is trusted by its own approved comments
+        from moderation.services.readers import reader_trusted
+
+        trusted = reader_trusted(session, new.reader_id)
+    else:
+        trusted = author_trusted(session, new.author, new.email)
     submission = _submission(ctx, site, new, client, trusted)
     assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
@@ -217,11 +224,15 @@ def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
         "verified": None,
         "recheck_reason": draft.scored.assessment.recheck_reason,
     }
+    if new.reader_id is not None:  # (anonymous posts keep their prepared INSERT as it was)
+        row["reader_id"] = new.reader_id
     comment = insert_submission(tx, ctx, thread_id, row, draft.scored)
     if new.notify != "none":
         from moderation.services import subscriptions
 
-        subscriptions.subscribe_with_comment(tx, ctx, comment, new.notify)
+        subscriptions.subscribe_with_comment(
+            tx, ctx, comment, new.notify, verified=new.email_verified
+        )
     return comment
 
 
@@ -374,18 +385,29 @@ def check_edit_allowance(session: Session, ctx: Context, comment_id: int) -> Non
 
 
 def prepare_edit(
-    session: Session, ctx: Context, comment_id: int, token: str, text: str
+    session: Session,
+    ctx: Context,
+    comment_id: int,
+    token: str | None,
+    text: str,
+    reader_id: int | None = None,
 ) -> EditDraft:
-    """Check the token, the edit window and the number of edits, render and score the new text
-    and let the site's policy judge it as it would a new comment of the author (no lock held).
+    """Check the token (or that signed-in reader `reader_id` wrote it), the edit window and the
+    number of edits, render and score the new text and let the site's policy judge it as it
+    would a new comment of the author (no lock held).
 
     Raises `TokenInvalid`/`TokenExpired` (403), `NotFound` and `EditLimitReached`.
     """
-    comment = _own_comment(session, ctx, comment_id, token)
+    comment = _own_comment(session, ctx, comment_id, token, reader_id)
     check_edit_allowance(session, ctx, comment_id)
     thread = comment.thread
     site = site_settings(ctx, thread.site)
-    trusted = author_trusted(session, comment.author, comment.email, besides=comment.id)
+    if comment.reader_id is not None:
+        from moderation.services.readers import reader_trusted
+
+        trusted = reader_trusted(session, comment.reader_id, besides=comment.id)
+    else:
+        trusted = author_trusted(session, comment.author, comment.email, besides=comment.id)
     submission = _submission(
         ctx,
         site,
@@ -427,9 +449,16 @@ def store_edit(tx: Session, ctx: Context, draft: EditDraft) -> Comment:
     return comment
 
 
-def delete_own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> None:
-    """Delete one's own comment within the edit window (replies keep a placeholder)."""
-    comment = _own_comment(session, ctx, comment_id, token)
+def delete_own_comment(
+    session: Session,
+    ctx: Context,
+    comment_id: int,
+    token: str | None,
+    reader_id: int | None = None,
+) -> None:
+    """Delete one's own comment within the edit window, or signed-in reader `reader_id`'s within
+    ``[comments] signed_in_edit_days`` (replies keep a placeholder)."""
+    comment = _own_comment(session, ctx, comment_id, token, reader_id)
     apply_action(session, ctx, comment, Action.delete, AUTHOR, "deleted by its author")
 
 
@@ -440,7 +469,21 @@ def check_edit_token(ctx: Context, comment_id: int, token: str) -> None:
         raise TokenInvalid("this token is for another comment")
 
 
-def _own_comment(session: Session, ctx: Context, comment_id: int, token: str) -> Comment:
+def _own_comment(
+    session: Session, ctx: Context, comment_id: int, token: str | None, reader_id: int | None = None
+) -> Comment:
+    if reader_id is not None:
+        comment = session.get(Comment, comment_id)
+        if comment is None or comment.status is CommentStatus.deleted:
+            raise NotFound(f"no comment {comment_id}")
+        if comment.reader_id != reader_id:
+            raise TokenInvalid("this comment is not yours")
+        days = timedelta(days=ctx.settings.comments.signed_in_edit_days)
+        if ctx.clock() - comment.created_at > days:
+            raise TokenExpired("the time to edit this comment is over")
+        return comment
+    if token is None:
+        raise TokenInvalid("send the comment's edit token in X-Edit-Token")
     check_edit_token(ctx, comment_id, token)
     comment = session.get(Comment, comment_id)
     if comment is None or comment.status is CommentStatus.deleted:

@@ -65,10 +65,12 @@ def install(ctx: Context) -> Context:
 # --- asking ------------------------------------------------------------------------------------
 
 
-def subscribe_with_comment(tx: Session, ctx: Context, comment: Comment, mode: str) -> None:
+def subscribe_with_comment(
+    tx: Session, ctx: Context, comment: Comment, mode: str, *, verified: bool = False
+) -> None:
     """The subscription a new comment asked for (inside the write that stored it). Its
     confirmation waits for the comment's approval; an address already confirmed on the site
-    needs none."""
+    needs none, nor does one a signed-in reader's provider `verified`."""
     if mode == "none" or not comment.email:
         return
     sub = _subscribe(
@@ -80,6 +82,8 @@ def subscribe_with_comment(tx: Session, ctx: Context, comment: Comment, mode: st
         comment_id=comment.id if mode == "replies" else None,
         via_comment_id=comment.id,
     )
+    if sub.confirmed_at is None and verified:
+        sub.confirmed_at = ctx.clock()
     if sub.confirmed_at is None and comment.status is CommentStatus.approved:
         queue_confirmation(tx, ctx, sub)
 

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, joinedload, load_only
 from moderation.domain.linkbacks import trackback_url
 from moderation.domain.states import CommentStatus
 from moderation.errors import InvalidInput, TokenInvalid
-from moderation.models import Comment, Thread
+from moderation.models import Comment, Reader, Thread
 from moderation.services import Context
 from moderation.services.comments import find_thread, site_settings, thread_open
+from moderation.services.readers import readers_by_id
 from moderation.services.tokens import ping_key
 
 PublicComment = dict[str, Any]
@@ -42,9 +43,13 @@ def avatar_url(ctx: Context, comment: Comment, site_id: str) -> str:
     return f"{ctx.settings.server.public_url.rstrip('/')}/avatar/{digest}.svg"
 
 
-def public_comment(ctx: Context, comment: Comment, site_id: str | None = None) -> PublicComment:
+def public_comment(
+    ctx: Context, comment: Comment, site_id: str | None = None, reader: Reader | None = None
+) -> PublicComment:
     """C, the public view of a comment: never e-mail, IP, user agent or spam data. `likes` (and
-    `dislikes` under ``votes = "up-down"``) unless the site turned votes off."""
+    `dislikes` under ``votes = "up-down"``) unless the site turned votes off. A signed-in
+    reader's comment carries ``"verified": true`` and, given its `reader`, the identity's avatar
+    and profile link (``profile``)."""
     site_id = site_id or comment.thread.site
     data: PublicComment = {
         "id": comment.id,
@@ -64,6 +69,11 @@ def public_comment(ctx: Context, comment: Comment, site_id: str | None = None) -
         data["likes"] = comment.likes or 0
         if votes == "up-down":
             data["dislikes"] = comment.dislikes or 0
+    if comment.reader_id is not None:
+        data["verified"] = True
+        if reader is not None:
+            data["avatar"] = reader.avatar or data["avatar"]
+            data["profile"] = reader.profile or None
     return data
 
 
@@ -105,6 +115,12 @@ def public_thread(
             ctx.settings.server.public_url, site, uri, ping_key(ctx.tokens, site_config, site, uri)
         ),
     }
+    if site_config.identity != "anonymous":  # the widget's sign-in buttons (none: no key)
+        info["identity"] = site_config.identity
+        info["providers"] = [
+            {"id": pid, "name": p.name or pid, "kind": p.kind}
+            for pid, p in ctx.settings.auth.providers.items()
+        ]
     comments = _approved(session, thread) if thread else []
     return {"thread": info, "comments": build_tree(ctx, session, comments, site)}
 
@@ -233,7 +249,11 @@ def build_tree(
     ctx: Context, session: Session, comments: list[Comment], site_id: str
 ) -> list[PublicComment]:
     """Nest replies under their parents; a hidden ancestor of a visible reply becomes a placeholder."""
-    nodes = {c.id: public_comment(ctx, c, site_id) for c in comments}
+    readers = readers_by_id(session, {c.reader_id for c in comments if c.reader_id is not None})
+    nodes = {
+        c.id: public_comment(ctx, c, site_id, readers.get(c.reader_id) if c.reader_id else None)
+        for c in comments
+    }
     missing = {c.parent_id for c in comments if c.parent_id and c.parent_id not in nodes}
     while missing:  # walk up through hidden ancestors (deleted, or no longer approved)
         rows = session.scalars(

@@ -14,6 +14,7 @@ from moderation.web import (
     moderation_api,
     privacy,
     public,
+    reader_auth,
     subscriptions,
     widget,
 )
@@ -39,9 +40,13 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(linkbacks.api)  # /api/v1/discovery
     app.register_blueprint(privacy.bp)  # /privacy/: readers' own data requests
     app.register_blueprint(subscriptions.bp)  # /subscriptions/: readers' notification links
+    app.register_blueprint(reader_auth.bp)  # /auth/: the popup in which readers sign in
     csrf.exempt(widget.bp)
     csrf.exempt(moderation_api.bp)
     csrf.exempt(linkbacks.bp)
     csrf.exempt(privacy.bp)  # anonymous; cross-site POSTs refused by Origin/Sec-Fetch-Site
     csrf.exempt(subscriptions.bp)  # the signed link is the credential (RFC 8058 one-click POST)
+    csrf.exempt(
+        reader_auth.bp
+    )  # anonymous popup; cross-site POSTs refused by Sec-Fetch-Site/Origin
     register_error_handlers(app)

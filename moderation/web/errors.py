@@ -19,6 +19,12 @@ from moderation.errors import (
     RateLimited,
 )
 from moderation.services.comments import EditLimitReached
+from moderation.services.readers import (
+    ProviderUnavailable,
+    ReaderTokenInvalid,
+    SignInFailed,
+    SignInRequired,
+)
 from moderation.web.guards import RateLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,10 @@ STATUS = {
     EditLimitReached: 409,
     RateLimited: 429,
     DatabaseBusy: 503,
+    ReaderTokenInvalid: 401,
+    SignInRequired: 401,
+    SignInFailed: 400,
+    ProviderUnavailable: 502,
 }
 
 

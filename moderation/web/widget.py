@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,8 +24,10 @@ from moderation import markup
 from moderation.domain import inputs
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, InvalidInput, TokenInvalid
+from moderation.models import Reader
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
+from moderation.services import readers as reader_service
 from moderation.services import subscriptions as subscription_service
 from moderation.services import threads as thread_service
 from moderation.services import votes as vote_service
@@ -36,7 +39,7 @@ from moderation.web.guards import RateLimitExceeded, rate_limited, rate_limits, 
 
 bp = Blueprint("widget", __name__, url_prefix="/api/v1")
 
-CORS_HEADERS = "Content-Type, X-Edit-Token, X-Reader, If-None-Match"
+CORS_HEADERS = "Content-Type, X-Edit-Token, X-Reader, If-None-Match, Authorization"
 EXPOSED_HEADERS = "ETag, Retry-After, Location"
 
 
@@ -181,6 +184,18 @@ def _post_comment() -> Response:
     new = schemas.parse_new_comment(
         data, dict(current.settings().sites), current.settings().comments
     )
+    reader = signed_in_reader(new.site)
+    if reader is not None:  # the identity's name and (verified) address, not what was typed
+        verified = reader.email_verified and bool(reader.email)
+        new = replace(
+            new,
+            author=reader.name,
+            email=reader.email if verified else "",
+            reader_id=reader.id,
+            email_verified=verified,
+        )
+    elif current.settings().sites[new.site].identity == "required":
+        raise reader_service.SignInRequired("sign in to comment on this site")
     client = comment_service.ClientInfo(
         ip=client_ip(),
         user_agent=request.headers.get("User-Agent", "")[:512],
@@ -192,12 +207,69 @@ def _post_comment() -> Response:
         comment = comment_service.store_comment(tx, ctx, draft)
     window = timedelta(seconds=ctx.settings.comments.edit_window_seconds)
     body = {
-        "comment": thread_service.public_comment(ctx, comment, new.site),
+        "comment": thread_service.public_comment(ctx, comment, new.site, reader),
         "edit_token": comment_service.edit_token(ctx, comment),
         "edit_until": thread_service.iso(comment.created_at + window),
     }
     # Published now (201), or waiting, also when it is spam (202): a spammer is never told which.
     return json_response(body, 201 if comment.status is CommentStatus.approved else 202)
+
+
+def bearer() -> str | None:
+    """The ``Authorization: Bearer`` reader token, if the request carries one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def signed_in_reader(site: str | None) -> Reader | None:
+    """The signed-in reader of this request (None without a Bearer token), its token checked for
+    `site` (None: its own site, after the origin check for that site). Raises
+    `ReaderTokenInvalid` (401) and `ReaderBlocked` (403)."""
+    token = bearer()
+    if token is None:
+        return None
+    ctx = current.context()
+    if site is None:
+        site = reader_service.token_site(ctx, token)
+        if site is None or site not in ctx.settings.sites:
+            raise reader_service.ReaderTokenInvalid(
+                "this sign-in token is not valid; sign in again"
+            )
+        check_origin(site)
+    return reader_service.reader_for_token(current.session(), ctx, token, site)
+
+
+@bp.get("/me")
+def me() -> Response:
+    """The signed-in reader: ``{provider, name, email_verified, avatar, profile}``."""
+    reader = signed_in_reader(None)
+    if reader is None:
+        raise reader_service.ReaderTokenInvalid("send the reader token as Authorization: Bearer")
+    return json_response(reader_service.profile(reader))
+
+
+@bp.post("/me/logout")
+def logout() -> Response:
+    """Sign out everywhere: every token of this reader stops working (204). Needs the token in
+    the Authorization header, which no cross-site form can send."""
+    reader = signed_in_reader(None)
+    if reader is None:
+        raise reader_service.ReaderTokenInvalid("send the reader token as Authorization: Bearer")
+    with current.write() as tx:
+        reader_service.logout(tx, current.context(), reader.id)
+    return Response(status=204)
+
+
+def _comment_reader(comment_id: int) -> int | None:
+    """The signed-in reader editing or deleting a comment without an edit token (their id)."""
+    if request.headers.get("X-Edit-Token") or bearer() is None:
+        return None
+    site = get_comment(current.session(), comment_id).thread.site
+    reader = signed_in_reader(site)
+    return reader.id if reader is not None else None
 
 
 def _edit_token(comment_id: int) -> str:
@@ -233,11 +305,14 @@ def edit_comment(comment_id: int) -> Response:
     """Change the text of one's own comment within the edit window, at most ``[comments]
     max_edits`` times, and at most ``[guard] edit_rate_limit`` edits per client IP."""
     count_edit()
-    token = _edit_token(comment_id)
+    reader_id = _comment_reader(comment_id)
+    token = None if reader_id is not None else _edit_token(comment_id)
     text = schemas.parse_edit(json_body(), current.settings().comments)
     _check_comment_origin(comment_id)
     ctx = current.context()
-    draft = comment_service.prepare_edit(current.session(), ctx, comment_id, token, text)
+    draft = comment_service.prepare_edit(
+        current.session(), ctx, comment_id, token, text, reader_id=reader_id
+    )
     with current.write() as tx:
         comment = comment_service.store_edit(tx, ctx, draft)
         answer = thread_service.public_comment(ctx, comment)
@@ -246,11 +321,15 @@ def edit_comment(comment_id: int) -> Response:
 
 @bp.delete("/comments/<int:comment_id>")
 def delete_comment(comment_id: int) -> Response:
-    """Delete one's own comment within the edit window."""
-    token = _edit_token(comment_id)
+    """Delete one's own comment within the edit window (a signed-in reader's within ``[comments]
+    signed_in_edit_days``, with their Bearer token)."""
+    reader_id = _comment_reader(comment_id)
+    token = None if reader_id is not None else _edit_token(comment_id)
     _check_comment_origin(comment_id)
     with current.write() as tx:
-        comment_service.delete_own_comment(tx, current.context(), comment_id, token)
+        comment_service.delete_own_comment(
+            tx, current.context(), comment_id, token, reader_id=reader_id
+        )
     return Response(status=204)
 
 
