@@ -27,7 +27,7 @@ from moderation.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from moderation.models import Comment, ModerationEvent, SpamCheck, Thread, new_uid
+from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT
@@ -125,6 +125,7 @@ _TRUSTED = Prepared(
                 Comment.author == bindparam("author"),
                 Comment.email == bindparam("email"),
                 Comment.status == CommentStatus.approved,
+                Comment.reader_id.is_(None),  # an identity's comments vouch for it alone
             )
         )
     )
@@ -262,10 +263,6 @@ def insert_submission(
         "discarded": scored.assessment.verdict is Verdict.discard,
         "created_at": now,
         "approved_at": now if published else None,
-        "uid": new_uid(),
-        "text_format": "markdown",
-        "likes": 0,
-        "dislikes": 0,
     }
     comment = Comment(id=insert_row(tx, _COMMENTS, row), **row)
     check_row = spam_check_row(ctx, scored.submission, scored.assessment)
@@ -352,6 +349,7 @@ def author_trusted(session: Session, author: str, email: str, besides: int | Non
         Comment.author == author,
         Comment.email == email.lower(),
         Comment.status == CommentStatus.approved,
+        Comment.reader_id.is_(None),
         Comment.id != besides,
     )
     return bool(session.scalar(select(exists(other))))

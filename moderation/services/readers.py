@@ -493,15 +493,19 @@ def reader_for_token(session: Session, ctx: Context, token: str, site: str | Non
     return reader
 
 
-def token_site(ctx: Context, token: str) -> str | None:
-    """The site a reader token is for (None when it is not a reader token): for the origin check
-    before anything else is looked up."""
+def token_site(ctx: Context, token: str) -> str:
+    """The site a reader token is for: for the origin check before anything is looked up.
+    Raises `ReaderTokenInvalid` as `reader_for_token` does."""
     try:
         data = ctx.tokens.load(READER, token)
+    except TokenExpired:
+        raise ReaderTokenInvalid("your sign-in has expired; sign in again") from None
     except TokenInvalid:
-        return None
+        raise ReaderTokenInvalid("this sign-in token is not valid; sign in again") from None
     site = data.get("s") if isinstance(data, dict) else None
-    return site if isinstance(site, str) else None
+    if not isinstance(site, str) or site not in ctx.settings.sites:
+        raise ReaderTokenInvalid("this sign-in token is not valid; sign in again")
+    return site
 
 
 def logout(tx: Session, ctx: Context, reader_id: int) -> None:
