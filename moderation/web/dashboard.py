@@ -37,13 +37,14 @@ from werkzeug.wrappers import Response
 from moderation.config import SiteSettings
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
 from moderation.errors import Forbidden, InvalidInput, ModerationError
-from moderation.models import Comment, ListKind, Role
+from moderation.models import Comment, ListKind, Reader, Role
 from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
 from moderation.services import mailing as mail_service
 from moderation.services import outbox as outbox_service
 from moderation.services import queue as queue_service
 from moderation.services import queue_filters
+from moderation.services import readers as reader_service
 from moderation.web import auth, current
 from moderation.web.auth import role_required, user
 from moderation.web.errors import status_of
@@ -151,9 +152,11 @@ def comment(comment_id: int) -> str:
     session = current.session()
     found = queue_service.find_comment(session, comment_id)
     trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
+    reader = session.get(Reader, found.reader_id) if found.reader_id is not None else None
     return render_template(
         "dashboard/comment.html",
         c=found,
+        reader=reader,
         history=queue_service.author_history(session, found),
         events=trail.events,
         links=[link for provider in DETAIL_LINKS for link in provider(found)],
@@ -180,6 +183,22 @@ def spam_and_block(comment_id: int) -> Response:
         batch = list_service.spam_and_block(tx, current.context(), comment_id, block, user().actor)
     what = {"ip": "IP", "email": "e-mail", "domain": "website domain"}.get(block, block)
     report(batch, f"marked as spam and its {what} blocked")
+    return back()
+
+
+@bp.post("/comments/<int:comment_id>/<any(block,unblock):change>-identity")
+def block_identity(comment_id: int, change: str) -> Response:
+    """Block (or unblock) the signed-in identity that wrote the comment: its tokens are refused
+    and it cannot post. Any moderator who may see the comment may."""
+    session = current.session()
+    found = queue_service.find_comment(session, comment_id)
+    if found.reader_id is None:
+        flash("This comment was not written by a signed-in reader.", "warning")
+        return back()
+    with current.write() as tx:
+        reader = reader_service.set_blocked(tx, found.reader_id, change == "block")
+        name = reader.name
+    flash(f"The identity {name!r} is {change}ed.", "info")
     return back()
 
 

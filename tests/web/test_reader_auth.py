@@ -463,3 +463,25 @@ def test_e_mail_sign_in_with_a_single_use_link(client, smtp, session):
         headers={"Sec-Fetch-Site": "cross-site"},
     )
     assert cross.status_code == 400
+
+
+@pytest.mark.usefixtures("fast_hashes")
+def test_a_moderator_blocks_an_identity_from_the_comment_page(client, admin, dash, ctx):
+    token = sign_in(client)
+    posted = post(client, token).get_json()["comment"]["id"]
+    assert dash.login("admin@example.org").status_code == 303
+    page = dash.get(f"/moderate/comments/{posted}").get_data(as_text=True)
+    assert "Block this identity" in page
+    assert "via idp (alice-sub)" in page
+    no_csrf = client.post(f"/moderate/comments/{posted}/block-identity")
+    assert no_csrf.status_code == 400
+    ctx.clock.advance(60)
+    assert post(client, token, text="Still here.").status_code == 201
+    done = dash.post(f"/moderate/comments/{posted}/block-identity", {"next": "/moderate/"})
+    assert done.status_code == 303
+    ctx.clock.advance(60)
+    refused = post(client, token, text="Blocked now.")
+    assert refused.status_code == 403
+    assert "Unblock this identity" in dash.get(f"/moderate/comments/{posted}").get_data(
+        as_text=True
+    )
