@@ -186,10 +186,20 @@ def spam_and_block(comment_id: int) -> Response:
     return back()
 
 
-@bp.post("/comments/<int:comment_id>/<any(block,unblock):change>-identity")
-def block_identity(comment_id: int, change: str) -> Response:
-    """Block (or unblock) the signed-in identity that wrote the comment: its tokens are refused
-    and it cannot post. Any moderator who may see the comment may."""
+@bp.post("/comments/<int:comment_id>/block-identity")
+def block_identity(comment_id: int) -> Response:
+    """Block the signed-in identity that wrote the comment: its tokens are refused and it
+    cannot post. Any moderator who may see the comment may."""
+    return _set_identity_blocked(comment_id, "block")
+
+
+@bp.post("/comments/<int:comment_id>/unblock-identity")
+def unblock_identity(comment_id: int) -> Response:
+    """Lift the block of the identity that wrote the comment."""
+    return _set_identity_blocked(comment_id, "unblock")
+
+
+def _set_identity_blocked(comment_id: int, change: str) -> Response:
     session = current.session()
     found = queue_service.find_comment(session, comment_id)
     if found.reader_id is None:
