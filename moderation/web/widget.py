@@ -206,6 +206,8 @@ def _post_comment() -> Response:
     with current.write() as tx:
         comment = comment_service.store_comment(tx, ctx, draft)
     window = timedelta(seconds=ctx.settings.comments.edit_window_seconds)
+    if reader is not None:  # a signed-in reader keeps the right, with their token
+        window = timedelta(days=ctx.settings.comments.signed_in_edit_days)
     body = {
         "comment": thread_service.public_comment(ctx, comment, new.site, reader),
         "edit_token": comment_service.edit_token(ctx, comment),
@@ -260,11 +262,14 @@ def logout() -> Response:
 
 
 def _comment_reader(comment_id: int) -> int | None:
-    """The signed-in reader editing or deleting a comment without an edit token (their id)."""
-    if request.headers.get("X-Edit-Token") or bearer() is None:
+    """The signed-in reader editing or deleting a comment (their id): with a Bearer token, for a
+    signed-in reader's comment or when no edit token is sent. None: the edit token decides."""
+    if bearer() is None:
         return None
-    site = get_comment(current.session(), comment_id).thread.site
-    reader = signed_in_reader(site)
+    comment = get_comment(current.session(), comment_id)
+    if comment.reader_id is None and request.headers.get("X-Edit-Token"):
+        return None
+    reader = signed_in_reader(comment.thread.site)
     return reader.id if reader is not None else None
 
 

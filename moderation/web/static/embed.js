@@ -54,7 +54,8 @@
       like: "Like", dislike: "Dislike", likePage: "Like this page",
       off: "Comments are unavailable on this page.",
       win: "You can edit or delete this comment for {n} minutes.",
-      editOf: "Edit your comment of {t}", delOf: "Delete your comment of {t}"
+      editOf: "Edit your comment of {t}", delOf: "Delete your comment of {t}",
+      signIn: "Sign in with {p}", signedAs: "Signed in as {n}", signOut: "Sign out", verified: "verified"
     },
     de: {
       n0: "Noch keine Kommentare", n1: "1 Kommentar", n: "{n} Kommentare", add: "Kommentar schreiben",
@@ -91,7 +92,8 @@
       top: "Beliebteste", like: "Gefällt mir", dislike: "Gefällt mir nicht", likePage: "Diese Seite gefällt mir",
       off: "Kommentare sind auf dieser Seite nicht verfügbar.",
       win: "Sie können diesen Kommentar {n} Minuten lang bearbeiten oder löschen.",
-      editOf: "Ihren Kommentar von {t} bearbeiten", delOf: "Ihren Kommentar von {t} löschen"
+      editOf: "Ihren Kommentar von {t} bearbeiten", delOf: "Ihren Kommentar von {t} löschen",
+      signIn: "Anmelden mit {p}", signedAs: "Angemeldet als {n}", signOut: "Abmelden", verified: "bestätigt"
     },
     fr: {
       n0: "Aucun commentaire pour l’instant", n1: "1 commentaire", n: "{n} commentaires",
@@ -128,7 +130,8 @@
       newest: "Plus récents", top: "Populaires", like: "J’aime", dislike: "Je n’aime pas",
       likePage: "J’aime cette page", off: "Les commentaires ne sont pas disponibles sur cette page.",
       win: "Vous pouvez modifier ou supprimer ce commentaire pendant {n}\u00a0minutes.",
-      editOf: "Modifier votre commentaire de {t}", delOf: "Supprimer votre commentaire de {t}"
+      editOf: "Modifier votre commentaire de {t}", delOf: "Supprimer votre commentaire de {t}",
+      signIn: "Se connecter avec {p}", signedAs: "Connecté en tant que {n}", signOut: "Se déconnecter", verified: "vérifié"
     }
   };
 
@@ -182,7 +185,7 @@
     ".mod textarea{min-height:7rem;resize:vertical}" +
     ".mod input:focus,.mod textarea:focus,.mod select:focus{outline:2px solid var(--mod-accent);outline-offset:-1px}" +
     ".mod [aria-invalid=true]{border-color:var(--mod-error)}.mod-err{font-size:.875em}.mod-err:empty{display:none}" +
-    ".mod-hint{color:var(--mod-muted);font-size:.85em}" +
+    ".mod-hint{color:var(--mod-muted);font-size:.85em}.mod-auth{margin:1rem 0;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}" +
     ".mod-hp{position:absolute!important;left:-10000px!important;width:1px;height:1px;overflow:hidden}" +
     ".mod-preview{border:1px dashed var(--mod-border);border-radius:6px;padding:.6rem .8rem}" +
     ".mod-preview>:first-child{margin-top:0}.mod-preview>:last-child{margin-bottom:0}" +
@@ -284,6 +287,8 @@
     // Paging: `next` is the server's cursor of the following page; the sort order is remembered.
     var next = null, sort = load("moderation:sort", "oldest"), voteKey = "moderation:votes:" + site;
     var likeKey = "moderation:like:" + site + ":" + uri, votes = load(voteKey, {});
+    // A signed-in reader: the token the sign-in popup posted back, kept per site (no cookies).
+    var sessKey = "moderation:signin:" + site, sess = load(sessKey, null), auth = h("div", { cls: "mod-auth" });
 
     var title = h("h2", { cls: "mod-title", id: "mod" + n + "-title", tabindex: "-1" });
     var status = h("p", { cls: "mod-status", role: "status", "aria-live": "polite" });
@@ -314,7 +319,7 @@
     box.classList.add("mod");
     box.setAttribute("lang", lang);
     if (!box.hasAttribute("aria-labelledby")) box.setAttribute("aria-labelledby", title.id);
-    box.replaceChildren(title, status, bar, list, moreBtn, closedNote, main.el,
+    box.replaceChildren(title, status, bar, list, moreBtn, closedNote, auth, main.el,
       h("footer", { cls: "mod-foot" }, [tb, h("p", null, [feed])]));
     // The footer (the last child): readers export or erase their own data on the service's page.
     box.lastChild.append(h("p", null, [h("a", { href: API + "/privacy/?site=" + enc(site),
@@ -330,11 +335,13 @@
       if (body) hd["Content-Type"] = "application/json";
       if (token) hd["X-Edit-Token"] = token;
       if (/(vote|likes)$/.test(path)) hd["X-Reader"] = reader();
+      if (sess && method !== "GET") hd.Authorization = "Bearer " + sess.token;
       return fetch(API + path, { method: method, headers: hd, credentials: "omit",
         body: body ? JSON.stringify(body) : null }).then(function (r) {
         return r.text().then(function (b) {
           var d = null;
           try { d = b ? JSON.parse(b) : null; } catch (e) { /* not JSON: a proxy's error page */ }
+          if (r.status === 401 && d && d.error && d.error.code === "reader_token_invalid") signed(null);
           return { ok: r.ok, status: r.status, data: d, retry: r.headers.get("Retry-After") };
         });
       }, function () { return { ok: false, status: 0 }; });
@@ -399,7 +406,8 @@
       var text = field("text", t.text, t.hint, { rows: edit ? 4 : 5,
         onkeydown: function (ev) { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) el.requestSubmit(); } });
       if (edit) f.text.value = edit.text;
-      else { // notifications need an address: the choice is off (and sends "none") without one
+      else {
+        people.hidden = !!sess; // notifications need an address: the choice is off (and sends "none") without one
         f.email.addEventListener("input", wantMail);
         wantMail();
       }
@@ -472,7 +480,7 @@
               exp: Date.parse(r.data.edit_until) || Date.now() + windowMs });
             var mins = Math.round((Date.parse(r.data.edit_until) - Date.now()) / 60000);
             say(opts.parent ? status : msg, (r.status === 202 ? t.heldMsg : t.published) +
-              (mins > 0 ? " " + t.win.replace("{n}", mins) : "") +
+              (mins > 0 && !sess ? " " + t.win.replace("{n}", mins) : "") +
               (notify() !== "none" ? " " + t.checkMail : ""));
             f.text.value = "";
             preview(false);
@@ -501,7 +509,7 @@
         if (edit && (/^token/.test(e.code) || r.status === 404)) keepOwn({ id: edit.id });
       }
 
-      return { el: el, f: f, msg: msg };
+      return { el: el, f: f, msg: msg, people: people };
     }
 
     function ago(d) {
@@ -528,7 +536,7 @@
       if (c.deleted) {
         art = h("article", { cls: "mod-c mod-gone", id: "comment-" + c.id }, [h("p", { cls: "mod-deleted", text: t.deleted })]);
       } else {
-        var web = webUrl(c.website), av = webUrl(c.avatar), name = authorName(c);
+        var web = webUrl(c.website || c.profile), av = webUrl(c.avatar), name = authorName(c);
         var acts = h("div", { cls: "mod-acts" });
         art = h("article", { cls: "mod-c" + (c.held ? " mod-held" : ""), id: "comment-" + c.id, tabindex: "-1" }, [
           h("header", { cls: "mod-head" }, [
@@ -536,6 +544,7 @@
               referrerpolicy: "no-referrer" }) : h("span", { cls: "mod-av" }),
             web ? h("a", { cls: "mod-name", href: web, rel: "nofollow ugc noopener", text: name })
               : h("span", { cls: "mod-name", text: name }),
+            c.verified ? h("span", { cls: "mod-badge mod-ver", title: t.verified, text: "✓ " + t.verified }) : null,
             /^(trackback|pingback|webmention)$/.test(c.kind) ? h("span", { cls: "mod-badge", text: t[c.kind] }) : null,
             depth > 3 && parent && !parent.deleted ? h("a", { cls: "mod-to", href: "#comment-" + parent.id,
               text: "↪ " + t.inReply.replace("{a}", authorName(parent)) }) : null,
@@ -628,7 +637,7 @@
       moreBtn.hidden = !next;
       paintBar();
       list.replaceChildren.apply(list, tree.concat(extra[0] || []).map(function (c) { return item(c, 0, null); }));
-      main.el.hidden = !thread.open;
+      paintAuth();
       closedNote.hidden = !!thread.open;
       var tbUrl = webUrl(thread.trackback_url);
       tb.hidden = !tbUrl;
@@ -638,6 +647,36 @@
       });
       attach();
     }
+
+    // Sign-in buttons when the site offers identities; the popup posts the token to exactly this origin.
+    function paintAuth() {
+      var ps = thread.providers || [], need = thread.identity === "required" && !sess;
+      main.el.hidden = !thread.open || need;
+      main.people.hidden = !!sess;
+      auth.hidden = !thread.open || !ps.length;
+      auth.replaceChildren.apply(auth, sess ? [t.signedAs.replace("{n}", sess.name) + " · ",
+        h("button", { type: "button", cls: "mod-link mod-out", text: t.signOut, onclick: function () {
+          send("POST", "/api/v1/me/logout").then(function () { signed(null); });
+        } })] : ps.map(function (p) {
+        return h("button", { type: "button", cls: "mod-btn mod-in", text: t.signIn.replace("{p}", p.name), onclick: function () {
+          window.open(API + "/auth/" + enc(p.id) + "/start?site=" + enc(site) + "&origin=" + enc(location.origin),
+            "modsignin", "width=520,height=640");
+        } });
+      }));
+    }
+
+    function signed(s) {
+      sess = s;
+      if (s) store(sessKey, s); else try { localStorage.removeItem(sessKey); } catch (e) { /* off */ }
+      paintAuth();
+    }
+
+    addEventListener("message", function (e) {
+      var d = e.data;
+      if (e.origin === new URL(API, location.href).origin && d && d.type === "moderation-signin" && d.token) {
+        signed({ token: d.token, name: d.name });
+      }
+    });
 
     // The first page in the chosen order (with `around`: every page up to the one holding that comment),
     // or with `after` the next page, appended.
