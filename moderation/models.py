@@ -75,7 +75,7 @@ class Thread(Base):
         Integer, default=0, server_default="0", comment="bumped whenever the public thread changes"
     )
     likes: Mapped[int] = mapped_column(
-        Integer, default=0, server_default="0", comment="maintained count of page likes"
+        Integer, server_default="0", comment="maintained count of page likes"
     )
 
     comments: Mapped[list[Comment]] = relationship(back_populates="thread", passive_deletes=True)
@@ -104,8 +104,25 @@ class Comment(Base):
         # instead of walking every approved comment through the status index.
         Index("ix_comments_email_author_status", "email", "author", "status"),
         # An imported row remembers where it came from, so running an import again adds nothing.
-        # (thread_id last, so that no lookup by thread alone picks this index)
-        UniqueConstraint("import_source", "import_id", "thread_id", name="uq_comments_import"),
+        # Partial (only imported rows are in it) and thread_id last: a reader's post never
+        # touches it, and no lookup by thread alone picks it.
+        Index(
+            "uq_comments_import",
+            "import_source",
+            "import_id",
+            "thread_id",
+            unique=True,
+            sqlite_where=sql_text("import_source IS NOT NULL"),
+            postgresql_where=sql_text("import_source IS NOT NULL"),
+        ),
+        # The portable id is given at the first export (or kept from an import): posts skip it.
+        Index(
+            "uq_comments_uid",
+            "uid",
+            unique=True,
+            sqlite_where=sql_text("uid IS NOT NULL"),
+            postgresql_where=sql_text("uid IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,11 +155,10 @@ class Comment(Base):
     learned: Mapped[str | None] = mapped_column(
         String(8), comment="what the classifier was taught from this comment: spam, ham or null"
     )
-    uid: Mapped[str] = mapped_column(
+    uid: Mapped[str | None] = mapped_column(
         String(32),
-        unique=True,
-        default=new_uid,
-        comment="portable id: the same in every export and in a database the export is imported into",
+        comment="portable id, given at the first export or kept from an import: the same in every "
+        "export and in every database the export is imported into",
     )
     import_source: Mapped[str | None] = mapped_column(
         String(16), comment="imported rows: the format first imported from (wordpress, disqus, ...)"
@@ -152,12 +168,12 @@ class Comment(Base):
     )
     text_format: Mapped[str] = mapped_column(
         String(8),
-        default="markdown",
         server_default="markdown",
         comment="what `text` is written in: markdown (ours, Isso) or html (imported from WordPress, ...)",
     )
-    likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    dislikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Server defaults only: a reader's post (a prepared INSERT of its own columns) leaves them out.
+    likes: Mapped[int] = mapped_column(Integer, server_default="0")
+    dislikes: Mapped[int] = mapped_column(Integer, server_default="0")
     reader_id: Mapped[int | None] = mapped_column(
         ForeignKey("readers.id", ondelete="SET NULL"),
         index=True,

@@ -4,7 +4,8 @@
 ``import_source``/``import_id`` remember where an imported comment came from, unique per thread, so
 that running an import again adds nothing; ``text_format`` says whether ``text`` is Markdown or
 the HTML an imported comment was written in; ``likes``/``dislikes`` keep the counts a source had.
-Existing comments get a random uid.
+Existing comments get their uid at their first export. Both unique indexes are partial (only
+rows that have the values are in them), so a reader's post writes neither.
 
 Revision ID: 0008
 Revises: 0007
@@ -26,7 +27,17 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("comments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("uid", sa.String(length=32), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "uid",
+                sa.String(length=32),
+                nullable=True,
+                comment=(
+                    "portable id, given at the first export or kept from an import: the same in "
+                    "every export and in every database the export is imported into"
+                ),
+            )
+        )
         batch_op.add_column(
             sa.Column(
                 "import_source",
@@ -57,30 +68,28 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("likes", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("dislikes", sa.Integer(), server_default="0", nullable=False))
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("UPDATE comments SET uid = lower(hex(randomblob(16)))")
-    else:
-        op.execute("UPDATE comments SET uid = replace(gen_random_uuid()::text, '-', '')")
-    with op.batch_alter_table("comments", schema=None) as batch_op:
-        batch_op.alter_column(
-            "uid",
-            existing_type=sa.String(length=32),
-            nullable=False,
-            comment=(
-                "portable id: the same in every export and in a database the export is "
-                "imported into"
-            ),
-        )
-        batch_op.create_unique_constraint(batch_op.f("uq_comments_uid"), ["uid"])
-        batch_op.create_unique_constraint(
-            "uq_comments_import", ["import_source", "import_id", "thread_id"]
-        )
+    op.create_index(
+        "uq_comments_import",
+        "comments",
+        ["import_source", "import_id", "thread_id"],
+        unique=True,
+        sqlite_where=sa.text("import_source IS NOT NULL"),
+        postgresql_where=sa.text("import_source IS NOT NULL"),
+    )
+    op.create_index(
+        "uq_comments_uid",
+        "comments",
+        ["uid"],
+        unique=True,
+        sqlite_where=sa.text("uid IS NOT NULL"),
+        postgresql_where=sa.text("uid IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_comments_uid", table_name="comments")
+    op.drop_index("uq_comments_import", table_name="comments")
     with op.batch_alter_table("comments", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_comments_import", type_="unique")
-        batch_op.drop_constraint(batch_op.f("uq_comments_uid"), type_="unique")
         batch_op.drop_column("dislikes")
         batch_op.drop_column("likes")
         batch_op.drop_column("text_format")

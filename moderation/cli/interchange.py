@@ -82,12 +82,12 @@ def export_command(
     site = state.settings.sites.get(site_id)
     if site is None:
         raise click.ClickException(f"no site {site_id!r} in the config")
-    with state.database().read() as session:
-        if output is None:
-            count = exports.export_site(session, site_id, site, fmt, sys.stdout, with_ip=with_ip)
-        else:
-            partial = output.with_name(output.name + ".part")
-            with partial.open("w", encoding="utf-8", newline="\n") as out:
-                count = exports.export_site(session, site_id, site, fmt, out, with_ip=with_ip)
-            partial.replace(output)  # a file that is there is complete
+    database = state.database()
+    if output is None:
+        count = exports.export_site(database, site_id, site, fmt, sys.stdout, with_ip=with_ip)
+    else:
+        partial = output.with_name(output.name + ".part")
+        with partial.open("w", encoding="utf-8", newline="\n") as out:
+            count = exports.export_site(database, site_id, site, fmt, out, with_ip=with_ip)
+        partial.replace(output)  # a file that is there is complete
     click.echo(f"{count} comments exported", err=True)

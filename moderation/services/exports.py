@@ -4,14 +4,15 @@ WordPress's WXR. Read one thread at a time, so memory follows the largest thread
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TextIO
+from typing import TextIO, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from moderation.config import SiteSettings
 from moderation.interchange.records import CommentRecord, ThreadRecord
-from moderation.models import Comment, Thread
+from moderation.models import Comment, Thread, new_uid
+from moderation.storage.db import Database
 
 EXPORT_FORMATS = ("json", "wxr")
 
@@ -35,7 +36,7 @@ def site_threads(
         comments = session.scalars(
             select(Comment).where(Comment.thread_id == thread_id).order_by(Comment.id)
         ).all()
-        uids = {c.id: c.uid for c in comments}
+        uids = {c.id: c.uid or "" for c in comments}
         parents = _parent_uids(session, comments, uids)
         url = site.page_url(thread.uri) if absolute else thread.uri
         record = ThreadRecord(
@@ -55,18 +56,15 @@ def _parent_uids(
     """Each reply's parent uid (a parent in another thread is looked up; that should not be)."""
     missing = {c.parent_id for c in comments if c.parent_id and c.parent_id not in uids}
     if missing:
-        uids = uids | dict(
-            session.execute(select(Comment.id, Comment.uid).where(Comment.id.in_(missing)))
-            .tuples()
-            .all()
-        )
+        found = session.execute(select(Comment.id, Comment.uid).where(Comment.id.in_(missing)))
+        uids = uids | {cid: uid or "" for cid, uid in found.tuples()}
     return {c.id: uids[c.parent_id] for c in comments if c.parent_id in uids}
 
 
 def _record(c: Comment, thread_key: str, parent: str | None, with_ip: bool) -> CommentRecord:
     origin = (c.import_source, c.import_id) if c.import_source and c.import_id else None
     return CommentRecord(
-        source_id=c.uid,
+        source_id=c.uid or "",
         thread_key=thread_key,
         kind=c.kind,
         status=c.status,
@@ -93,8 +91,36 @@ def _record(c: Comment, thread_key: str, parent: str | None, with_ip: bool) -> C
     )
 
 
+UID_BATCH = 2000
+
+
+def assign_uids(database: Database, site_id: str) -> int:
+    """Give every comment of the site that has none its portable id (comments get one at their
+    first export, so a reader's post does not pay for it); in batches, each its own write."""
+    done = 0
+    while True:
+        with database.write() as tx:
+            ids = list(
+                tx.scalars(
+                    select(Comment.id)
+                    .join(Thread, Thread.id == Comment.thread_id)
+                    .where(Thread.site == site_id, Comment.uid.is_(None))
+                    .limit(UID_BATCH)
+                )
+            )
+            if ids:
+                table = cast(Table, Comment.__table__)
+                tx.execute(
+                    update(table).where(table.c.id == bindparam("cid")).values(uid=bindparam("u")),
+                    [{"cid": i, "u": new_uid()} for i in ids],
+                )
+        done += len(ids)
+        if len(ids) < UID_BATCH:
+            return done
+
+
 def export_site(
-    session: Session,
+    database: Database,
     site_id: str,
     site: SiteSettings,
     fmt: str,
@@ -102,7 +128,16 @@ def export_site(
     *,
     with_ip: bool = False,
 ) -> int:
-    """Write the site's export in `fmt` ("json" or "wxr") to `out`; returns how many comments."""
+    """Write the site's export in `fmt` ("json" or "wxr") to `out`; returns how many comments.
+    Comments without a portable id get one first (the only write an export makes)."""
+    assign_uids(database, site_id)
+    with database.read() as session:
+        return _export(session, site_id, site, fmt, out, with_ip=with_ip)
+
+
+def _export(
+    session: Session, site_id: str, site: SiteSettings, fmt: str, out: TextIO, *, with_ip: bool
+) -> int:
     if fmt == "json":
         from moderation.interchange.native import write_json
 

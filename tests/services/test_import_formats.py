@@ -134,8 +134,7 @@ def test_disqus_posts_of_a_missing_thread_are_reported(database, ctx):
 def test_a_wxr_export_imports_back(database, ctx, session):
     imports.run_import(database, ctx, "blog", "wordpress", FIXTURES / "wordpress/threaded.xml")
     out = io.StringIO()
-    with database.read() as reading:
-        count = exports.export_site(reading, "blog", ctx.settings.sites["blog"], "wxr", out)
+    count = exports.export_site(database, "blog", ctx.settings.sites["blog"], "wxr", out)
     path = Path(ctx.settings.server.data_dir) / "export.xml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue(), encoding="utf-8")

@@ -30,8 +30,7 @@ def count(session, *where) -> int:
 
 def export_json(database, ctx, site="blog", with_ip=True) -> str:
     out = io.StringIO()
-    with database.read() as session:
-        exports.export_site(session, site, ctx.settings.sites[site], "json", out, with_ip=with_ip)
+    exports.export_site(database, site, ctx.settings.sites[site], "json", out, with_ip=with_ip)
     return out.getvalue()
 
 

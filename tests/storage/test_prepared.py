@@ -172,10 +172,6 @@ def test_insert_row_writes_exactly_its_values_and_returns_the_id(session: Sessio
         "html": "<p>x</p>",
         "created_at": WHEN,
         "discarded": False,
-        "uid": "0" * 32,
-        "text_format": "markdown",
-        "likes": 0,
-        "dislikes": 0,
     }
     new_id = insert_row(session, _comments, values)
     session.commit()
