@@ -52,6 +52,11 @@ COMMENT: dict[str, Any] = {
         "replies": {"type": "array", "items": {"$ref": "#/components/schemas/Comment"}},
         "likes": {"type": "integer", "description": "unless the site's votes are off"},
         "dislikes": {"type": "integer", "description": 'when the site\'s votes are "up-down"'},
+        "verified": {"type": "boolean", "description": "true: a signed-in reader's comment"},
+        "profile": {
+            "type": ["string", "null"],
+            "description": "a signed-in reader's profile link at their provider",
+        },
     },
 }
 
@@ -425,6 +430,33 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {"200": _json(VOTES), **_errors(400, 403, 415, 429)},
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "The signed-in reader of the Authorization: Bearer token",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["provider", "name", "email_verified", "avatar", "profile"],
+                            "properties": {
+                                "provider": {"type": "string"},
+                                "name": {"type": "string"},
+                                "email_verified": {"type": "boolean"},
+                                "avatar": {"type": ["string", "null"]},
+                                "profile": {"type": ["string", "null"]},
+                            },
+                        }
+                    ),
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/v1/me/logout": {
+            "post": {
+                "summary": "Sign out: every token of the reader stops working",
+                "responses": {"204": {"description": "signed out"}, **_errors(401, 403)},
             }
         },
         "/api/v1/preview": {

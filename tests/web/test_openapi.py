@@ -51,6 +51,8 @@ def test_openapi_document_covers_every_widget_route(api_app):
         "/api/v1/comments/{comment_id}/vote",
         "/api/v1/likes",
         "/api/v1/preview",
+        "/api/v1/me",
+        "/api/v1/me/logout",
         "/api/v1/subscriptions",
         "/healthz",
         "/readyz",
