@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.errors import TokenInvalid
-from moderation.models import Comment, OutboxEntry, SpamCheck, UsedToken
+from moderation.models import Comment, OutboxEntry, Reader, SpamCheck, UsedToken
 from moderation.services import Context, mailing, notify, outbox, subscriptions
 from moderation.services.tokens import PRIVACY_REQUEST
 from moderation.storage.db import Database
@@ -107,7 +107,33 @@ def export_personal_data(session: Session, email: str) -> dict[str, Any]:
             for c in comments_of(session, email)
         ],
         "subscriptions": subscriptions.export_address(session, email),
+        "identities": [
+            {
+                "provider": r.provider,
+                "subject": r.subject,
+                "name": r.name,
+                "email": r.email,
+                "email_verified": r.email_verified,
+                "avatar": r.avatar,
+                "profile": r.profile,
+                "created_at": r.created_at.isoformat(),
+                "last_seen_at": r.last_seen_at.isoformat(),
+            }
+            for r in identities_of(session, email)
+        ],
     }
+
+
+def identities_of(session: Session, email: str) -> list[Reader]:
+    """The signed-in identities whose address is `email`."""
+    address = email.strip().lower()
+    if not address:
+        return []
+    return list(
+        session.scalars(
+            select(Reader).where(func.lower(Reader.email) == address).order_by(Reader.id)
+        )
+    )
 
 
 def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: bool = False) -> int:
@@ -115,12 +141,20 @@ def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: b
     removed, also from its spam checks' records; the text stays, by an anonymous author), or with
     `delete` also delete them (a comment with replies stays as their placeholder). Each comment
     gets an audit row that names no erased data. Thread versions are bumped, so caches and feeds
-    show it at once. The address's subscriptions and their pending mails are removed. Returns
+    show it at once. The address's subscriptions and their pending mails are removed, and a
+    signed-in identity with that address loses its name, address, avatar and profile and is
+    signed out everywhere. Returns
     how many comments were erased. Runs inside the caller's write."""
     from moderation.domain.states import Action, CommentStatus
     from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
 
     subscriptions.erase_address(session, email)
+    for reader in identities_of(session, email):
+        # The provider's subject stays (a block must keep holding); what names the person goes,
+        # and every token of the identity dies (signed out everywhere).
+        reader.name = reader.email = reader.avatar = reader.profile = ""
+        reader.email_verified = False
+        reader.revoked_generation += 1
     erased = comments_of(session, email)
     for comment in erased:
         for key in ERASED_KEYS:
@@ -166,8 +200,8 @@ class RequestLink:
 
 
 def has_comments(session: Session, email: str) -> bool:
-    """Whether any comment or subscription is kept for `email` (case-insensitive, as
-    `comments_of`)."""
+    """Whether any comment, subscription or signed-in identity is kept for `email`
+    (case-insensitive, as `comments_of`)."""
     from moderation.models import Subscription
 
     address = email.strip().lower()
@@ -177,6 +211,10 @@ def has_comments(session: Session, email: str) -> bool:
     if found is None:
         found = session.scalar(
             select(Subscription.id).where(Subscription.email == address).limit(1)
+        )
+    if found is None:
+        found = session.scalar(
+            select(Reader.id).where(func.lower(Reader.email) == address).limit(1)
         )
     return found is not None
 

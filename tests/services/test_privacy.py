@@ -70,3 +70,30 @@ def test_blanking_works_in_batches(session, database, ctx, clock, tmp_path, monk
     assert privacy.blank_old_client_data(database, ctx) == 5
     session.expire_all()
     assert {c.ip for c in session.scalars(select(Comment))} == {""}
+
+
+def test_a_signed_in_identity_is_exported_and_erased_with_its_address(session, database, ctx):
+    from moderation.models import Reader
+
+    reader = Reader(
+        provider="example",
+        subject="sub-123",
+        name="Ann Identity",
+        email="Ann@Example.org",
+        email_verified=True,
+        avatar="https://id.example/ann.png",
+        profile="https://id.example/ann",
+    )
+    session.add(reader)
+    session.flush()
+    with database.read() as reading:
+        assert privacy.has_comments(reading, "ann@example.org")
+        data = privacy.export_personal_data(reading, "ann@example.org")
+    assert [(i["provider"], i["name"]) for i in data["identities"]] == [("example", "Ann Identity")]
+    with database.write() as tx:
+        privacy.erase_personal_data(tx, ctx, "ann@example.org")
+    session.expire_all()
+    erased = session.get(Reader, reader.id)
+    assert (erased.name, erased.email, erased.avatar, erased.profile) == ("", "", "", "")
+    assert erased.subject == "sub-123"  # a block of this identity keeps holding
+    assert erased.revoked_generation == 1  # its tokens died
