@@ -246,7 +246,20 @@ def me() -> Response:
     reader = signed_in_reader(None)
     if reader is None:
         raise reader_service.ReaderTokenInvalid("send the reader token as Authorization: Bearer")
+    _any_site_origin()
     return json_response(reader_service.profile(reader))
+
+
+def _any_site_origin() -> None:
+    """Let a page of any configured site (or this service) read the answer; another origin is
+    refused. For answers that belong to no one site (the reader's own profile, a preview)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    known = {o.rstrip("/") for s in current.settings().sites.values() for o in s.origins}
+    if origin.rstrip("/") not in known | {_own_origin(), _request_origin()}:
+        raise Forbidden("this origin may not use this service")
+    g.cors_origin = origin
 
 
 @bp.post("/me/logout")
@@ -378,12 +391,7 @@ def preview() -> Response:
     """``{"text"}`` to ``{"html"}``: the very Markdown renderer and sanitizer that posting uses.
     Any origin that some site allows may ask (it stores nothing)."""
     data = json_body()
-    origin = request.headers.get("Origin")
-    if origin is not None:
-        known = {o.rstrip("/") for s in current.settings().sites.values() for o in s.origins}
-        if origin.rstrip("/") not in known | {_own_origin(), _request_origin()}:
-            raise Forbidden("this origin may not use this service")
-        g.cors_origin = origin
+    _any_site_origin()
     text = schemas.parse_edit(data, current.settings().comments)
     return json_response({"html": markup.render(text)})
 

@@ -58,8 +58,8 @@ def test_sign_in_through_the_popup_post_reload_and_sign_out(reader, unique_uri):
     with page.expect_popup() as opened:
         page.get_by_role("button", name="Sign in with Example ID").click()
     popup = opened.value
-    popup.get_by_role("button", name="alice-sub").click()  # the provider's page: pick the user
-    popup.wait_for_event("close")
+    with popup.expect_event("close"):  # (registered first: the popup may close at once)
+        popup.get_by_role("button", name="alice-sub").click()  # the provider's page: pick the user
     auth = page.locator(".mod-auth")
     expect(auth).to_contain_text("Signed in as Alice Verified")
     expect(form.get_by_label("Name")).to_be_hidden()
@@ -80,4 +80,30 @@ def test_sign_in_through_the_popup_post_reload_and_sign_out(reader, unique_uri):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in with Example ID")).to_be_visible()
     expect(page.locator("#comments > form").get_by_label("Name")).to_be_visible()
+    assert page.evaluate("() => localStorage.getItem('moderation:signin:blog')") is None
+
+
+@pytest.mark.usefixtures("signin_site")
+def test_a_signed_in_reader_picks_notifications_and_a_token_revoked_elsewhere_is_dropped(
+    reader, unique_uri, live_server
+):
+    import json
+
+    page = reader.open(unique_uri)
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Sign in with Example ID").click()
+    with opened.value.expect_event("close"):
+        opened.value.get_by_role("button", name="alice-sub").click()
+    form = page.locator("#comments > form")
+    expect(page.locator(".mod-auth")).to_contain_text("Signed in as Alice Verified")
+    expect(form.get_by_label("Notify me")).to_be_enabled()  # no e-mail field, still a choice
+
+    stored = json.loads(page.evaluate("() => localStorage.getItem('moderation:signin:blog')"))
+    status, _, _ = live_server.api(
+        "POST", "/api/v1/me/logout", headers={"Authorization": f"Bearer {stored['token']}"}
+    )
+    assert status == 204  # signed out from elsewhere: every token of the reader dies
+    reader.reload()
+    expect(page.get_by_role("button", name="Sign in with Example ID")).to_be_visible()
+    expect(page.locator(".mod-auth")).not_to_contain_text("Signed in")
     assert page.evaluate("() => localStorage.getItem('moderation:signin:blog')") is None

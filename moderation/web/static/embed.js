@@ -401,8 +401,9 @@
       var people = edit ? null : h("div", { cls: "mod-fields" }, [
         field("author", t.name, null, { type: "text", autocomplete: "name", maxlength: 200 }),
         field("email", t.email, t.emailNote, { type: "email", autocomplete: "email", spellcheck: "false" }),
-        field("notify", t.notify, t.notifyNote, {}),
         field("website", t.website, null, { type: "url", autocomplete: "url", inputmode: "url", spellcheck: "false" })]);
+      // (outside `people`: a signed-in reader, whose fields are hidden, chooses too)
+      var mailMe = edit ? null : field("notify", t.notify, t.notifyNote, {});
       var text = field("text", t.text, t.hint, { rows: edit ? 4 : 5,
         onkeydown: function (ev) { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) el.requestSubmit(); } });
       if (edit) f.text.value = edit.text;
@@ -411,7 +412,7 @@
         f.email.addEventListener("input", wantMail);
         wantMail();
       }
-      function wantMail() { f.notify.disabled = !f.email.value.trim(); }
+      function wantMail() { f.notify.disabled = !sess && !f.email.value.trim(); }
       function notify() { return f.notify.disabled ? "none" : f.notify.value; }
       var pv = h("div", { cls: "mod-preview", id: id + "pv", hidden: true });
       var pvBtn = h("button", { type: "button", cls: "mod-btn", "aria-expanded": "false", "aria-controls": pv.id,
@@ -426,7 +427,7 @@
           if (ev.key === "Escape" && opts.cancel) { ev.preventDefault(); opts.cancel(); }
         } }, [
         heading,
-        people,
+        people, mailMe,
         edit ? null : h("div", { cls: "mod-hp", "aria-hidden": "true" }, [h("label", { "for": hp.id, text: t.hp }), hp]),
         text, pv,
         h("div", { cls: "mod-buttons" }, [submit, pvBtn,
@@ -509,7 +510,7 @@
         if (edit && (/^token/.test(e.code) || r.status === 404)) keepOwn({ id: edit.id });
       }
 
-      return { el: el, f: f, msg: msg, people: people };
+      return { el: el, f: f, msg: msg, people: people, wantMail: wantMail };
     }
 
     function ago(d) {
@@ -653,6 +654,7 @@
       var ps = thread.providers || [], need = thread.identity === "required" && !sess;
       main.el.hidden = !thread.open || need;
       main.people.hidden = !!sess;
+      main.wantMail();
       auth.hidden = !thread.open || !ps.length;
       auth.replaceChildren.apply(auth, sess ? [t.signedAs.replace("{n}", sess.name) + " · ",
         h("button", { type: "button", cls: "mod-link mod-out", text: t.signOut, onclick: function () {
@@ -670,6 +672,10 @@
       if (s) store(sessKey, s); else try { localStorage.removeItem(sessKey); } catch (e) { /* off */ }
       paintAuth();
     }
+
+    // A token revoked (signed out elsewhere) or blocked since: forget it now, not at the next post.
+    if (sess) fetch(API + "/api/v1/me", { headers: { Authorization: "Bearer " + sess.token }, credentials: "omit" })
+      .then(function (r) { if (r.status === 401 || r.status === 403) signed(null); }, function () { /* offline */ });
 
     addEventListener("message", function (e) {
       var d = e.data;
