@@ -20,6 +20,11 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -346,10 +351,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/comments": {
             "post": {
                 "summary": "Post a comment",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("NewComment")}},
-                },
+                "requestBody": _body(_ref("NewComment")),
                 "responses": {
                     "201": _json(POSTED, "Published"),
                     "202": _json(POSTED, "Waiting for moderation"),
@@ -361,19 +363,14 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 "summary": "Edit one's own comment within the edit window",
                 "parameters": [COMMENT_ID, TOKEN],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["text"],
-                                "additionalProperties": False,
-                                "properties": {"text": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "additionalProperties": False,
+                        "properties": {"text": {"type": "string", "minLength": 1}},
+                    }
+                ),
                 "description": (
                     "Every edit is judged by the site's policy like a new comment; at most "
                     "`[comments] max_edits` per comment (409 `too_many_edits`) and "
@@ -394,18 +391,13 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "A reader's vote on a published comment (0 takes it back)",
                 "parameters": [COMMENT_ID, READER],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["value"],
-                                "properties": {"value": {"enum": [1, -1, 0]}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["value"],
+                        "properties": {"value": {"enum": [1, -1, 0]}},
+                    }
+                ),
                 "responses": {"200": _json(VOTES), **_errors(400, 403, 404, 415, 429)},
             }
         },
@@ -413,22 +405,17 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "A reader's like of a page (page_likes = true)",
                 "parameters": [READER],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site", "uri"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "uri": {"type": "string", "pattern": "^/"},
-                                    "like": {"type": "boolean", "default": True},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["site", "uri"],
+                        "properties": {
+                            "site": {"type": "string"},
+                            "uri": {"type": "string", "pattern": "^/"},
+                            "like": {"type": "boolean", "default": True},
+                        },
+                    }
+                ),
                 "responses": {"200": _json(VOTES), **_errors(400, 403, 415, 429)},
             }
         },
@@ -462,19 +449,14 @@ def _paths() -> dict[str, Any]:
         "/api/v1/preview": {
             "post": {
                 "summary": "The HTML that posting this text would store",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["text"],
-                                "additionalProperties": False,
-                                "properties": {"text": {"type": "string", "minLength": 1}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "additionalProperties": False,
+                        "properties": {"text": {"type": "string", "minLength": 1}},
+                    }
+                ),
                 "responses": {
                     "200": _json(
                         {
@@ -493,22 +475,17 @@ def _paths() -> dict[str, Any]:
                 "description": "Always 202 with the same body: the answer tells nothing about "
                 "the address. A confirmation mail is sent unless the subscription is confirmed "
                 "or the request is over the per-address or per-IP limits.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site", "uri", "email"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "uri": {"type": "string", "pattern": "^/"},
-                                    "email": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["site", "uri", "email"],
+                        "properties": {
+                            "site": {"type": "string"},
+                            "uri": {"type": "string", "pattern": "^/"},
+                            "email": {"type": "string"},
+                        },
+                    }
+                ),
                 "responses": {
                     "202": _json({"type": "object"}, "Accepted"),
                     **_errors(400, 403, 415, 429),
