@@ -35,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from moderation.config import SiteSettings
+from moderation.domain import verdict_words
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
 from moderation.errors import Forbidden, InvalidInput, ModerationError
 from moderation.models import Comment, ListKind, Reader, Role
@@ -43,7 +44,7 @@ from moderation.services import lists as list_service
 from moderation.services import mailing as mail_service
 from moderation.services import outbox as outbox_service
 from moderation.services import queue as queue_service
-from moderation.services import queue_filters
+from moderation.services import queue_context, queue_filters
 from moderation.services import readers as reader_service
 from moderation.web import auth, current
 from moderation.web.auth import role_required, user
@@ -66,11 +67,39 @@ WORDS = {
     Action.restore: ("Restore", "restored to pending"),
 }
 KEYS = {Action.approve: "a", Action.spam: "s", Action.delete: "d"}
+# In the Spam tab, four actions publish, re-queue or delete: each is named by what it does.
+SPAM_LABELS = {
+    Action.ham: "Not spam (publish and teach the filter)",
+    Action.approve: "Publish",
+    Action.hold: "Back to the queue",
+    Action.delete: "Delete",
+}
+SPAM_ORDER = [Action.ham, Action.approve, Action.hold, Action.delete]
+
+
+def action_label(status: CommentStatus, action: Action) -> str:
+    """The button label of `action` on a comment in `status`."""
+    if status is CommentStatus.spam and action in SPAM_LABELS:
+        return SPAM_LABELS[action]
+    return WORDS[action][0]
+
+
+def _actions_of(status: CommentStatus) -> list[Action]:
+    actions = allowed_actions(status)
+    if status is CommentStatus.spam:
+        return [a for a in SPAM_ORDER if a in actions] + [a for a in actions if a not in SPAM_ORDER]
+    return actions
+
+
 # The action buttons of a comment in each status: (action, label, title); built once, not per row
 BUTTONS = {
     status: [
-        (action, WORDS[action][0], f"{WORDS[action][0]} ({KEYS[action]})" if action in KEYS else "")
-        for action in allowed_actions(status)
+        (
+            action,
+            action_label(status, action),
+            f"{action_label(status, action)} ({KEYS[action]})" if action in KEYS else "",
+        )
+        for action in _actions_of(status)
     ]
     for status in CommentStatus
 }
@@ -92,14 +121,15 @@ def _plural(n: int, word: str = "comment") -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
 
-def report(batch: queue_service.Batch, done: str) -> None:
-    """Flash what an action did, and remember it for undo."""
+def report(batch: queue_service.Batch, done: str, also: str = "") -> None:
+    """Flash what an action did (one message, `also` appended), and remember it for undo: the
+    page shows the message and its Undo button as one banner."""
     message = f"{_plural(batch.done)} {done}."
     if batch.skipped:
         message += f" {_plural(batch.skipped)} skipped: the action does not apply to them."
     if batch.remaining:
         message += f" {batch.remaining:,} more match: run the action again to go on."
-    flash(message, "success" if batch.done else "warning")
+    flash(f"{message} {also}" if also else message, "success" if batch.done else "warning")
     if batch.events:
         cookie_session["undo"] = {
             "first": min(batch.events),
@@ -134,10 +164,11 @@ def queue() -> str:
     limit, cursor = queue_filters.parse_page(request.args)
     session = current.session()
     page = queue_service.list_rows(session, f, limit=limit, cursor=cursor)
+    around = queue_context.row_contexts(session, [row.id for row in page.rows])
     return render_template(
         "dashboard/queue.html",
         f=f,
-        rows=queue_rows(f, page),
+        rows=queue_rows(f, page, around),
         next=page.next,
         cursor=cursor,
         limit=limit,
@@ -153,10 +184,27 @@ def comment(comment_id: int) -> str:
     found = queue_service.find_comment(session, comment_id)
     trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
     reader = session.get(Reader, found.reader_id) if found.reader_id is not None else None
+    around = queue_context.thread_around(session, found)
+    latest = found.checks[-1] if found.checks else None
+    event = trail.events[0] if trail.events else None
     return render_template(
         "dashboard/comment.html",
         c=found,
         reader=reader,
+        parents=[_reply_to(other) for other in around.parents],
+        replies=[_reply_to(other) for other in around.replies],
+        more_above=around.more_above,
+        verdict=_words(
+            found.status,
+            found.kind,
+            found.verified,
+            found.discarded,
+            latest,
+            event,
+            found.recheck_reason,
+            found.import_source,
+        ),
+        check_words={check.id: _check_words(check) for check in found.checks},
         history=queue_service.author_history(session, found),
         events=trail.events,
         links=[link for provider in DETAIL_LINKS for link in provider(found)],
@@ -219,11 +267,16 @@ def approve_and_trust(comment_id: int) -> Response:
         batch, trusted = queue_service.approve_and_trust(
             tx, current.context(), comment_id, user().actor
         )
-    report(batch, "approved")
     if trusted:
-        flash("Its author is trusted now: their next comments skip the first-time queue.", "info")
+        report(
+            batch,
+            "approved",
+            "Its author is trusted now: their next comments skip the first-time queue.",
+        )
     else:
-        flash("Without a name and an e-mail address there is no author to trust.", "warning")
+        report(
+            batch, "approved", "Without a name and an e-mail address there is no author to trust."
+        )
     return back()
 
 
@@ -482,11 +535,74 @@ class QueueRow:
     ip_search: str  # ... for the IP
     page: str | None  # the thread's page on its site (None when the site is gone)
     thread: str  # the queue narrowed to the thread
+    reply_to: ReplyTo | None = None  # the comment this one answers
+    words: verdict_words.Words | None = None  # the verdict in plain words
 
 
-def queue_rows(f: queue_filters.QueueFilter, page: queue_service.QueueRows) -> list[QueueRow]:
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """Another comment as context shows it: who wrote it, where it is, its first line, its page."""
+
+    id: int
+    author: str
+    status: CommentStatus
+    kind: CommentKind
+    line: str
+    url: str
+
+
+def _reply_to(other: Any) -> ReplyTo:
+    """`other` (any row with ``id``, ``author``, ``status``, ``kind``, ``text``, ``text_format``)."""
+    line = verdict_words.first_line(other.text, is_html=other.text_format == "html")
+    return ReplyTo(other.id, other.author, other.status, other.kind, line, comment_url(other.id))
+
+
+def _check_of(check: Any) -> verdict_words.Check | None:
+    if check is None:
+        return None
+    verdict = getattr(check.verdict, "value", check.verdict)
+    return verdict_words.Check(str(verdict), float(check.score), check.signals or [])
+
+
+def _words(
+    status: CommentStatus,
+    kind: CommentKind,
+    verified: bool | None,
+    discarded: bool,
+    check: Any,
+    event: Any,
+    recheck_reason: str | None,
+    import_source: str | None,
+) -> verdict_words.Words:
+    """The verdict sentence from rows: the latest check and audit row may be ORM objects or rows."""
+    return verdict_words.describe(
+        CommentStatus(status),
+        kind=CommentKind(kind),
+        verified=verified,
+        discarded=bool(discarded),
+        check=_check_of(check),
+        event=verdict_words.Event(event.actor, event.action, event.reason or "") if event else None,
+        recheck_reason=recheck_reason,
+        import_source=import_source,
+    )
+
+
+def _check_words(check: Any) -> str:
+    """What one spam check said, in words, whatever became of the comment since."""
+    found = verdict_words.evidence(check.signals or [], spammy=check.verdict.value != "ham")
+    head = verdict_words.CHECK_HEADS.get(check.verdict.value, check.verdict.value)
+    return f"{head}: {verdict_words.join(found)}" if found else head
+
+
+def queue_rows(
+    f: queue_filters.QueueFilter,
+    page: queue_service.QueueRows,
+    around: Mapping[int, queue_context.RowContext] | None = None,
+) -> list[QueueRow]:
     """The rows of a queue page under `f`; links equal `queue_url`'s and `comment_url`'s, built by
-    concatenation from prefixes made once per page."""
+    concatenation from prefixes made once per page. `around` (`queue_context.row_contexts`) adds
+    each row's parent and its verdict in words."""
+    around = around or {}
     base, args = _queue_base(), f.args()
     comments = f"{base}comments/"
     narrowing = urlencode({k: v for k, v in args.items() if k in ("status", "site", "uri", "kind")})
@@ -497,10 +613,23 @@ def queue_rows(f: queue_filters.QueueFilter, page: queue_service.QueueRows) -> l
     for c in page.rows:
         url, email, ip = f"{comments}{c.id}", quote_plus(c.email), quote_plus(c.ip)
         thread_url = f"{thread}{quote_plus(c.site)}&uri={quote_plus(c.uri)}{thread_end}"
+        check, near = page.checks.get(c.id), around.get(c.id)
+        words = None
+        if near is not None:
+            words = _words(
+                c.status,
+                c.kind,
+                c.verified,
+                c.discarded,
+                check,
+                near.event,
+                near.recheck_reason,
+                near.import_source,
+            )
         rows.append(
             QueueRow(
                 c,
-                page.checks.get(c.id),
+                check,
                 url,
                 c.created_at.isoformat(),
                 when(c.created_at),
@@ -508,6 +637,8 @@ def queue_rows(f: queue_filters.QueueFilter, page: queue_service.QueueRows) -> l
                 f"{search}{ip}{search_end}",
                 page_url(c.site, c.uri),
                 thread_url,
+                _reply_to(near.parent) if near is not None and near.parent is not None else None,
+                words,
             )
         )
     return rows
@@ -523,6 +654,7 @@ def _helpers() -> dict[str, Any]:
         "words": WORDS,
         "keys": KEYS,
         "buttons": BUTTONS,
+        "action_label": action_label,
         "allowed_actions": allowed_actions,
         "statuses": list(CommentStatus),
         "kinds": list(CommentKind),
