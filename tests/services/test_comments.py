@@ -519,7 +519,7 @@ def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):
         _seed_for_the_planner(conn)
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     plan = " ".join(str(row) for row in conn.exec_driver_sql(f"{explain} {sql}", params))
-    assert any(index in plan for index in indexes)
+    assert any(index in plan for index in indexes), plan
     assert "status_id" not in plan
     assert "SCAN comments" not in plan
     assert "Seq Scan" not in plan
