@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import context
 from sqlalchemy import Engine, create_engine, event, make_url
 
-from moderation import models  # noqa: F401  (registers every table on Base.metadata)
+from moderation import models  # (registers every table on Base.metadata)
 from moderation.storage import sqlite
 from moderation.storage.db import Base, UTCDateTime, is_sqlite
 from moderation.storage.migrations import compare_server_default
@@ -76,6 +76,7 @@ def _run(connection) -> None:  # noqa: ANN001
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=compare_server_default,
+        include_name=models.outside_models,  # the search index (0012) is no model
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -1,6 +1,10 @@
 """What the moderation queue shows, and how a request asks for it: `QueueFilter` (a tab narrowed by
 site, thread, kind and a search) read from query arguments with the page's limit and cursor, and the
-search clause: a case-insensitive substring match (`FoldedLike`, with ``%`` and ``_`` escaped).
+search clause: a case-insensitive substring match (`FoldedLike`, with ``%`` and ``_`` escaped) over
+text, author, e-mail, website and IP, whose candidates come from an index when the search has at
+least three characters (`SearchCandidates`: FTS5 with the trigram tokenizer on SQLite, a
+``pg_trgm`` GIN index on PostgreSQL; migration 0012). The index only narrows: the per-column match
+decides, so a search means exactly what it meant before the index.
 
 `services.queue` turns a filter into its WHERE clauses (`matching`), and lists, counts and acts on
 the comments it selects."""
@@ -11,7 +15,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, func, literal, or_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    table,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -160,7 +174,74 @@ def _folded_like_sqlite(element: FoldedLike, compiler: Any, **kw: Any) -> str:
 
 
 def search_clause(q: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match over text, author, e-mail, website and IP."""
+    """Case-insensitive substring match over text, author, e-mail, website and IP; its candidates
+    from the search index when `q` has three characters or more."""
+    if not indexed(q):
+        return exact_clause(q)
+    return and_(SearchCandidates(q, literal(f"%{escape_like(q)}%")), exact_clause(q))
+
+
+# --- the search index (migration 0012) -------------------------------------------------------------
+
+MIN_INDEXED = 3  # trigram indexes find substrings of three characters or more
+# SQLite: the FTS5 table (external content: its rowid is the comment's id).
+FTS = table("comments_fts", column("rowid"))
+# PostgreSQL: the expression of the GIN trigram index, written as in the migration.
+SEARCH_DOCUMENT = (
+    "lower(comments.text || E'\\n' || comments.author || E'\\n' || comments.email || E'\\n' "
+    "|| comments.website || E'\\n' || comments.ip)"
+)
+
+
+def indexed(q: str) -> bool:
+    """Whether a search for `q` can ask the index (trigrams need three characters)."""
+    return len(q) >= MIN_INDEXED
+
+
+def fts_query(q: str) -> str:
+    """An FTS5 query for the rows holding every trigram of `q` (the table keeps no positions, so
+    a phrase cannot be asked): its trigrams side by side, and the last, each quoted."""
+    grams = dict.fromkeys([q[i : i + 3] for i in range(0, len(q) - 2, 3)] + [q[-3:]])
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
+def fts_match(q: str) -> ColumnElement[bool]:
+    """``comments_fts MATCH query`` (SQLite only: a query that joins `FTS` to the comments)."""
+    return literal_column("comments_fts").op("MATCH", is_comparison=True)(literal(fts_query(q)))
+
+
+class SearchCandidates(ColumnElement[bool]):
+    """The comments the search index says may contain `q` (a superset of the matches), compiled
+    per engine: SQLite ``comments.id IN (SELECT rowid FROM comments_fts WHERE ... MATCH ...)``,
+    PostgreSQL ``lower(document) LIKE lower(pattern)``, which the GIN trigram index answers."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [
+        ("query", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, q: str, pattern: ColumnElement[str]) -> None:
+        """Candidates for the search `q`, whose escaped LIKE pattern is `pattern`."""
+        self.query = literal(fts_query(q))
+        self.pattern = pattern
+
+
+@compiles(SearchCandidates)
+def _candidates(element: SearchCandidates, compiler: Any, **kw: Any) -> str:
+    clause = literal_column(SEARCH_DOCUMENT).like(func.lower(element.pattern), escape="\\")
+    return str(compiler.process(clause, **kw))
+
+
+@compiles(SearchCandidates, "sqlite")
+def _candidates_sqlite(element: SearchCandidates, compiler: Any, **kw: Any) -> str:
+    query = compiler.process(element.query, **kw)
+    return f"comments.id IN (SELECT rowid FROM comments_fts WHERE comments_fts MATCH {query})"
+
+
+def exact_clause(q: str) -> ColumnElement[bool]:
+    """The per-column match alone: what a search means, without the index."""
     pattern = literal(f"%{escape_like(q)}%")
     columns = (Comment.text, Comment.author, Comment.email, Comment.website, Comment.ip)
     return or_(*(FoldedLike(col, pattern) for col in columns))

@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from moderation.models import SEARCH_INDEX_NAMES, outside_models
 from moderation.storage import migrations
 from moderation.storage.db import Base
 from tests.conftest import fresh_database_url, setup_engine
@@ -33,6 +34,7 @@ def diff(url):
                 opts={
                     "compare_type": True,
                     "compare_server_default": migrations.compare_server_default,
+                    "include_name": outside_models,  # the search index is no model
                 },
             ),
             Base.metadata,
@@ -43,7 +45,7 @@ def diff(url):
 
 def tables(url):
     engine = setup_engine(url)
-    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version", *SEARCH_INDEX_NAMES}
     engine.dispose()
     return names
 
