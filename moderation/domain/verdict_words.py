@@ -64,6 +64,8 @@ IMPORT_NAMES = {
 }
 _PROBABILITY = re.compile(r"classifier: ([01](?:\.\d+)?) spam probability")
 _TAG = re.compile(r"<[^>]*>")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MARKS = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)")
 MAX_PHRASES = 3
 
@@ -234,7 +236,9 @@ def first_line(text: str, *, is_html: bool = False, limit: int = 140) -> str:
     """The first non-empty line(s) of a comment's text as plain words, cut at `limit` characters:
     Markdown's line marks (headings, quotes, list bullets) and HTML tags dropped."""
     if is_html:
-        text = html.unescape(_TAG.sub(" ", text.replace("<br", "\n<br").replace("</p>", "\n")))
+        text = html.unescape(_TAG.sub("", text.replace("<br", "\n<br").replace("</p>", "\n\n")))
+    else:
+        text = _EMPHASIS.sub("", _LINK.sub(r"\1", text))
     words: list[str] = []
     size = 0
     for raw in text.splitlines():
