@@ -8,7 +8,7 @@ capped walks of that index that read nothing else (`discarded` is in it for the 
 is a case-insensitive substring match (`FoldedLike`, with ``%`` and ``_`` escaped) over text, author,
 e-mail, website and IP. SQLite folds ASCII letters only, so there non-ASCII letters match in their
 exact case; PostgreSQL folds every letter. From three characters on, a trigram index finds the
-candidates (`queue_filters.SearchCandidates`): on SQLite a search page walks the FTS5 table's
+candidates (`queue_filters.IndexedSearch`): on SQLite a search page walks the FTS5 table's
 matches newest first and joins each to its comment (so a common word stops at the page's last hit
 and a rare one reads only its few matches); on PostgreSQL the planner chooses between the GIN index
 and the status index. `search_counts` says where else a search matches (the other tabs).
