@@ -174,6 +174,8 @@ def queue() -> str:
         limit=limit,
         counts=queue_service.status_counts(session, f),
         newest=queue_service.newest_id(session),
+        # where the search matches, by tab (None without a search): `SearchCounts`
+        search_elsewhere=queue_service.search_counts(session, f) if f.q else None,
     )
 
 
