@@ -68,6 +68,8 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MARKS = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)")
 MAX_PHRASES = 3
+# How verification's audit rows begin when the source does not link here (services.verification).
+NO_LINK_REASONS = ("source does not link to the target", "source no longer links to the target")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +195,8 @@ def describe(
     if event and event.actor == "author" and status is S.deleted:
         return Words("Deleted by its author", tone)
     is_linkback = kind is not CommentKind.comment
-    if is_linkback and verified is False:
+    no_link = event is not None and event.reason.startswith(NO_LINK_REASONS)
+    if is_linkback and (verified is False or no_link):
         return Words("Linkback not verified: the source does not link here", tone)
     if status is S.deleted:
         why = event.reason if event and event.reason else ""
