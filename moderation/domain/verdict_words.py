@@ -135,7 +135,7 @@ def evidence(signals: Sequence[Mapping[str, object]], *, spammy: bool) -> list[s
     phrases = phrases[:MAX_PHRASES]
     percent = classifier_percent(signals)
     if percent is not None:
-        phrases.append(f"the classifier's {percent} %")
+        phrases.append(f"the classifier's {percent}\N{NO-BREAK SPACE}%")  # never "%" alone
     return phrases
 
 

@@ -164,7 +164,7 @@ def test_a_reply_shows_its_parent(dash_at, live_server, seeded):
 def test_the_spam_tab_reads_plainly_and_never_says_ham(dash_at, live_server, seeded):
     page = dash_at.queue(status="spam", site="blog", uri="/widths/")
     expect(page.locator(f"#c{seeded['spam']} .words")).to_have_text(
-        "Probably spam: links to a URL shortener and the classifier's 97 %"
+        "Probably spam: links to a URL shortener and the classifier's 97\N{NO-BREAK SPACE}%"
     )
     expect(page.locator(f"#c{seeded['ping']} .words")).to_have_text(
         "Linkback not verified: the source does not link here"

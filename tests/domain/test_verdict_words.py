@@ -31,14 +31,14 @@ def test_spam_names_its_strongest_signals_and_the_classifier():
     words = describe(S.spam, check=SPAMMY, event=SYSTEM_SPAM)
     assert words.sentence == (
         "Probably spam: links to a URL shortener, promotional phrases, no browser sent it, "
-        "and the classifier's 93 %"
+        "and the classifier's 93\N{NO-BREAK SPACE}%"
     )
     assert words.tone == "spam"
 
 
 def test_ham_says_it_looks_fine():
     words = describe(S.approved, check=HAMMY, event=Event("system", "create", "scored ham"))
-    assert words.sentence == "Looks fine: the classifier's 4 %"
+    assert words.sentence == "Looks fine: the classifier's 4\N{NO-BREAK SPACE}%"
     assert words.tone == "ok"
 
 

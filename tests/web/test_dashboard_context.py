@@ -150,7 +150,7 @@ def test_spam_is_said_in_words_with_the_raw_signals_behind_a_disclosure(
     )
     add_event(session, spam, "system", "create", "scored spam")
     html = text(as_moderator.get("/moderate/?status=spam"))
-    sentence = "Probably spam: links to a URL shortener, promotional phrases, and the classifier&#39;s 93 %"
+    sentence = "Probably spam: links to a URL shortener, promotional phrases, and the classifier&#39;s 93\N{NO-BREAK SPACE}%"
     assert f'<p class="words words-spam">{sentence}</p>' in html
     raw = re.search(r'<details class="raw-signals">(.*?)</details>', html, re.S).group(1)
     assert "rules.shortener" in raw
