@@ -240,3 +240,22 @@ def test_the_undo_bar_alone_on_the_next_page(as_moderator, session, thread):
     notices = re.search(r'<div class="notices"[^>]*>(.*?)\n  </div>', html, re.S).group(1)
     assert 'class="notice ' not in notices
     assert "Last action: 1 comment approved." in notices
+
+
+def test_a_search_from_pending_points_at_its_matches_in_other_tabs(session, as_moderator):
+    from moderation.domain.states import CommentStatus
+    from tests.factories import make_comment, make_thread
+
+    thread = make_thread(session, uri="/search-elsewhere/")
+    spam = make_comment(session, thread, text="Cheap zanzibar watches", status=CommentStatus.spam)
+    make_comment(
+        session, thread, text="I visited Zanzibar last year", status=CommentStatus.approved
+    )
+    page = as_moderator.get("/moderate/?status=pending&q=zanzibar").get_data(as_text=True)
+    assert "No comments match." not in page
+    assert "This search also matches:" in page
+    assert "1 approved" in page
+    assert "1 in Spam" in page
+    assert "status=spam" in page
+    spam_tab = as_moderator.get("/moderate/?status=spam&q=zanzibar").get_data(as_text=True)
+    assert f"/moderate/comments/{spam.id}" in spam_tab
