@@ -247,6 +247,20 @@ class Moderator(Base):
     )
 
 
+class ModeratorSite(Base):
+    """A site a moderator may moderate. A moderator without rows moderates every site (admins
+    always do): `moderation.services.accounts.sites_of`."""
+
+    __tablename__ = "moderator_sites"
+
+    moderator_id: Mapped[int] = mapped_column(
+        ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True
+    )
+    site: Mapped[str] = mapped_column(
+        String(64), primary_key=True, comment="site id from the config"
+    )
+
+
 class ApiToken(Base):
     """A bearer token for the moderation API; only its SHA-256 is stored."""
 

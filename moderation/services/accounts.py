@@ -14,13 +14,14 @@ import functools
 import hashlib
 import re
 import secrets
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from moderation.errors import Duplicate, InvalidInput, NotFound
-from moderation.models import ApiToken, Moderator, Role
+from moderation.models import ApiToken, Moderator, ModeratorSite, Role
 from moderation.passwords import hash_password, needs_rehash, verify_password
 from moderation.services import Context
 
@@ -239,3 +240,36 @@ def token_use_due(ctx: Context, token: ApiToken) -> bool:
 def record_token_use(tx: Session, ctx: Context, token_id: int) -> None:
     """Record that the token was used now."""
     tx.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=ctx.clock()))
+
+
+def sites_of(session: Session, moderator: Moderator) -> frozenset[str] | None:
+    """The sites `moderator` may moderate, or None for every site: admins, and moderators without
+    any listed site (so the accounts made before sites could be listed keep working)."""
+    if moderator.role is Role.admin:
+        return None
+    rows = session.scalars(
+        select(ModeratorSite.site).where(ModeratorSite.moderator_id == moderator.id)
+    )
+    return frozenset(rows) or None
+
+
+def listed_sites(session: Session, moderator_id: int) -> list[str]:
+    """The sites listed for a moderator, sorted (empty: every site)."""
+    query = select(ModeratorSite.site).where(ModeratorSite.moderator_id == moderator_id)
+    return sorted(session.scalars(query))
+
+
+def set_sites(
+    session: Session, moderator_id: int, sites: Iterable[str], known: Collection[str]
+) -> list[str]:
+    """Replace the sites a moderator may moderate by `sites` (none: every site); raise
+    `InvalidInput` naming a site id the config does not know (`known`)."""
+    wanted = sorted(set(sites))
+    unknown = [site for site in wanted if site not in known]
+    if unknown:
+        message = f"unknown site {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        raise InvalidInput(message, fields={"site": message})
+    session.execute(delete(ModeratorSite).where(ModeratorSite.moderator_id == moderator_id))
+    session.add_all(ModeratorSite(moderator_id=moderator_id, site=site) for site in wanted)
+    session.flush()
+    return wanted
