@@ -1,5 +1,6 @@
-"""``moderation moderators``: moderator accounts: add one, change a password (which ends the
-moderator's sessions: `accounts.set_password`)."""
+"""``moderation moderators``: moderator accounts: add one (``--site`` lists the sites it may
+moderate, none: every site), change a password (which ends the moderator's sessions:
+`accounts.set_password`)."""
 
 from __future__ import annotations
 
@@ -21,21 +22,47 @@ def moderators() -> None:
 @moderators.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="moderator")
+@click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    metavar="SITE",
+    help="a site id this moderator may moderate (repeatable; none: every site)",
+)
 @click.option("--password-stdin", is_flag=True, help="read the password from one line of stdin")
 @pass_state
-def moderators_add(state: State, email: str, role: str, password_stdin: bool) -> None:
-    """Create a moderator who signs in with EMAIL."""
+def moderators_add(
+    state: State, email: str, role: str, sites: tuple[str, ...], password_stdin: bool
+) -> None:
+    """Create a moderator who signs in with EMAIL; with ``--site``, only for those sites."""
+    from moderation.errors import InvalidInput
     from moderation.passwords import hash_password
+    from moderation.services import accounts
 
+    known = state.settings.sites
+    unknown = sorted(set(sites) - set(known))
+    if unknown:
+        raise click.ClickException(
+            f"unknown site {', '.join(unknown)} (the config has: {', '.join(sorted(known))})"
+        )
+    if sites and role == Role.admin.value:
+        raise click.ClickException("an admin moderates every site: --site is for moderators")
     password = _read_password(password_stdin)
     database = state.database()
     with database.write() as tx:
         if tx.scalar(select(Moderator.id).where(Moderator.email == email.lower())):
             raise click.ClickException(f"a moderator {email} exists already")
-        tx.add(
-            Moderator(email=email.lower(), password_hash=hash_password(password), role=Role(role))
+        moderator = Moderator(
+            email=email.lower(), password_hash=hash_password(password), role=Role(role)
         )
-    click.echo(f"moderator {email.lower()} added ({role})")
+        tx.add(moderator)
+        tx.flush()
+        try:
+            listed = accounts.set_sites(tx, moderator.id, sites, known)
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from None
+    where = f" for the sites {', '.join(listed)}" if listed else ""
+    click.echo(f"moderator {email.lower()} added ({role}){where}")
 
 
 @moderators.command("password")
