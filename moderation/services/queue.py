@@ -62,10 +62,14 @@ def _status_clauses(status: CommentStatus, discarded: bool) -> list[ColumnElemen
 
 def _narrowing(f: QueueFilter, *, search: bool = True) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
-    if f.site or f.uri:
+    if f.site or f.uri or f.scope is not None:
         threads = select(Thread.id)
         if f.site:
             threads = threads.where(Thread.site == f.site)
+        if f.scope is not None:  # the moderator's sites: one is an equality, like `site`
+            only = next(iter(f.scope)) if len(f.scope) == 1 else None
+            scoped = Thread.site == only if only else Thread.site.in_(sorted(f.scope))
+            threads = threads.where(scoped)
         if f.uri:
             threads = threads.where(Thread.uri == f.uri)
         clauses.append(Comment.thread_id.in_(threads))
@@ -314,15 +318,26 @@ class AuthorHistory:
     by_ip: list[Comment]
 
 
-def author_history(session: Session, comment: Comment, limit: int = HISTORY_LIMIT) -> AuthorHistory:
-    """The author's other comments (exact e-mail and exact IP, each through its index)."""
+def author_history(
+    session: Session,
+    comment: Comment,
+    limit: int = HISTORY_LIMIT,
+    sites: frozenset[str] | None = None,
+) -> AuthorHistory:
+    """The author's other comments (exact e-mail and exact IP, each through its index), on
+    `sites` only (the moderator's; None: all)."""
+    scoped = (
+        []
+        if sites is None
+        else [Comment.thread_id.in_(select(Thread.id).where(Thread.site.in_(sorted(sites))))]
+    )
 
     def others(column: Any, value: str) -> list[Comment]:
         if not value:
             return []
         query = (
             select(Comment)
-            .where(column == value, Comment.id != comment.id)
+            .where(column == value, Comment.id != comment.id, *scoped)
             .order_by(Comment.created_at.desc(), Comment.id.desc())
             .limit(limit)
             .options(selectinload(Comment.thread))
@@ -382,26 +397,54 @@ class Batch:
         self.events += other.events
 
 
-def find_comment(session: Session, comment_id: int) -> Comment:
-    """The comment with `comment_id` (any integer a URL may carry); raise `NotFound`."""
+def find_comment(session: Session, comment_id: int, sites: frozenset[str] | None = None) -> Comment:
+    """The comment with `comment_id` (any integer a URL may carry); raise `NotFound`, also for a
+    comment outside `sites` (the moderator's, None: all): not 403, which would say it exists."""
     if not 0 < comment_id <= MAX_ID:
         raise NotFound(f"no comment {comment_id}")
-    return get_comment(session, comment_id)
+    comment = get_comment(session, comment_id)
+    if sites is not None and comment.thread.site not in sites:
+        raise NotFound(f"no comment {comment_id}")
+    return comment
 
 
-def act_on(session: Session, ctx: Context, comment_id: int, action: Action, actor: Actor) -> Batch:
-    """One comment through `action`; raise `NotFound` or `InvalidTransition`."""
-    event = apply_action(session, ctx, find_comment(session, comment_id), action, actor)
+def act_on(
+    session: Session,
+    ctx: Context,
+    comment_id: int,
+    action: Action,
+    actor: Actor,
+    sites: frozenset[str] | None = None,
+) -> Batch:
+    """One comment (of `sites`, None: any) through `action`; raise `NotFound` or
+    `InvalidTransition`."""
+    event = apply_action(session, ctx, find_comment(session, comment_id, sites), action, actor)
     return Batch(done=1, events=[event.id])
 
 
 def act_on_many(
-    session: Session, ctx: Context, ids: Sequence[int], action: Action, actor: Actor
+    session: Session,
+    ctx: Context,
+    ids: Sequence[int],
+    action: Action,
+    actor: Actor,
+    sites: frozenset[str] | None = None,
 ) -> Batch:
-    """`action` on each comment of `ids`; those it does not apply to (or that are gone) are skipped."""
+    """`action` on each comment of `ids`; those it does not apply to (or that are gone) are skipped.
+    A comment outside `sites` (None: any) raises `NotFound` before any is acted on."""
     batch = Batch()
     wanted = [i for i in ids if 0 < i <= MAX_ID]
-    found = {c.id: c for c in session.scalars(select(Comment).where(Comment.id.in_(wanted)))}
+    query = select(Comment).where(Comment.id.in_(wanted))
+    found = {c.id: c for c in session.scalars(query)}
+    if sites is not None and found:
+        found_sites = session.scalars(
+            select(Thread.site)
+            .distinct()
+            .join(Comment, Comment.thread_id == Thread.id)
+            .where(Comment.id.in_(list(found)))
+        )
+        if any(site not in sites for site in found_sites):
+            raise NotFound("a selected comment is not there")
     for comment_id in dict.fromkeys(ids):
         comment = found.get(comment_id)
         try:
@@ -510,12 +553,17 @@ def events_between(session: Session, first: int, last: int, actor: Actor) -> lis
 
 
 def edit_comment(
-    session: Session, ctx: Context, comment_id: int, text: str, actor: Actor
+    session: Session,
+    ctx: Context,
+    comment_id: int,
+    text: str,
+    actor: Actor,
+    sites: frozenset[str] | None = None,
 ) -> ModerationEvent | None:
     """A moderator's edit of a comment's text: re-rendered, the thread's version bumped (its public
     JSON changed), an ``edit`` audit row. None when the text is unchanged; `InvalidInput` when empty
     or too long."""
-    comment = find_comment(session, comment_id)
+    comment = find_comment(session, comment_id, sites)
     text = text.strip()
     if not text:
         raise InvalidInput("the text is empty", fields={"text": "write something"})
@@ -532,7 +580,11 @@ def edit_comment(
 
 
 def approve_and_trust(
-    session: Session, ctx: Context, comment_id: int, actor: Actor
+    session: Session,
+    ctx: Context,
+    comment_id: int,
+    actor: Actor,
+    sites: frozenset[str] | None = None,
 ) -> tuple[Batch, bool]:
     """Approve the comment; returns the batch and whether its author is now trusted.
 
@@ -540,7 +592,7 @@ def approve_and_trust(
     comment under the same name and e-mail (`moderation.services.comments.author_trusted`), so the
     approval itself is the trust. Without a name and an e-mail there is no one to trust.
     """
-    comment = find_comment(session, comment_id)
+    comment = find_comment(session, comment_id, sites)
     event = apply_action(
         session, ctx, comment, Action.approve, actor, "approved and trusted the author"
     )

@@ -47,7 +47,8 @@ S = CommentStatus
 class QueueFilter:
     """What the queue shows: one status (a tab) narrowed by site, thread, kind and a search.
 
-    `discarded` shows Akismet's discards, which the spam tab hides by default.
+    `discarded` shows Akismet's discards, which the spam tab hides by default. `scope` is the
+    sites the moderator may see (None: all; `accounts.sites_of`): never a query argument.
     """
 
     status: CommentStatus = S.pending
@@ -56,6 +57,7 @@ class QueueFilter:
     kind: CommentKind | None = None
     q: str = ""
     discarded: bool = False
+    scope: frozenset[str] | None = None
 
     def but(self, **changes: Any) -> QueueFilter:
         """This filter with some fields changed (templates build tab and filter links with it)."""

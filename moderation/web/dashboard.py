@@ -38,7 +38,7 @@ from moderation.config import SiteSettings
 from moderation.domain import verdict_words
 from moderation.domain.states import Action, CommentKind, CommentStatus, allowed_actions
 from moderation.errors import Forbidden, InvalidInput, ModerationError
-from moderation.models import Comment, ListKind, Reader, Role
+from moderation.models import Comment, ListKind, Moderator, Reader, Role
 from moderation.services import accounts as account_service
 from moderation.services import lists as list_service
 from moderation.services import mailing as mail_service
@@ -112,6 +112,19 @@ def _sites() -> Mapping[str, SiteSettings]:
     return current.context().settings.sites
 
 
+def _scope() -> frozenset[str] | None:
+    """The sites the signed-in moderator may moderate (None: all), read once per request: their
+    queue shows only those, and another site's comment answers 404 (`queue.find_comment`)."""
+    if "moderator_sites" not in g:
+        session = current.session()
+        moderator = session.get(Moderator, user().id)
+        g.moderator_sites = (
+            account_service.sites_of(session, moderator) if moderator is not None else frozenset()
+        )
+    scope: frozenset[str] | None = g.moderator_sites
+    return scope
+
+
 def back() -> Response:
     """Redirect to the form's ``next`` (a dashboard path) or the queue."""
     return redirect(auth.safe_next(request.form.get("next")), 303)
@@ -160,7 +173,7 @@ def _ids(values: list[str]) -> list[int]:
 @bp.get("/")
 def queue() -> str:
     """The queue: one tab per status with counts, filters, search, keyset pages."""
-    f = queue_filters.parse_filter(request.args, _sites())
+    f = queue_filters.parse_filter(request.args, _sites()).but(scope=_scope())
     limit, cursor = queue_filters.parse_page(request.args)
     session = current.session()
     page = queue_service.list_rows(session, f, limit=limit, cursor=cursor)
@@ -183,7 +196,7 @@ def queue() -> str:
 def comment(comment_id: int) -> str:
     """One comment: text, every spam check, the author's other comments, linkback, audit trail."""
     session = current.session()
-    found = queue_service.find_comment(session, comment_id)
+    found = queue_service.find_comment(session, comment_id, _scope())
     trail = queue_service.audit_log(session, comment_id=comment_id, limit=100)
     reader = session.get(Reader, found.reader_id) if found.reader_id is not None else None
     around = queue_context.thread_around(session, found)
@@ -207,7 +220,7 @@ def comment(comment_id: int) -> str:
             found.import_source,
         ),
         check_words={check.id: _check_words(check) for check in found.checks},
-        history=queue_service.author_history(session, found),
+        history=queue_service.author_history(session, found, sites=_scope()),
         events=trail.events,
         links=[link for provider in DETAIL_LINKS for link in provider(found)],
     )
@@ -218,7 +231,9 @@ def act(comment_id: int, action: str) -> Response:
     """One comment through one action."""
     chosen = Action(action)
     with current.write() as tx:
-        batch = queue_service.act_on(tx, current.context(), comment_id, chosen, user().actor)
+        batch = queue_service.act_on(
+            tx, current.context(), comment_id, chosen, user().actor, _scope()
+        )
     report(batch, WORDS[chosen][1])
     return back()
 
@@ -230,6 +245,7 @@ def spam_and_block(comment_id: int) -> Response:
     comment is left as it was."""
     block = request.form.get("block", "")
     with current.write() as tx:
+        queue_service.find_comment(tx, comment_id, _scope())  # 404 for another site's comment
         batch = list_service.spam_and_block(tx, current.context(), comment_id, block, user().actor)
     what = {"ip": "IP", "email": "e-mail", "domain": "website domain"}.get(block, block)
     report(batch, f"marked as spam and its {what} blocked")
@@ -251,7 +267,7 @@ def unblock_identity(comment_id: int) -> Response:
 
 def _set_identity_blocked(comment_id: int, change: str) -> Response:
     session = current.session()
-    found = queue_service.find_comment(session, comment_id)
+    found = queue_service.find_comment(session, comment_id, _scope())
     if found.reader_id is None:
         flash("This comment was not written by a signed-in reader.", "warning")
         return back()
@@ -267,7 +283,7 @@ def approve_and_trust(comment_id: int) -> Response:
     """Approve; the author's next comments then skip the first-time queue."""
     with current.write() as tx:
         batch, trusted = queue_service.approve_and_trust(
-            tx, current.context(), comment_id, user().actor
+            tx, current.context(), comment_id, user().actor, _scope()
         )
     if trusted:
         report(
@@ -287,7 +303,9 @@ def edit(comment_id: int) -> Response:
     """A moderator's edit of the comment's text."""
     text = request.form.get("text", "")
     with current.write() as tx:
-        event = queue_service.edit_comment(tx, current.context(), comment_id, text, user().actor)
+        event = queue_service.edit_comment(
+            tx, current.context(), comment_id, text, user().actor, _scope()
+        )
     flash("The comment was saved." if event else "Nothing changed.", "success")
     return redirect(url_for("dashboard.comment", comment_id=comment_id), 303)
 
@@ -297,7 +315,7 @@ def bulk() -> Response:
     """An action on the ticked comments, or on every comment matching the filter."""
     action, actor = _action(request.form.get("action", "")), user().actor
     if request.form.get("all_matching"):
-        f = queue_filters.parse_filter(request.form, _sites())
+        f = queue_filters.parse_filter(request.form, _sites()).but(scope=_scope())
         upto = queue_filters.int_arg(request.form, "max_id", 1, None) or 0
         with current.write() as tx:
             batch = queue_service.act_on_matching(
@@ -306,7 +324,7 @@ def bulk() -> Response:
     else:
         ids = _ids(request.form.getlist("ids"))
         with current.write() as tx:
-            batch = queue_service.act_on_many(tx, current.context(), ids, action, actor)
+            batch = queue_service.act_on_many(tx, current.context(), ids, action, actor, _scope())
     report(batch, WORDS[action][1])
     return back()
 
