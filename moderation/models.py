@@ -272,6 +272,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    moderator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("moderators.id", ondelete="CASCADE"),
+        comment="the moderator whose sites the token is scoped to (NULL: every site)",
+    )
 
 
 class ListKind(enum.StrEnum):

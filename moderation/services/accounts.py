@@ -184,12 +184,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(session: Session, ctx: Context, name: str) -> tuple[ApiToken, str]:
-    """A new token called `name`: the row and the token itself (shown once, never stored)."""
+def create_api_token(
+    session: Session, ctx: Context, name: str, moderator_id: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new token called `name`: the row and the token itself (shown once, never stored). A
+    token of a moderator (`moderator_id`) sees their sites only (`token_sites`)."""
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
         raise Duplicate(f"a token named {name} exists already")
     token = "mod_" + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=token_hash(token), created_at=ctx.clock())
+    row = ApiToken(
+        name=name, token_hash=token_hash(token), created_at=ctx.clock(), moderator_id=moderator_id
+    )
     session.add(row)
     session.flush()
     return row, token
@@ -273,3 +278,14 @@ def set_sites(
     session.add_all(ModeratorSite(moderator_id=moderator_id, site=site) for site in wanted)
     session.flush()
     return wanted
+
+
+def token_sites(session: Session, token: ApiToken) -> frozenset[str] | None:
+    """The sites `token` may moderate: its moderator's (`sites_of`), None for every site (a
+    token of no moderator); an empty set when its moderator is deactivated or gone."""
+    if token.moderator_id is None:
+        return None
+    moderator = session.get(Moderator, token.moderator_id)
+    if moderator is None or not moderator.active:
+        return frozenset()
+    return sites_of(session, moderator)

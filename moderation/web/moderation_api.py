@@ -63,6 +63,7 @@ def _authenticate() -> Response | None:
         response.headers["WWW-Authenticate"] = 'Bearer realm="moderation"'
         return response
     g.api_actor = Actor(f"token:{token.name}")
+    g.api_sites = accounts.token_sites(current.session(), token)  # a moderator's token: theirs
     g.api_token_use = token.id if accounts.token_use_due(current.context(), token) else None
     return None
 
@@ -77,7 +78,7 @@ def _record_token_use(tx: Session) -> None:
 def list_comments() -> Response:
     """The queue, newest first: ``status``, ``site``, ``kind``, ``q``, ``limit``, ``cursor``."""
     sites = current.context().settings.sites
-    f = queue_filters.parse_filter(request.args, sites)
+    f = queue_filters.parse_filter(request.args, sites).but(scope=g.api_sites)
     limit, cursor = queue_filters.parse_page(request.args)
     page = queue_service.list_queue(current.session(), f, limit=limit, cursor=cursor)
     if g.api_token_use is not None:
@@ -92,7 +93,7 @@ def act(comment_id: int, action: str) -> Response:
     """One action on one comment: 200 with the updated comment, 409 when it does not apply."""
     with current.write() as tx:
         _record_token_use(tx)
-        comment = queue_service.find_comment(tx, comment_id)
+        comment = queue_service.find_comment(tx, comment_id, g.api_sites)
         apply_action(tx, current.context(), comment, Action(action), g.api_actor)
         check = queue_service.latest_checks(tx, [comment.id]).get(comment.id)
         answer = moderator_comment(current.context(), comment, check)

@@ -157,3 +157,41 @@ def test_cli_add_with_sites(cli, session):  # noqa: F811
     rows = session.scalars(select(ModeratorSite.site).where(ModeratorSite.moderator_id == found.id))
     assert list(rows) == ["demo"]
     assert session.scalar(select(Moderator).where(Moderator.email == "b@example.org")) is None
+
+
+# --- the moderation API ----------------------------------------------------------------------------
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_moderators_api_token_sees_their_sites_only(client, session, ctx, blog_only, comments):
+    _, token = accounts.create_api_token(session, ctx, "blog-script", moderator_id=blog_only.id)
+    _, everything = accounts.create_api_token(session, ctx, "ci")
+    session.commit()
+    mine, theirs = comments[S.pending]
+    listed = client.get("/api/v1/moderation/comments?status=pending", headers=_bearer(token))
+    assert listed.status_code == 200
+    assert [c["id"] for c in listed.get_json()["comments"]] == [mine.id]
+    answer = client.post(f"/api/v1/moderation/comments/{theirs.id}/approve", headers=_bearer(token))
+    assert answer.status_code == 404
+    assert status_of(session, theirs) is S.pending
+    answer = client.post(f"/api/v1/moderation/comments/{mine.id}/approve", headers=_bearer(token))
+    assert answer.status_code == 200
+    # a token of no moderator sees every site, as before
+    listed = client.get("/api/v1/moderation/comments?status=pending", headers=_bearer(everything))
+    assert [c["id"] for c in listed.get_json()["comments"]] == [theirs.id]
+
+
+def test_a_deactivated_moderators_token_sees_nothing(
+    client, session, ctx, admin, blog_only, comments
+):
+    _, token = accounts.create_api_token(session, ctx, "blog-script", moderator_id=blog_only.id)
+    accounts.set_active(session, blog_only.id, False, by=admin.id)
+    session.commit()
+    listed = client.get("/api/v1/moderation/comments?status=pending", headers=_bearer(token))
+    assert listed.get_json()["comments"] == []
+    mine = comments[S.pending][0]
+    answer = client.post(f"/api/v1/moderation/comments/{mine.id}/approve", headers=_bearer(token))
+    assert answer.status_code == 404
