@@ -49,7 +49,12 @@ def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
 )
 @pass_state
 def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base: str) -> None:
-    """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored)."""
+    """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored).
+
+    Besides the verdicts' precision, recall and false-positive rate, it prints the recall at fixed
+    false-positive rates of the classifier's probability (recall_at_fpr_1pct, _0_5pct), which
+    compare across runs whatever cut-offs are in force.
+    """
     import json
 
     from moderation.scorers.evaluation import evaluate, read_rows
@@ -59,9 +64,10 @@ def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base
     if as_json:
         click.echo(json.dumps(result))
         return
+    width = max(map(len, result))
     for key, value in result.items():
         shown = f"{value:.4f}" if isinstance(value, float) and key != "rows_per_s" else value
-        click.echo(f"{key:>11}: {shown}")
+        click.echo(f"{key:>{width}}: {shown}")
 
 
 def evaluation_submission(row: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Evaluate a spam scorer on labelled CSV rows: precision, recall, false-positive rate, AUC, held share.
+"""Evaluate a spam scorer on labelled CSV rows: precision, recall, false-positive rate, AUC, held share,
+and recall at fixed false-positive rates (1 %, 0.5 %) of the probability.
 
 Rows come from the canonical CSVs (`author,email,url,content,label,source`). `evaluate` takes any
 ``score_row(row) -> (verdict, probability)`` and, for the online mode of the TREC spam track, a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,19 @@ log = logging.getLogger(__name__)
 COLUMNS = ("author", "email", "url", "content", "label", "source")
 LABELS = {"spam": True, "ham": False, "1": True, "0": False}
 SPAM_VERDICTS = frozenset({Verdict.spam, Verdict.discard})
-METRIC_KEYS = ("precision", "recall", "f1", "auc", "fpr", "held", "rows", "rows_per_s")
+# The false-positive rates at which `recall_at_fpr` is reported (key suffix, rate).
+FIXED_FPRS = (("1pct", 0.01), ("0_5pct", 0.005))
+METRIC_KEYS = (
+    "precision",
+    "recall",
+    "f1",
+    "auc",
+    "fpr",
+    "held",
+    "rows",
+    "rows_per_s",
+    *(f"recall_at_fpr_{suffix}" for suffix, _ in FIXED_FPRS),
+)
 
 ScoreRow = Callable[["Row"], tuple[Verdict, float]]
 LearnRow = Callable[["Row"], None]
@@ -132,6 +146,24 @@ def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+def recall_at_fpr(labels: Sequence[bool], scores: Sequence[float], rate: float) -> float | None:
+    """The share of spam at or above the lowest cut that leaves at most ``rate`` of ham at or above it.
+
+    This is the threshold-free figure that compares runs: verdict recall depends on the cut-offs in
+    force, this only on how the scores rank the ham tail against spam. With fewer than ``1 / rate``
+    ham rows no ham may score at or above the cut. None when either class is absent.
+    """
+    ham = sorted((s for y, s in zip(labels, scores, strict=True) if not y), reverse=True)
+    spam = [s for y, s in zip(labels, scores, strict=True) if y]
+    if not ham or not spam:
+        return None
+    allowed = math.floor(rate * len(ham) + 1e-9)
+    if allowed >= len(ham):
+        return 1.0
+    cut = math.nextafter(ham[allowed], math.inf)
+    return sum(1 for s in spam if s >= cut) / len(spam)
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     """numerator / denominator, or None when the denominator is zero."""
     return numerator / denominator if denominator else None
@@ -157,6 +189,10 @@ def metrics(
         "held": _ratio(sum(1 for v in verdicts if v == Verdict.unsure), len(labels)),
         "rows": len(labels),
         "rows_per_s": round(len(labels) / seconds, 1) if seconds > 0 else None,
+        **{
+            f"recall_at_fpr_{suffix}": recall_at_fpr(labels, probs, rate)
+            for suffix, rate in FIXED_FPRS
+        },
     }
 
 

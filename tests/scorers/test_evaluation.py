@@ -13,6 +13,7 @@ from moderation.scorers.evaluation import (
     evaluate,
     evaluate_model,
     read_rows,
+    recall_at_fpr,
     roc_auc,
 )
 
@@ -145,3 +146,23 @@ def test_row_becomes_a_submission():
         "https://ann.example",
         "Hi",
     )
+
+
+def test_recall_at_fixed_fpr_counts_spam_above_the_ham_tail():
+    # 200 ham: 1 % allows 2 ham at or above the cut, 0.5 % allows 1
+    ham = [0.99, 0.95, 0.90] + [0.1] * 197
+    spam = [0.999, 0.97, 0.93, 0.92, 0.5]
+    labels = [False] * len(ham) + [True] * len(spam)
+    scores = ham + spam
+    assert recall_at_fpr(labels, scores, 0.01) == pytest.approx(4 / 5)  # cut just above 0.90
+    assert recall_at_fpr(labels, scores, 0.005) == pytest.approx(2 / 5)  # cut just above 0.95
+    # too few ham rows to allow any: the cut is just above the highest ham
+    assert recall_at_fpr(labels[1:], scores[1:], 0.001) == pytest.approx(2 / 5)
+    assert recall_at_fpr([True], [0.9], 0.01) is None
+
+
+def test_evaluate_reports_recall_at_fixed_fpr_keys():
+    rows = [row("s", "spam"), row("h", "ham")]
+    result = evaluate(rows, lambda r: (Verdict.ham, 0.9 if r.is_spam else 0.1))
+    assert result["recall_at_fpr_1pct"] == 1.0
+    assert result["recall_at_fpr_0_5pct"] == 1.0
