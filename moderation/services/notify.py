@@ -17,6 +17,13 @@ With ``[mail] notify = "digest"`` no mail is queued per comment: the job worker'
 comments held since the last digest, each with links of its own (one nonce per comment, so acting
 on one leaves the others' links working). Every mail goes out through `mailing.deliver` (the
 suppression list, permanent refusals).
+
+Moderators per site: an address of ``[mail] moderators`` that is the e-mail of a moderator account
+hears only of what that account may moderate (`address_scopes`): a moderator with listed sites
+gets mails and digest entries about those sites' comments only (no digest when none of theirs was
+held), and their links refuse a comment of another site as if it did not exist. A deactivated
+account's address gets nothing, and its links are refused: they could not act for anyone.
+Addresses of no account, admins' and those of moderators with no listed site hear of everything.
 """
 
 from __future__ import annotations
@@ -34,14 +41,23 @@ from typing import Any, cast
 import jinja2
 from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from moderation import markup
 from moderation.config import Settings
 from moderation.domain.inputs import one_line
 from moderation.domain.states import Action, CommentStatus, allowed_actions
 from moderation.errors import InvalidTransition, NotFound, TokenInvalid
-from moderation.models import Comment, JobMark, ModerationEvent, Moderator, UsedToken
+from moderation.models import (
+    Comment,
+    JobMark,
+    ModerationEvent,
+    Moderator,
+    ModeratorSite,
+    Role,
+    Thread,
+    UsedToken,
+)
 from moderation.services import Context, outbox
 from moderation.services.mailing import deliver
 from moderation.services.mailing import send as send  # where it used to live: still importable
@@ -56,6 +72,7 @@ EDITED = "edited"  # its author's edit sent an approved comment back to the queu
 LINK_ACTIONS = (Action.approve, Action.spam, Action.delete)
 ACTION_LABELS = {Action.approve: "Approve", Action.spam: "Mark as spam", Action.delete: "Delete"}
 TOP_SIGNALS = 5
+NOT_A_MODERATOR = "this link was sent to an address that is no longer a moderator's"
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
 
 
@@ -88,6 +105,43 @@ def recipients(settings: Settings) -> list[str]:
     return list(seen.values())
 
 
+# An address's sites: None for every site, an empty set for none (a deactivated account).
+Scope = frozenset[str] | None
+
+
+def address_scopes(session: Session, addresses: list[str]) -> dict[str, Scope]:
+    """The scope of each address that is a moderator account's e-mail (keyed by the lowercased
+    address), in one query for all of them; an address of no account is absent (every site).
+
+    As `accounts.sites_of`: admins, and moderators with no listed site, moderate every site; a
+    deactivated account moderates none, so its address hears of nothing.
+    """
+    if not addresses:
+        return {}
+    rows = session.execute(
+        select(func.lower(Moderator.email), Moderator.role, Moderator.active, ModeratorSite.site)
+        .outerjoin(ModeratorSite, ModeratorSite.moderator_id == Moderator.id)
+        .where(func.lower(Moderator.email).in_(sorted({a.lower() for a in addresses})))
+    )
+    listed: dict[str, set[str]] = {}
+    everything: set[str] = set()
+    for address, role, active, site in rows:
+        listed.setdefault(address, set())
+        if not active:
+            continue
+        if role is Role.admin or site is None:
+            everything.add(address)
+        else:
+            listed[address].add(site)
+    return {a: None if a in everything else frozenset(sites) for a, sites in listed.items()}
+
+
+def reaches(scopes: dict[str, Scope], address: str, site: str) -> bool:
+    """Whether mail about a comment on `site` goes to `address` (`address_scopes`)."""
+    scope = scopes.get(address.lower())
+    return scope is None or site in scope
+
+
 def wants_mail(settings: Settings, comment: Comment) -> bool:
     """Whether a new comment is worth a mail under ``[mail] notify``.
 
@@ -101,8 +155,17 @@ def wants_mail(settings: Settings, comment: Comment) -> bool:
 
 
 def queue_mails(session: Session, ctx: Context, comment: Comment, event: str) -> None:
-    """One outbox entry per moderator address, sent after the commit."""
-    for address in recipients(ctx.settings):
+    """One outbox entry per moderator address that may moderate the comment's site, sent after
+    the commit."""
+    addresses = recipients(ctx.settings)
+    scopes = address_scopes(session, addresses)
+    # A new submission's row is not in `session` (prepared INSERTs): its thread is looked up, and
+    # only when some address is scoped to sites.
+    scoped = any(scope is not None for scope in scopes.values())
+    site = session.get_one(Thread, comment.thread_id).site if scoped else ""
+    for address in addresses:
+        if not reaches(scopes, address, site):
+            continue
         payload = {
             "comment_id": comment.id,
             "to": address,
@@ -156,8 +219,12 @@ def send_notification(database: Database, ctx: Context, payload: dict[str, Any])
                 "mail about comment %s not sent: it was moderated since", payload["comment_id"]
             )
             return
-        if payload["to"].lower() not in {a.lower() for a in recipients(ctx.settings)}:
-            log.info("mail to %s not sent: no longer a moderator address", payload["to"])
+        to = payload["to"]
+        if to.lower() not in {a.lower() for a in recipients(ctx.settings)}:
+            log.info("mail to %s not sent: no longer a moderator address", to)
+            return
+        if not reaches(address_scopes(session, [to]), to, comment.thread.site):
+            log.info("mail to %s not sent: not a moderator of %s", to, comment.thread.site)
             return
         message = build_message(ctx, comment, payload)
     deliver(database, ctx, message, payload["to"])
@@ -318,9 +385,10 @@ DIGEST_MARK = "digest"  # its `JobMark`: when the last digest was queued, shared
 DIGEST_LIMIT = 50  # comments listed in one digest; it says how many more are waiting
 
 
-def held_between(session: Session, since: datetime, until: datetime) -> list[int]:
-    """Ids of the comments held (pending) in (`since`, `until`]: new ones, and those an edit or a
-    re-check sent back to the queue (a moderator who held one needs no mail), the oldest first."""
+def held_between(session: Session, since: datetime, until: datetime) -> list[tuple[int, str]]:
+    """Ids and sites of the comments held (pending) in (`since`, `until`]: new ones, and those an
+    edit or a re-check sent back to the queue (a moderator who held one needs no mail), the oldest
+    first."""
     sent_back = (
         select(ModerationEvent.comment_id)
         .where(
@@ -333,7 +401,8 @@ def held_between(session: Session, since: datetime, until: datetime) -> list[int
         .scalar_subquery()
     )
     query = (
-        select(Comment.id)
+        select(Comment.id, Thread.site)
+        .join(Thread, Comment.thread_id == Thread.id)
         .where(
             Comment.status == CommentStatus.pending,
             Comment.discarded.is_(False),
@@ -344,7 +413,7 @@ def held_between(session: Session, since: datetime, until: datetime) -> list[int
         )
         .order_by(Comment.created_at, Comment.id)
     )
-    return list(session.scalars(query))
+    return [(comment_id, site) for comment_id, site in session.execute(query)]
 
 
 def check_digest(database: Database, ctx: Context) -> int:
@@ -392,34 +461,42 @@ def check_digest(database: Database, ctx: Context) -> int:
 
 
 def queue_digest(session: Session, ctx: Context, since: datetime, until: datetime) -> int:
-    """One digest entry per moderator address for the comments held in (`since`, `until`], in
-    the caller's write; none when nothing was held. Returns how many."""
+    """One digest entry per moderator address for the comments held in (`since`, `until`] on
+    the sites it may moderate, in the caller's write; none for an address none of whose comments
+    were held. Returns how many."""
     held = held_between(session, since, until)
     if not held:
         return 0
-    listed = held[:DIGEST_LIMIT]
     addresses = recipients(ctx.settings)
+    scopes = address_scopes(session, addresses)
+    queued = 0
     for address in addresses:
+        theirs = [comment_id for comment_id, site in held if reaches(scopes, address, site)]
+        if not theirs:
+            continue
+        listed = theirs[:DIGEST_LIMIT]
         payload = {
             "to": address,
             "since": since.isoformat(),
             "until": until.isoformat(),
             "comment_ids": listed,
-            "total": len(held),
+            "total": len(theirs),
             "nonce": secrets.token_urlsafe(16),  # the mail's Message-ID
             # One nonce per comment: using one comment's links leaves the others' working.
             "nonces": {str(comment_id): secrets.token_urlsafe(16) for comment_id in listed},
         }
         outbox.enqueue(session, ctx, DIGEST, payload)
-    log.info("digest of %d held comments queued for %d addresses", len(held), len(addresses))
-    return len(addresses)
+        queued += 1
+    log.info("digest of %d held comments queued for %d addresses", len(held), queued)
+    return queued
 
 
 @outbox.handler(DIGEST, mail=True)
 def send_digest(database: Database, ctx: Context, payload: dict[str, Any]) -> None:
     """Write and send one digest; raise (so the outbox retries) when SMTP fails. Comments
-    moderated (or purged) since the digest was queued are left out; when none is left, or the
-    address is no longer a moderator's, nothing is sent."""
+    moderated (or purged) since the digest was queued are left out, and so are those of sites the
+    address's account no longer moderates; when none is left, or the address is no longer a
+    moderator's, nothing is sent."""
     to = payload["to"]
     if to.lower() not in {a.lower() for a in recipients(ctx.settings)}:
         log.info("digest to %s not sent: no longer a moderator address", to)
@@ -428,11 +505,18 @@ def send_digest(database: Database, ctx: Context, payload: dict[str, Any]) -> No
         found = session.scalars(
             select(Comment)
             .where(Comment.id.in_(payload["comment_ids"]))
+            .options(joinedload(Comment.thread), selectinload(Comment.checks))
             .order_by(Comment.created_at, Comment.id)
-        )
-        waiting = [c for c in found if c.status is CommentStatus.pending]
+        ).all()
+        scopes = address_scopes(session, [to])
+        dropped = {c.id for c in found if not reaches(scopes, to, c.thread.site)}
+        if dropped:  # their sites changed since it was queued: as if those were never held
+            kept = [i for i in payload["comment_ids"] if i not in dropped]
+            total = int(payload["total"]) - len(dropped)
+            payload = {**payload, "comment_ids": kept, "total": total}
+        waiting = [c for c in found if c.status is CommentStatus.pending and c.id not in dropped]
         if not waiting:
-            log.info("digest to %s not sent: its comments were all moderated since", to)
+            log.info("digest to %s not sent: none of its comments is waiting for them", to)
             return
         message = build_digest(ctx, waiting, payload)
     deliver(database, ctx, message, to)
@@ -524,19 +608,26 @@ def read_link(ctx: Context, token: str) -> Link:
     if link.action not in LINK_ACTIONS:
         raise TokenInvalid("this link is not valid")
     if link.recipient.lower() not in {a.lower() for a in recipients(ctx.settings)}:
-        raise TokenInvalid("this link was sent to an address that is no longer a moderator's")
+        raise TokenInvalid(NOT_A_MODERATOR)
     return link
 
 
 def check_link(session: Session, ctx: Context, token: str) -> tuple[Link, Comment]:
     """The link and its comment, when the link can still act. Reads only (a GET may call it).
 
-    Raises what `read_link` raises, `NotFound` (the comment is gone), `LinkUsed`, and
+    Raises what `read_link` raises, `NotFound` (the comment is gone, or the recipient's account
+    may no longer moderate its site: as on the dashboard, another site's comment does not exist
+    for them), `TokenInvalid` (the recipient's account was deactivated), `LinkUsed`, and
     `InvalidTransition` when the comment was moderated since the mail was written.
     """
     link = read_link(ctx, token)
     comment = session.get(Comment, link.comment_id)
     if comment is None:
+        raise NotFound("this comment no longer exists")
+    scopes = address_scopes(session, [link.recipient])
+    if scopes.get(link.recipient.lower()) == frozenset():
+        raise TokenInvalid(NOT_A_MODERATOR)
+    if not reaches(scopes, link.recipient, comment.thread.site):
         raise NotFound("this comment no longer exists")
     if session.get(UsedToken, link.nonce) is not None:
         raise LinkUsed("the links in this mail were already used")

@@ -4,11 +4,11 @@ once; expired, tampered, foreign and outdated links are refused with a page that
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from moderation.app import create_app
 from moderation.domain.states import Action, CommentStatus
-from moderation.models import Comment, ModerationEvent, Moderator
+from moderation.models import Comment, ModerationEvent, Moderator, ModeratorSite
 from moderation.services import build_context, comments, notify
 from moderation.services.moderation import Actor, apply_action
 from moderation.web import current
@@ -240,6 +240,32 @@ def test_link_of_a_removed_moderator_or_purged_comment_is_refused(
     response = browser.get(f"/moderate/act/{gone}")
     assert response.status_code == 404
     assert "This comment no longer exists" in response.text
+
+
+def test_link_of_a_moderator_scoped_away_from_the_site_or_deactivated_is_refused(
+    database, session, live, browser, clock, smtp
+):
+    moderator = Moderator(email=MOD, password_hash="x")
+    session.add(moderator)
+    session.flush()  # (the setup session commits what a flush writes)
+    session.add(ModeratorSite(moderator_id=moderator.id, site="blog"))
+    session.flush()
+    comment_id, links = held_comment(database, live, clock, smtp)
+    page, csrf = confirm(browser, links["approve"])
+    assert page.status_code == 200
+    session.execute(  # now a moderator of the other site only
+        update(ModeratorSite).where(ModeratorSite.moderator_id == moderator.id).values(site="other")
+    )
+    for response in (browser.get(links["approve"]), browser.post(links["approve"], csrf)):
+        assert response.status_code == 404  # as for a comment that does not exist
+        assert "This comment no longer exists" in response.text
+        assert "csrf_token" not in response.text
+    moderator.active = False
+    session.flush()
+    for response in (browser.get(links["spam"]), browser.post(links["spam"], csrf)):
+        assert response.status_code == 403
+        assert "This link is not valid" in response.text
+    assert status_and_events(session, comment_id) == (CommentStatus.pending, [("create", "system")])
 
 
 def test_comment_posted_through_the_widget_is_mailed_after_the_request_commits(
