@@ -136,6 +136,8 @@ class SpamSettings:
     purge_deleted_days: int = 30
     retry_base_seconds: int = 60
     retry_max_seconds: int = 21600
+    max_false_positive_share: float = 0.005
+    decision_reserve: int = 1000
 
 
 @dataclass(frozen=True)
@@ -486,6 +488,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[comments] max_edits must be 0 or more")
     if not 0 < settings.spam.unsure_threshold <= settings.spam.spam_threshold:
         raise ConfigError("[spam] needs 0 < unsure_threshold <= spam_threshold")
+    if not 0 <= settings.spam.max_false_positive_share < 1:
+        raise ConfigError("[spam] max_false_positive_share must be at least 0 and below 1")
+    if settings.spam.decision_reserve < 1:
+        raise ConfigError("[spam] decision_reserve must be at least 1")
     _check_extras(settings)
 
 

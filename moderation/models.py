@@ -317,6 +317,43 @@ class ClassifierCount(Base):
     ham: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
+class ClassifierDecision(Base):
+    """A site's reserve of recent moderator decisions, each with the classifier's spam probability
+    just before it learned that decision: what the site's cut-offs are calibrated on.
+
+    One row per comment (a reversed decision replaces it); only the newest rows of each site and
+    label are kept.
+    """
+
+    __tablename__ = "classifier_decisions"
+    __table_args__ = (Index("ix_classifier_decisions_site_label", "site", "is_spam", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), comment="site id from the config")
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), unique=True
+    )
+    is_spam: Mapped[bool] = mapped_column(Boolean)
+    probability: Mapped[float] = mapped_column(Float, comment="scored just before learning")
+    decided_at: Mapped[datetime]
+
+
+class ClassifierCutoff(Base):
+    """A site's classifier cut-offs, calibrated from its reserve (no row: the shipped ones).
+
+    Kept in the database so that every worker and node scores a site with the same cut-offs.
+    """
+
+    __tablename__ = "classifier_cutoffs"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True, comment="site id")
+    unsure: Mapped[float] = mapped_column(Float)
+    spam: Mapped[float] = mapped_column(Float)
+    ham_decisions: Mapped[int] = mapped_column(Integer, comment="ham in the reserve")
+    spam_decisions: Mapped[int] = mapped_column(Integer, comment="spam in the reserve")
+    updated_at: Mapped[datetime]
+
+
 class OutboxEntry(Base):
     """A side effect to carry out after the commit (Akismet feedback, a re-check, a mail).
 

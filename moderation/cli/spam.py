@@ -80,12 +80,17 @@ def evaluation_submission(row: Any) -> Any:
 
 def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any, Any]:
     """score_row/learn_row over the rules and an in-memory classifier: the base model (or
-    nothing) plus the counts this installation learned. Online learning stays in memory."""
+    nothing) plus the counts this installation learned, with the model's cut-offs. Online learning
+    stays in memory, and calibrates the cut-offs from the rows learned so far as a site's are."""
+    import collections
+
     from moderation.domain.scoring import Thresholds, combine
     from moderation.models import ClassifierCount
     from moderation.scorers.classifier import ClassifierScorer, SpamModel
+    from moderation.scorers.classifier.calibration import calibrate
+    from moderation.scorers.classifier.features import features
     from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
-    from moderation.services.spam import TOTALS, base_model
+    from moderation.services.spam import TOTALS, base_model, held_ham_share
 
     shipped = base_model()
     if base == "shipped":
@@ -120,13 +125,26 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
     )
     classifier = ClassifierScorer(model)
     thresholds = Thresholds(spam.unsure_threshold, spam.spam_threshold)
+    # Online, the cut-offs are calibrated as a site's are: each row's probability, scored before
+    # its label is learned, joins a reserve of the newest `decision_reserve` ham.
+    reserve: collections.deque[float] = collections.deque(maxlen=spam.decision_reserve)
+    last: dict[str, Any] = {}
 
     def score_row(row: Any) -> tuple[Any, float]:
         submission = evaluation_submission(row)
-        signal, prob = classifier.assess(submission)
+        feats = features(submission)
+        signal, prob = classifier.judge(feats)
+        last.update(row=row, feats=feats, prob=prob)
         return combine([*rules.score(submission), signal], thresholds).verdict, prob
 
     def learn_row(row: Any) -> None:
-        classifier.learn(evaluation_submission(row), row.is_spam)
+        if last.get("row") is not row:
+            score_row(row)
+        if not row.is_spam:
+            reserve.append(last["prob"])
+            classifier.cutoffs = calibrate(
+                list(reserve), model.cutoffs, spam.max_false_positive_share, held_ham_share()
+            )
+        classifier.model.learn(last["feats"], row.is_spam)
 
     return score_row, learn_row

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -20,8 +20,17 @@ from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Scorer, Signal, Submission, Thresholds, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
 from moderation.errors import InvalidTransition, ScorerUnavailable
-from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, ModerationEvent
-from moderation.scorers.classifier import ClassifierScorer, SpamModel, load_base_model
+from moderation.models import (
+    ClassifierCount,
+    ClassifierCutoff,
+    ClassifierDecision,
+    Comment,
+    ListEntry,
+    ListKind,
+    ModerationEvent,
+)
+from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel, load_base_model
+from moderation.scorers.classifier.calibration import calibrate
 from moderation.scorers.classifier.features import features
 from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
@@ -68,7 +77,7 @@ def scorers_for(settings: Settings, akismet: Any, session: Session, site: str) -
     )
     scorers: list[Scorer] = [rules]
     if settings.spam.classifier:
-        scorers.append(SharedClassifier(session))
+        scorers.append(SharedClassifier(session, site))
     if akismet is not None:
         scorers.append(akismet)
     return scorers
@@ -123,6 +132,10 @@ _LIST_ENTRIES = Prepared(
     )
 )
 _counts = ClassifierCount.__table__
+_cutoffs = ClassifierCutoff.__table__
+_SITE_CUTOFFS = Prepared(
+    select(_cutoffs.c.unsure, _cutoffs.c.spam).where(_cutoffs.c.site == bindparam("site"))
+)
 
 
 @functools.cache
@@ -151,17 +164,26 @@ def base_model() -> SpamModel:
 
 class SharedClassifier:
     """The classifier as every worker sees it: the shipped base model plus what this installation's
-    moderators taught it (`classifier_counts`), read per submission for just its features."""
+    moderators taught it (`classifier_counts`), read per submission for just its features, with
+    the cut-offs calibrated for the site (`classifier_cutoffs`)."""
 
     name = "classifier"
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, site: str) -> None:
         self.session = session
+        self.site = site
 
     def score(self, submission: Submission) -> list[Signal]:
         """Score with a model made of exactly the rows this submission's features need."""
         feats = features(submission)
-        return [ClassifierScorer(model_for(self.session, feats)).judge(feats)[0]]
+        cutoffs = site_cutoffs(self.session, self.site)
+        return [ClassifierScorer(model_for(self.session, feats), cutoffs).judge(feats)[0]]
+
+
+def site_cutoffs(session: Session, site: str) -> Cutoffs:
+    """The site's calibrated cut-offs, or the shipped ones until its moderators have decided."""
+    rows = _SITE_CUTOFFS.rows(session, {"site": site})
+    return Cutoffs(unsure=rows[0][0], spam=rows[0][1]) if rows else base_model().cutoffs
 
 
 def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
@@ -199,13 +221,82 @@ def learn(session: Session, submission: Submission, is_spam: bool, weight: float
         {"feature": f, "spam": weight if is_spam else 0.0, "ham": 0.0 if is_spam else weight}
         for f in feats
     ]
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(ClassifierCount)
-    stmt = insert.on_conflict_do_update(
+    upsert = _upsert(session, ClassifierCount)
+    stmt = upsert.on_conflict_do_update(
         index_elements=[ClassifierCount.feature],
-        set_={column: getattr(ClassifierCount, column) + getattr(insert.excluded, column)},
+        set_={column: getattr(ClassifierCount, column) + getattr(upsert.excluded, column)},
     )
     session.execute(stmt, rows)
+
+
+def _upsert(session: Session, model: type[Any]) -> Any:
+    """The dialect's INSERT for `model`, which has ``on_conflict_do_update`` on both engines."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
+def held_ham_share() -> float:
+    """The share of ham the unsure cut may hold: the shipped model's calibration target."""
+    targets = base_model().meta.get("targets")
+    held = targets.get("held_ham") if isinstance(targets, dict) else None
+    return float(held) if isinstance(held, int | float) else 0.05
+
+
+def record_decision(
+    session: Session, ctx: Context, site: str, comment_id: int | None, is_spam: bool, prob: float
+) -> Cutoffs:
+    """Keep a decision and its probability (scored before learning) in the site's reserve, drop
+    the reserve's oldest beyond `decision_reserve`, and calibrate the site's cut-offs again.
+
+    Two decisions committed at the same moment on PostgreSQL may each miss the other's row; the
+    next decision on the site calibrates with both.
+    """
+    table = ClassifierDecision.__table__
+    if comment_id is not None:  # a reversed decision replaces the earlier one
+        session.execute(delete(ClassifierDecision).where(table.c.comment_id == comment_id))
+    session.execute(
+        insert(ClassifierDecision).values(
+            site=site,
+            comment_id=comment_id,
+            is_spam=is_spam,
+            probability=prob,
+            decided_at=ctx.clock(),
+        )
+    )
+    kept = ctx.settings.spam.decision_reserve
+    same = (table.c.site == site) & (table.c.is_spam == is_spam)
+    oldest_kept = session.scalar(
+        select(table.c.id).where(same).order_by(table.c.id.desc()).offset(kept - 1).limit(1)
+    )
+    if oldest_kept is not None:
+        session.execute(delete(ClassifierDecision).where(same, table.c.id < oldest_kept))
+    return calibrate_site(session, ctx, site)
+
+
+def calibrate_site(session: Session, ctx: Context, site: str) -> Cutoffs:
+    """Calibrate the site's cut-offs on its reserve's ham and store them for every worker."""
+    table = ClassifierDecision.__table__
+    rows = session.execute(
+        select(table.c.is_spam, table.c.probability).where(table.c.site == site)
+    ).all()
+    ham = [prob for is_spam, prob in rows if not is_spam]
+    cutoffs = calibrate(
+        ham, base_model().cutoffs, ctx.settings.spam.max_false_positive_share, held_ham_share()
+    )
+    values = {
+        "unsure": cutoffs.unsure,
+        "spam": cutoffs.spam,
+        "ham_decisions": len(ham),
+        "spam_decisions": len(rows) - len(ham),
+        "updated_at": ctx.clock(),
+    }
+    upsert = _upsert(session, ClassifierCutoff)
+    session.execute(
+        upsert.values(site=site, **values).on_conflict_do_update(
+            index_elements=[ClassifierCutoff.site], set_=values
+        )
+    )
+    return cutoffs
 
 
 # --- hooks --------------------------------------------------------------------------------------
@@ -239,7 +330,8 @@ def learn_from_decision(
     session: Session, ctx: Context, comment: Comment, event: ModerationEvent
 ) -> None:
     """A moderator's approve / spam / not-spam teaches the classifier at once, replacing whatever
-    an earlier decision on the same comment taught it."""
+    an earlier decision on the same comment taught it; the comment, scored just before, joins the
+    site's reserve and the site's cut-offs are calibrated again."""
     if event.moderator_id is None and not event.actor.startswith(("moderator:", "token:")):
         return
     try:
@@ -255,6 +347,9 @@ def learn_from_decision(
     submission = submission_from_record(comment.checks[-1].submitted)
     if comment.learned is not None:
         learn(session, submission, comment.learned == "spam", weight=-1.0)
+    feats = features(submission)  # scored before learning: the reserve measures unseen comments
+    prob = model_for(session, feats).score(feats)
+    record_decision(session, ctx, submission.site, comment.id, is_spam, prob)
     learn(session, submission, is_spam)
     comment.learned = label
 
