@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.errors import Duplicate, InvalidInput, NotFound
@@ -124,6 +124,12 @@ def get_moderator(session: Session, moderator_id: int) -> Moderator:
     return moderator
 
 
+def find_moderator(session: Session, email: str) -> Moderator | None:
+    """The moderator who signs in with `email` (any case), or None."""
+    query = select(Moderator).where(Moderator.email == email.strip().lower())
+    return session.scalars(query).first()
+
+
 def list_moderators(session: Session) -> list[Moderator]:
     """Every moderator, active ones first, then by e-mail."""
     query = select(Moderator).order_by(Moderator.active.desc(), Moderator.email)
@@ -188,7 +194,12 @@ def create_api_token(
     session: Session, ctx: Context, name: str, moderator_id: int | None = None
 ) -> tuple[ApiToken, str]:
     """A new token called `name`: the row and the token itself (shown once, never stored). A
-    token of a moderator (`moderator_id`) sees their sites only (`token_sites`)."""
+    token of a moderator (`moderator_id`) sees their sites only (`token_sites`), and only while
+    they are active. Raises `Duplicate` (the name is taken), `NotFound` (no such moderator) or
+    `InvalidInput` (the moderator is deactivated: the token would be refused at once)."""
+    if moderator_id is not None and not get_moderator(session, moderator_id).active:
+        message = "the moderator is deactivated: their tokens are refused"
+        raise InvalidInput(message, fields={"moderator": message})
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
         raise Duplicate(f"a token named {name} exists already")
     token = "mod_" + secrets.token_urlsafe(32)
@@ -201,19 +212,30 @@ def create_api_token(
 
 
 def find_api_token(session: Session, token: str) -> ApiToken | None:
-    """The unrevoked token whose hash matches; None for anything else."""
+    """The unrevoked token whose hash matches, if it belongs to no moderator or to an active one;
+    None for anything else (a deactivated moderator's scripts stop with them)."""
     if not token or len(token) > 256:
         return None
     return session.scalars(
-        select(ApiToken).where(
-            ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
+        select(ApiToken)
+        .outerjoin(Moderator, Moderator.id == ApiToken.moderator_id)
+        .where(
+            ApiToken.token_hash == token_hash(token),
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.moderator_id.is_(None), Moderator.active),
         )
     ).first()
 
 
-def list_api_tokens(session: Session) -> list[ApiToken]:
-    """Every API token, revoked ones included, oldest first (for ``moderation tokens list``)."""
-    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+def list_api_tokens(session: Session) -> list[tuple[ApiToken, str | None]]:
+    """Every API token with its moderator's e-mail (None: a token of no moderator), revoked ones
+    included, oldest first (for ``moderation tokens list``)."""
+    query = (
+        select(ApiToken, Moderator.email)
+        .outerjoin(Moderator, Moderator.id == ApiToken.moderator_id)
+        .order_by(ApiToken.id)
+    )
+    return [(row, email) for row, email in session.execute(query)]
 
 
 def revoke_api_token(
@@ -264,15 +286,30 @@ def listed_sites(session: Session, moderator_id: int) -> list[str]:
     return sorted(session.scalars(query))
 
 
+def sites_by_moderator(session: Session) -> dict[int, list[str]]:
+    """Every moderator's listed sites, sorted (a moderator without rows is absent: every site),
+    in one query for the moderators page."""
+    listed: dict[int, list[str]] = {}
+    query = select(ModeratorSite.moderator_id, ModeratorSite.site).order_by(ModeratorSite.site)
+    for moderator_id, site in session.execute(query):
+        listed.setdefault(moderator_id, []).append(site)
+    return listed
+
+
 def set_sites(
     session: Session, moderator_id: int, sites: Iterable[str], known: Collection[str]
 ) -> list[str]:
-    """Replace the sites a moderator may moderate by `sites` (none: every site); raise
-    `InvalidInput` naming a site id the config does not know (`known`)."""
+    """Replace the sites a moderator may moderate by `sites` (none: every site). Raises
+    `NotFound`, or `InvalidInput` naming a site id the config does not know (`known`), or when
+    `sites` are given for an admin (admins moderate every site)."""
+    moderator = get_moderator(session, moderator_id)
     wanted = sorted(set(sites))
     unknown = [site for site in wanted if site not in known]
     if unknown:
         message = f"unknown site {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        raise InvalidInput(message, fields={"site": message})
+    if wanted and moderator.role is Role.admin:
+        message = "an admin moderates every site: sites are for moderators"
         raise InvalidInput(message, fields={"site": message})
     session.execute(delete(ModeratorSite).where(ModeratorSite.moderator_id == moderator_id))
     session.add_all(ModeratorSite(moderator_id=moderator_id, site=site) for site in wanted)
@@ -282,7 +319,8 @@ def set_sites(
 
 def token_sites(session: Session, token: ApiToken) -> frozenset[str] | None:
     """The sites `token` may moderate: its moderator's (`sites_of`), None for every site (a
-    token of no moderator); an empty set when its moderator is deactivated or gone."""
+    token of no moderator); an empty set when its moderator is deactivated or gone (which
+    `find_api_token` refuses already: this is the second lock)."""
     if token.moderator_id is None:
         return None
     moderator = session.get(Moderator, token.moderator_id)

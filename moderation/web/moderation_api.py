@@ -2,7 +2,8 @@
 
 Authentication is ``Authorization: Bearer <token>`` (tokens from ``moderation tokens create``, stored
 as SHA-256); there is no session cookie, so the blueprint is exempt from CSRF. Every answer is JSON;
-a missing, unknown or revoked token is 401 before anything else is looked at.
+a missing, unknown or revoked token, or one whose moderator is deactivated, is 401 before anything
+else is looked at. A moderator's token sees their sites only (`accounts.token_sites`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def bearer_token() -> str:
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    """401 unless the request carries a valid, unrevoked token; the token names the actor."""
+    """401 unless the request carries a valid, unrevoked token of no moderator or of an active
+    one (`accounts.find_api_token`); the token names the actor."""
     token = accounts.find_api_token(current.session(), bearer_token())
     if token is None:
         response = json_error(401, "unauthorized", "send a valid API token: Authorization: Bearer")

@@ -35,7 +35,7 @@ def test_tokens_list_shows_names_dates_and_state_never_hashes(cli, client, sessi
     cli("tokens", "revoke", "backup")
     out = cli("tokens", "list").output
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["ID", "NAME", "CREATED", "LAST", "USED", "STATE"]
+    assert lines[0].split() == ["ID", "NAME", "CREATED", "LAST", "USED", "STATE", "MODERATOR"]
     assert re.search(
         r"ci-bot\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+active", out
     )

@@ -184,14 +184,15 @@ def test_a_moderators_api_token_sees_their_sites_only(client, session, ctx, blog
     assert [c["id"] for c in listed.get_json()["comments"]] == [theirs.id]
 
 
-def test_a_deactivated_moderators_token_sees_nothing(
+def test_a_deactivated_moderators_token_is_refused(
     client, session, ctx, admin, blog_only, comments
 ):
     _, token = accounts.create_api_token(session, ctx, "blog-script", moderator_id=blog_only.id)
     accounts.set_active(session, blog_only.id, False, by=admin.id)
     session.commit()
     listed = client.get("/api/v1/moderation/comments?status=pending", headers=_bearer(token))
-    assert listed.get_json()["comments"] == []
+    assert listed.status_code == 401
     mine = comments[S.pending][0]
     answer = client.post(f"/api/v1/moderation/comments/{mine.id}/approve", headers=_bearer(token))
-    assert answer.status_code == 404
+    assert answer.status_code == 401
+    assert status_of(session, mine) is S.pending
