@@ -362,9 +362,19 @@ def audit_log(
     moderator_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: int | None = None,
+    sites: frozenset[str] | None = None,
 ) -> AuditPage:
-    """Audit rows (who, what, when, from which state, why), newest first, keyset by id."""
+    """Audit rows (who, what, when, from which state, why), newest first, keyset by id. With
+    `sites` (a moderator's, None: all) only the rows about comments on those sites: a row whose
+    comment was purged has no site left and is shown to those who see every site only."""
     query = select(ModerationEvent)
+    if sites is not None:
+        on_sites = (
+            select(Comment.id)
+            .join(Thread, Thread.id == Comment.thread_id)
+            .where(Comment.id == ModerationEvent.comment_id, Thread.site.in_(sorted(sites)))
+        )
+        query = query.where(on_sites.exists())
     if comment_id is not None:
         query = query.where(ModerationEvent.comment_id == comment_id)
     if moderator_id is not None:

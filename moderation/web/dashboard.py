@@ -350,14 +350,20 @@ def undo() -> Response:
 
 @bp.get("/audit")
 def audit() -> str:
-    """The audit log: who did what, when, from which state, why; newest first."""
+    """The audit log: who did what, when, from which state, why; newest first. A moderator of
+    some sites sees the rows about those sites' comments only."""
     args = request.args
     comment_id = queue_filters.int_arg(args, "comment", 1, None)
     moderator_id = queue_filters.int_arg(args, "moderator", 1, None)
     limit, cursor = queue_filters.parse_page(args)
     session = current.session()
     page = queue_service.audit_log(
-        session, comment_id=comment_id, moderator_id=moderator_id, limit=limit, cursor=cursor
+        session,
+        comment_id=comment_id,
+        moderator_id=moderator_id,
+        limit=limit,
+        cursor=cursor,
+        sites=_scope(),  # a site moderator's log: their sites' comments only
     )
     return render_template(
         "dashboard/audit.html",
@@ -433,16 +439,20 @@ def remove_list_entry(entry_id: int) -> Response:
 @bp.get("/moderators")
 @role_required(Role.admin)
 def moderators() -> str:
-    """Moderators and their roles (admins only)."""
+    """Moderators, their roles and the sites each may moderate (admins only)."""
+    session = current.session()
     return render_template(
-        "dashboard/moderators.html", moderators=account_service.list_moderators(current.session())
+        "dashboard/moderators.html",
+        moderators=account_service.list_moderators(session),
+        listed=account_service.sites_by_moderator(session),
     )
 
 
 @bp.post("/moderators")
 @role_required(Role.admin)
 def add_moderator() -> Response:
-    """Create a moderator with an e-mail, a role and a first password."""
+    """Create a moderator with an e-mail, a role, a first password and the sites they may
+    moderate (none ticked: every site)."""
     form = request.form
     with current.write() as tx:
         added = account_service.add_moderator(
@@ -452,7 +462,27 @@ def add_moderator() -> Response:
             form.get("role", ""),
             form.get("password", ""),
         )
-    flash(f"{added.email} can sign in now ({added.role.value}).", "success")
+        listed = account_service.set_sites(tx, added.id, form.getlist("site"), _sites())
+        email, role = added.email, added.role.value
+    where = f", {_site_words(listed)}" if listed else ""
+    flash(f"{email} can sign in now ({role}{where}).", "success")
+    return redirect(url_for("dashboard.moderators"), 303)
+
+
+def _site_words(listed: list[str]) -> str:
+    """``the sites blog, docs``, ``the site blog``, or ``every site`` (none listed)."""
+    return f"the site{'s' * (len(listed) > 1)} {', '.join(listed)}" if listed else "every site"
+
+
+@bp.post("/moderators/<int:moderator_id>/sites")
+@role_required(Role.admin)
+def set_sites(moderator_id: int) -> Response:
+    """Replace the sites a moderator may moderate by the ticked ones (none: every site); their
+    queue changes with their next page, their sessions go on."""
+    with current.write() as tx:
+        listed = account_service.set_sites(tx, moderator_id, request.form.getlist("site"), _sites())
+        email = account_service.get_moderator(tx, moderator_id).email
+    flash(f"{email} moderates {_site_words(listed)} now.", "success")
     return redirect(url_for("dashboard.moderators"), 303)
 
 
