@@ -258,6 +258,14 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """``[metrics]``: who may read ``GET /metrics`` (Prometheus' text format)."""
+
+    allow: tuple[str, ...] = ("127.0.0.1", "::1")  # addresses or networks, behind trusted_proxies
+    token: str = ""  # or any client sending "Authorization: Bearer <token>"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration."""
 
@@ -275,6 +283,7 @@ class Settings:
     privacy: PrivacySettings = PrivacySettings()
     notify: NotifySettings = NotifySettings()
     auth: AuthSettings = AuthSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def data_path(self) -> Path:
@@ -295,6 +304,7 @@ SECTIONS: dict[str, type] = {
     "redis": RedisSettings,
     "privacy": PrivacySettings,
     "notify": NotifySettings,
+    "metrics": MetricsSettings,
 }
 
 # Environment variables that may carry secrets (and the database URL, for containers).
@@ -305,6 +315,7 @@ ENVIRONMENT = {
     "MODERATION_AKISMET_KEY": ("akismet", "key"),
     "MODERATION_SMTP_PASSWORD": ("mail", "password"),
     "MODERATION_REDIS_URL": ("redis", "url"),
+    "MODERATION_METRICS_TOKEN": ("metrics", "token"),
 }
 
 
@@ -438,13 +449,17 @@ def _check(settings: Settings) -> None:
     _check_auth(settings)
     if server.demo_site and server.demo_site not in settings.sites:
         raise ConfigError(f"[server] demo_site names an unknown site {server.demo_site!r}")
-    for proxy in settings.guard.trusted_proxies:
-        try:  # (the web layer parses them again; a typo must stop the start, not a request)
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"[guard] trusted_proxies: {proxy!r} is not an address or network"
-            ) from None
+    for where, entries in (
+        ("[guard] trusted_proxies", settings.guard.trusted_proxies),
+        ("[metrics] allow", settings.metrics.allow),
+    ):
+        for entry in entries:
+            try:  # (the web layer parses them again; a typo must stop the start, not a request)
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}: {entry!r} is not an address or network") from None
+    if settings.metrics.token and len(settings.metrics.token) < 16:
+        raise ConfigError("[metrics] token: at least 16 characters (or empty: no token)")
     if settings.mail.notify not in ("held", "all", "digest", "none"):
         raise ConfigError("[mail] notify must be one of held, all, digest, none")
     if settings.mail.digest_minutes < 1 or settings.mail.max_attempts < 1:
@@ -473,6 +488,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[mail] timeout must be more than 0 seconds")
     if settings.mail.link_max_age_days < 1:
         raise ConfigError("[mail] link_max_age_days must be at least 1")
+    if not 0 <= settings.spam.max_false_positive_share < 1:
+        raise ConfigError("[spam] max_false_positive_share must be at least 0 and below 1")
+    if settings.spam.decision_reserve < 1:
+        raise ConfigError("[spam] decision_reserve must be at least 1")
     if settings.jobs.backend not in ("sqlite", "redis"):
         raise ConfigError("[jobs] backend must be sqlite or redis")
     if settings.jobs.backend == "redis" and not settings.redis.url:
@@ -488,10 +507,6 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[comments] max_edits must be 0 or more")
     if not 0 < settings.spam.unsure_threshold <= settings.spam.spam_threshold:
         raise ConfigError("[spam] needs 0 < unsure_threshold <= spam_threshold")
-    if not 0 <= settings.spam.max_false_positive_share < 1:
-        raise ConfigError("[spam] max_false_positive_share must be at least 0 and below 1")
-    if settings.spam.decision_reserve < 1:
-        raise ConfigError("[spam] decision_reserve must be at least 1")
     _check_extras(settings)
 
 

@@ -36,6 +36,7 @@ def serve(state: State, host: str | None, port: int | None, workers: int | None)
 def worker(state: State, threads: int) -> None:
     """Run the background-job consumer (Akismet re-checks and feedback, mail, linkback
     verification, purges)."""
+    from moderation.runtime import metrics
     from moderation.runtime.jobs import Jobs
     from moderation.runtime.logs import configure_logging
     from moderation.runtime.process import limit_malloc_arenas
@@ -43,6 +44,8 @@ def worker(state: State, threads: int) -> None:
 
     configure_logging(state.settings.server.log_level)
     limit_malloc_arenas()
+    if metrics.multiprocess_directory() is None:  # started on its own, not by `moderation serve`
+        metrics.use_directory(metrics.directory(state.settings.data_path), clear=False)
     jobs = Jobs(state.settings, state.database(), build_context(state.settings))
     # Whatever was due when the last worker stopped (or was never queued) is queued again now.
     jobs.sweep()

@@ -26,6 +26,7 @@ from typing import Any
 from flask import Flask
 
 from moderation.config import Settings, load_settings
+from moderation.runtime import metrics
 from moderation.runtime.logs import configure_logging
 from moderation.runtime.process import limit_malloc_arenas
 
@@ -77,6 +78,8 @@ def run(
     configure_logging(settings.server.log_level)
     limit_malloc_arenas()  # before the workers fork, so every one inherits it
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    # Every worker and the embedded consumer count into one directory; /metrics adds them up.
+    metrics.use_directory(metrics.directory(settings.data_path), clear=True)
     address, port = host or settings.server.host, port or settings.server.port
     ensure_port_free(address, port)
     _SERVED = settings

@@ -33,6 +33,7 @@ from moderation.config import AkismetSettings, ConfigError
 from moderation.domain.scoring import Signal, Submission, Verdict
 from moderation.domain.states import CommentKind
 from moderation.errors import ScorerUnavailable
+from moderation.runtime import metrics
 from moderation.runtime.process import waiting_on_network
 
 log = logging.getLogger(__name__)
@@ -341,17 +342,25 @@ class AkismetScorer:
 
     def _call(self, method: str, params: Mapping[str, str]) -> tuple[Any, httpx.Headers | None]:
         blog = params.get("blog", "")
-        self._check_breaker(blog)
+        try:
+            self._check_breaker(blog)
+        except ScorerUnavailable:
+            metrics.AKISMET_CALLS.labels(method, "paused").inc()
+            raise
         kwargs = {k: v for k, v in params.items() if k in _PACKAGE_ARGS}
         extra = tuple((k, v) for k, v in params.items() if k not in _PACKAGE_ARGS | _CLIENT_FIELDS)
         exchange = _Exchange(extra_form=extra)
         token = _EXCHANGE.set(exchange)
+        outcome = "unavailable"
+        started = time.perf_counter()
         try:
             client = self.client_for(blog)
             result = getattr(client, method)(params.get("user_ip", ""), **kwargs)
+            outcome = result.name.lower() if isinstance(result, akismet.CheckResponse) else "ok"
         except akismet.APIKeyError as exc:
             self._blocked_until[blog] = self.clock() + self.breaker_seconds
             log.error("Akismet rejected the API key or blog URL %s; pausing calls", blog)
+            outcome = "invalid_key"
             raise ScorerUnavailable(
                 f"Akismet says the API key or blog URL is invalid ({blog})"
             ) from exc
@@ -359,6 +368,8 @@ class AkismetScorer:
             raise ScorerUnavailable(_describe(exc)) from exc
         finally:
             _EXCHANGE.reset(token)
+            metrics.AKISMET_SECONDS.labels(method).observe(time.perf_counter() - started)
+            metrics.AKISMET_CALLS.labels(method, outcome).inc()
         return result, exchange.headers
 
     def _check_breaker(self, blog: str) -> None:

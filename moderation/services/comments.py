@@ -28,6 +28,7 @@ from moderation.errors import (
     TokenInvalid,
 )
 from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
+from moderation.runtime import metrics
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT
@@ -286,6 +287,11 @@ def insert_submission(
         bump_thread(tx, thread_id, 1)
     for hook in ctx.submission_hooks:
         hook(tx, ctx, comment, check, scored.assessment)
+    submission = scored.submission
+    counted = metrics.SUBMISSIONS.labels(
+        submission.site, submission.kind.value, scored.assessment.verdict.value, scored.status.value
+    )
+    metrics.count_after_commit(tx, counted.inc)
     return comment
 
 

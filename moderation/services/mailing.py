@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from moderation.config import MailSettings
 from moderation.models import SuppressedAddress
+from moderation.runtime import metrics
 from moderation.services import Context
 from moderation.storage.db import Database
 
@@ -110,15 +111,22 @@ def deliver(database: Database, ctx: Context, message: EmailMessage, to: str) ->
     with database.read() as session:
         if is_suppressed(session, to):
             log.info("mail to %s not sent: the address is on the suppression list", to)
+            metrics.MAILS.labels("suppressed").inc()
             return False
     try:
         send(ctx.settings.mail, message, to)
     except smtplib.SMTPException as exc:
         reason = permanent_refusal(exc, to)
         if reason is None:
+            metrics.MAILS.labels("failed").inc()
             raise
         with database.write() as tx:
             suppress(tx, ctx, to, reason)
         log.warning("mail to %s refused for good (%s); the address is suppressed", to, reason)
+        metrics.MAILS.labels("refused").inc()
         return False
+    except OSError:  # no connection (refused, timed out, unreachable): the outbox tries again
+        metrics.MAILS.labels("failed").inc()
+        raise
+    metrics.MAILS.labels("sent").inc()
     return True

@@ -14,6 +14,7 @@ from sqlalchemy.orm.util import identity_key
 from moderation.domain.states import Action, CommentStatus, transition
 from moderation.errors import InvalidTransition, NotFound
 from moderation.models import Comment, ModerationEvent, Thread
+from moderation.runtime import metrics
 from moderation.services import Context
 from moderation.storage.prepared import Prepared
 
@@ -77,6 +78,8 @@ def apply_action(
     event = record_event(session, ctx, comment, action.value, old, actor, reason, now)
     for hook in ctx.transition_hooks:
         hook(session, ctx, comment, event)
+    counted = metrics.ACTIONS.labels(action.value, metrics.actor_kind(actor.label))
+    metrics.count_after_commit(session, counted.inc)
     return event
 
 

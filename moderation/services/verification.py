@@ -39,6 +39,7 @@ from moderation.models import Comment, ModerationEvent
 # be the tidier home for it.
 from moderation.net.fetcher import Fetcher
 from moderation.net.guarded import FetchError, FetchFailed, HostRateLimited, Timeout
+from moderation.runtime import metrics
 from moderation.scorers.rules import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
@@ -165,6 +166,7 @@ def verify_linkback(database: Database, ctx: Context, payload: dict[str, Any]) -
         source, kind = comment.source, comment.kind
     fetcher = fetcher_for(ctx)
     check = check_source(fetcher, source, payload["target"])
+    metrics.VERIFICATIONS.labels(kind.value, check.outcome.value).inc()
     if kind is CommentKind.trackback and check.outcome is Outcome.verified:
         check = dataclasses.replace(check, source_addresses=tuple(fetcher.addresses_of(source)))
     give_up_at = datetime.fromisoformat(payload.get("give_up_at") or ctx.clock().isoformat())

@@ -11,6 +11,7 @@ from moderation.web import (
     email_links,
     feeds,
     linkbacks,
+    metrics,
     moderation_api,
     privacy,
     public,
@@ -41,6 +42,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(privacy.bp)  # /privacy/: readers' own data requests
     app.register_blueprint(subscriptions.bp)  # /subscriptions/: readers' notification links
     app.register_blueprint(reader_auth.bp)  # /auth/: the popup in which readers sign in
+    app.register_blueprint(metrics.bp)  # /metrics: for [metrics] allow addresses or its token
+    metrics.init_request_metrics(app)
     csrf.exempt(widget.bp)
     csrf.exempt(moderation_api.bp)
     csrf.exempt(linkbacks.bp)

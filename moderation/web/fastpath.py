@@ -27,6 +27,7 @@ from flask import Flask
 from moderation.config import Settings
 from moderation.domain import threads
 from moderation.errors import InvalidInput
+from moderation.runtime import metrics
 from moderation.services.threads import thread_cache_key
 from moderation.storage.db import as_utc
 from moderation.storage.sqlite import TRUST_SECONDS, ChangeStamp
@@ -72,6 +73,10 @@ class ReadFastPath:
         # Thread answers by query string, with the change stamp taken before they were read
         # (SQLite only). Plain dict operations: atomic under the GIL.
         self.answers: dict[str, _Answer] = {}
+        # Metric children by (path, status), bound once: labels() costs more than the count.
+        self.counted: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self.answer_hits = metrics.CACHE.labels("answers", "hit")
+        self.shared_hits = metrics.CACHE.labels("shared", "hit")
         own = self.settings.server.public_url.split("/")[:3]
         self.origins = {
             site_id: {o.rstrip("/") for o in site.origins} | {"/".join(own)}
@@ -115,6 +120,7 @@ class ReadFastPath:
             if known is not None and self._still_holds(known, stamp, changes):
                 origin = environ.get("HTTP_ORIGIN")
                 if origin is None or origin.rstrip("/") in self.origins[known.site]:
+                    self.answer_hits.inc()
                     return known.etag, known.body
                 return None  # Flask answers the 403
         parsed = self._query(environ)
@@ -140,7 +146,8 @@ class ReadFastPath:
         is_open = threads.is_open(ctx.clock(), created_at, bool(closed), days)
         hit = self.parts.cache.get(f"{thread_cache_key(thread_id, version, is_open)}:{page.key()}")
         if hit is None:
-            return None
+            return None  # Flask looks again (and counts the miss), then builds it
+        self.shared_hits.inc()
         head, _, body = hit.partition(b"\n")
         etag = head.decode()
         if changes is not None:
@@ -206,6 +213,15 @@ class ReadFastPath:
                 status, body = "304 Not Modified", b""
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
+        path = environ["PATH_INFO"]
+        pair = self.counted.get((path, status))
+        if pair is None:  # the path is one of the two routes the fast path answers
+            pair = self.counted[(path, status)] = (
+                metrics.REQUESTS.labels(path, "GET", status[:3]),
+                metrics.REQUEST_SECONDS.labels(path),
+            )
+        pair[0].inc()
+        pair[1].observe(time.perf_counter() - started)
         if self.settings.server.access_log:
             log.info(
                 "%s %s %s",

@@ -584,6 +584,18 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics, for [metrics] allow addresses or its bearer token",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus' text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(403),
+                },
+            }
+        },
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from moderation.runtime import readiness
-from moderation.runtime.heartbeat import heartbeat_for
+from moderation.runtime.heartbeat import Heartbeat, heartbeat_for
 from moderation.web import current
 from moderation.web.openapi import openapi_document
 
@@ -33,10 +33,7 @@ def readyz() -> Response:
     newest migration and a job consumer has beaten lately; else 503 naming what is wrong (in the
     API's error shape too, built here so that it never depends on the error handlers)."""
     parts = current.parts()
-    heartbeat = current_app.extensions.get(HEARTBEAT_KEY)
-    if heartbeat is None:
-        heartbeat = current_app.extensions[HEARTBEAT_KEY] = heartbeat_for(parts.context.settings)
-    result = readiness.check(parts.database, parts.context.settings, heartbeat)
+    result = readiness.check(parts.database, parts.context.settings, consumer_heartbeat())
     if result.ready:
         return jsonify({"status": "ready", "checks": result.checks})
     message = "; ".join(result.problems)
@@ -50,6 +47,14 @@ def readyz() -> Response:
     response.status_code = 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def consumer_heartbeat() -> Heartbeat:
+    """The job consumer's heartbeat (`heartbeat_for`), made once per app."""
+    heartbeat = current_app.extensions.get(HEARTBEAT_KEY)
+    if heartbeat is None:
+        heartbeat = current_app.extensions[HEARTBEAT_KEY] = heartbeat_for(current.settings())
+    return heartbeat
 
 
 @bp.get("/avatar/<string:key>.svg")

@@ -25,6 +25,7 @@ from moderation.domain import inputs
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, InvalidInput, TokenInvalid
 from moderation.models import Reader
+from moderation.runtime import metrics
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
 from moderation.services import readers as reader_service
@@ -142,8 +143,10 @@ def cached_thread(
     cache = current.cache()
     hit = cache.get(key) if key else None
     if hit is not None:
+        metrics.CACHE.labels("shared", "hit").inc()
         head, _, cached = hit.partition(b"\n")
         return head.decode(), cached
+    metrics.CACHE.labels("shared", "miss").inc()
     data = thread_service.thread_page(session, ctx, site, uri, page, thread)
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]

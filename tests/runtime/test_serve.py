@@ -62,13 +62,16 @@ def wait_healthy(base, seconds=30):
     return False
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    (tmp / "config.toml").write_text(CONFIG.format(port=port))
+def migrate(tmp, config):
+    """`config` written to ``tmp/config.toml`` and its database migrated; the CLI's command."""
+    (tmp / "config.toml").write_text(config)
     cli = [sys.executable, "-m", "moderation.cli"]
     subprocess.run([*cli, "db", "upgrade"], cwd=tmp, check=True, capture_output=True, timeout=60)
+    return cli
+
+
+def serving(tmp, port, cli):
+    """Run `moderation serve` in `tmp` until the generator is closed: yields (base, log, pid)."""
     log = (tmp / "server.log").open("w")
     proc = subprocess.Popen(
         [*cli, "serve", "--port", str(port)], cwd=tmp, stdout=log, stderr=subprocess.STDOUT
@@ -81,6 +84,13 @@ def server(tmp_path_factory):
     proc.terminate()
     proc.wait(15)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    yield from serving(tmp, port, migrate(tmp, CONFIG.format(port=port)))
 
 
 def test_serve_answers_health_posts_and_threads(server):

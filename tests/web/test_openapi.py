@@ -56,6 +56,7 @@ def test_openapi_document_covers_every_widget_route(api_app):
         "/api/v1/subscriptions",
         "/healthz",
         "/readyz",
+        "/metrics",
         "/api/v1/moderation/comments",
         "/api/v1/moderation/comments/{comment_id}/{action}",
         "/api/v1/discovery",
