@@ -86,11 +86,18 @@ def base_without(data: Path, video: str, out: Path) -> Path:
     return out
 
 
-def fold(work: Path, name: str, base: Path, test: Path) -> dict[str, dict[str, float]]:
-    folder = work / name
+def installation(folder: Path, share: float) -> Path:
+    """A fresh SQLite installation in ``folder`` (made here), migrated."""
     folder.mkdir()
-    (folder / "config.toml").write_text(CONFIG.format(folder=folder, share=SHARE))
+    (folder / "config.toml").write_text(CONFIG.format(folder=folder, share=share))
     moderation(folder, "db", "upgrade")
+    return folder
+
+
+def fold(
+    work: Path, name: str, base: Path, test: Path, share: float
+) -> dict[str, dict[str, float]]:
+    folder = installation(work / name, share)
     args = ["--base", str(base)]
     return {
         mode: json.loads(moderation(folder, "spam", "evaluate", str(test), *args, *flags, "--json"))
@@ -122,8 +129,6 @@ def main() -> None:
         help="[spam] max_false_positive_share of the evaluating installation",
     )
     args = parser.parse_args()
-    global SHARE
-    SHARE = args.max_fp_share
     work = Path(tempfile.mkdtemp(prefix="moderation-eval-"))
     videos = split_by_source(args.data / "youtube.csv", work)
     print("| held out | mode | " + " | ".join(KEYS) + " |")
@@ -131,7 +136,7 @@ def main() -> None:
     means: dict[str, dict[str, float]] = {}
     for name, test in videos.items():
         base = base_without(args.data, name, work / f"base-without-{name}.json.gz")
-        for mode, result in fold(work, name, base, test).items():
+        for mode, result in fold(work, name, base, test, args.max_fp_share).items():
             show(name, mode, result)
             for key in KEYS:
                 means.setdefault(mode, {}).setdefault(key, 0.0)
@@ -139,18 +144,13 @@ def main() -> None:
     for mode, result in means.items():
         show("**mean of the videos**", mode, result)
     for other in ("sms", "email-spamassassin"):
-        folder, test = _fresh(work, other), str(args.data / f"{other}.csv")
+        folder, test = (
+            installation(work / f"shipped-{other}", args.max_fp_share),
+            str(args.data / f"{other}.csv"),
+        )
         for mode, flags in (("as shipped", []), ("--online", ["--online"])):
             result = json.loads(moderation(folder, "spam", "evaluate", test, *flags, "--json"))
             show(f"{other} (shipped base)", mode, result)
-
-
-def _fresh(work: Path, name: str) -> Path:
-    folder = work / f"shipped-{name}"
-    folder.mkdir()
-    (folder / "config.toml").write_text(CONFIG.format(folder=folder, share=SHARE))
-    moderation(folder, "db", "upgrade")
-    return folder
 
 
 if __name__ == "__main__":
