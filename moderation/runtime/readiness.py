@@ -77,8 +77,11 @@ def _migrations(database: Database) -> str:
     try:
         with database.read() as session:
             current = set(session.scalars(text("SELECT version_num FROM alembic_version")))
-    except Exception:
-        return "not migrated (no alembic_version table): run `moderation db upgrade`"
+    except Exception as exc:
+        if "alembic_version" in str(exc):  # (no such table / relation does not exist)
+            return "not migrated (no alembic_version table): run `moderation db upgrade`"
+        # The database stopped answering between the two checks: say so, not "not migrated".
+        return f"unknown: {type(exc).__name__}: {_first_line(exc)}"
     heads = head_revisions()
     if current == heads:
         return OK

@@ -10,12 +10,14 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from moderation.app import create_app
 from moderation.runtime.heartbeat import HEARTBEAT_FILE
 from moderation.storage import migrations
 from moderation.storage.db import Database
-from tests.conftest import make_settings
+from tests.conftest import fresh_database_url, make_settings
+from tests.fakes.tcp_relay import TcpRelay
 
 
 def beat(settings, seconds_ago: float = 0.0) -> None:
@@ -108,3 +110,77 @@ def test_not_ready_on_an_empty_database(tmp_path, settings):
     assert r.status_code == 503
     assert "not migrated" in r.json["checks"]["migrations"]
     database.dispose()
+
+
+# Outages and their end: /readyz follows the database back, in the same process.
+
+
+ALL_OK = {"database": "ok", "migrations": "ok", "jobs": "ok"}
+
+
+def readyz(app) -> tuple[int, dict]:
+    r = app.test_client().get("/readyz")
+    return r.status_code, r.json
+
+
+def test_not_ready_while_the_sqlite_file_is_damaged_then_ready(tmp_path, settings):
+    """The SQLite file is not a database (a damaged disk, a half-copied file): 503 naming the
+    error; once a good copy is back in its place, 200 without a restart."""
+    beat(settings)
+    path = tmp_path / "moderation.db"
+    migrations.upgrade(f"sqlite:///{path}")
+    good = path.read_bytes()
+    path.write_bytes(b"this is not a SQLite database " * 200)
+    database = Database(f"sqlite:///{path}")
+    app = create_app(settings, database=database)
+    status, body = readyz(app)
+    assert status == 503
+    assert body["checks"]["database"].startswith("unreachable: DatabaseError"), body
+    assert body["checks"]["migrations"] == "unknown (no database)"
+    path.write_bytes(good)
+    assert readyz(app) == (200, {"status": "ready", "checks": ALL_OK})
+    database.dispose()
+
+
+def test_not_ready_while_postgresql_is_down_then_ready(tmp_path, settings):
+    """The server goes away (connections cut, then refused) and comes back on the same address:
+    the pool's dead connections are replaced and /readyz is 200 again."""
+    beat(settings)
+    url, drop = fresh_database_url("postgresql", tmp_path)
+    migrations.upgrade(url)
+    target = sa.make_url(url)
+    with TcpRelay((target.host or "127.0.0.1", target.port or 5432)) as relay:
+        database = Database(target.set(port=relay.port).render_as_string(False))
+        app = create_app(settings, database=database)
+        assert readyz(app)[0] == 200
+        relay.down()
+        status, body = readyz(app)
+        assert status == 503
+        assert body["checks"]["database"].startswith("unreachable"), body
+        assert body["checks"]["migrations"] == "unknown (no database)"
+        relay.up()
+        assert readyz(app) == (200, {"status": "ready", "checks": ALL_OK})
+        database.dispose()
+    drop()
+
+
+def test_not_ready_with_a_migration_missing_then_ready_after_upgrade(tmp_path, settings, db_kind):
+    """One revision short of the code (a deploy that skipped `moderation db upgrade`): 503 naming
+    both revisions; after the upgrade, 200 without a restart."""
+    beat(settings)
+    url, drop = fresh_database_url(db_kind, tmp_path)
+    script = ScriptDirectory(str(migrations.MIGRATIONS))
+    (head,) = script.get_heads()
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    migrations.upgrade(url, previous)
+    database = Database(url)
+    app = create_app(settings, database=database)
+    status, body = readyz(app)
+    assert status == 503
+    assert body["checks"]["database"] == "ok"
+    assert f"the schema is at {previous}, the code needs {head}" in body["checks"]["migrations"]
+    migrations.upgrade(url)
+    assert readyz(app) == (200, {"status": "ready", "checks": ALL_OK})
+    database.dispose()
+    drop()
