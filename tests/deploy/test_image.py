@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,18 +42,14 @@ BASE_TAG = (
     "localhost/debian-python:" + hashlib.sha256(" ".join(MMDEBSTRAP).encode()).hexdigest()[:12]
 )
 UID = 10001  # the image's user (Containerfile)
-TOOLS = ("buildah", "podman", "mmdebstrap")
-MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 
 pytestmark = [
     pytest.mark.container,
     pytest.mark.slow,
     pytest.mark.timeout(900),  # the first test builds the image (about a minute, more under load)
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"{', '.join(MISSING)} missing: apt-get install buildah podman mmdebstrap "
-        "(.ci/run does) to build and run the container image",
-    ),
+    pytest.mark.needs("buildah", "buildah"),
+    pytest.mark.needs("podman", "podman"),
+    pytest.mark.needs("mmdebstrap", "mmdebstrap"),
     pytest.mark.skipif(os.geteuid() != 0, reason="buildah --isolation chroot needs root here"),
 ]
 

@@ -13,7 +13,6 @@ skipped, with the reason, where it is not installed (``.ci/run`` installs both).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,13 +35,6 @@ READER = "127.0.0.2"
 FORGED = "203.0.113.9"
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
-
-
-def needs(program: str, package: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        shutil.which(program) is None,
-        reason=f"{program} missing: apt-get install {package} (.ci/run does)",
-    )
 
 
 NGINX_CONF = """
@@ -84,8 +76,8 @@ def caddy_command(tmp: Path, upstream: int, port: int) -> list[str]:
 
 
 PROXIES = [
-    pytest.param(nginx_command, id="nginx", marks=needs("nginx", "nginx-light")),
-    pytest.param(caddy_command, id="caddy", marks=needs("caddy", "caddy")),
+    pytest.param(nginx_command, id="nginx", marks=pytest.mark.needs("nginx", "nginx-light")),
+    pytest.param(caddy_command, id="caddy", marks=pytest.mark.needs("caddy", "caddy")),
 ]
 
 
@@ -165,7 +157,8 @@ def test_the_service_sees_the_reader_only_behind_a_trusted_proxy(app, proxy, for
     assert stored_ip(app, post_from_reader(proxy, headers)) == expected
 
 
-@needs("nginx", "nginx-light")
+@pytest.mark.needs("nginx", "nginx-light")
+@pytest.mark.needs("openssl", "openssl")
 def test_the_nginx_site_example_passes_nginx_t(tmp_path):
     """The whole site example (TLS, redirect, the probes kept inside) is valid nginx."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"

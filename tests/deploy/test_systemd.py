@@ -9,7 +9,6 @@ with the reason, where ``systemd-analyze`` is missing (``.ci/run`` installs syst
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +18,8 @@ import pytest
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted(DEPLOY.glob("*.service"))
 INSTALLED = "/opt/moderation/bin/moderation"
-ANALYZE = shutil.which("systemd-analyze")
 
-pytestmark = [
-    pytest.mark.deploy,
-    pytest.mark.skipif(
-        ANALYZE is None, reason="systemd-analyze missing: apt-get install systemd (.ci/run does)"
-    ),
-]
+pytestmark = [pytest.mark.deploy, pytest.mark.needs("systemd-analyze", "systemd")]
 
 
 def local_copy(unit: Path, tmp: Path, change: tuple[str, str] | None = None) -> Path:
@@ -43,9 +36,12 @@ def local_copy(unit: Path, tmp: Path, change: tuple[str, str] | None = None) -> 
 
 
 def analyze(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    assert ANALYZE is not None
     return subprocess.run(
-        [ANALYZE, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+        ["systemd-analyze", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
