@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck browser clean
+.PHONY: run test install lint typecheck browser clean image
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -51,3 +51,9 @@ test: lint typecheck browser
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .coverage
+
+# `make image` builds the container image (Containerfile; docs/operations.md, "Container") with
+# podman, in Docker's format so that its HEALTHCHECK is kept; `make image BASE=...` builds on
+# another Python base image.
+image:
+	podman build --format docker $(if $(BASE),--build-arg BASE=$(BASE)) -f Containerfile -t moderation:latest .
