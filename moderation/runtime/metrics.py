@@ -18,8 +18,13 @@ SQLAlchemy: the scorers count here too.
 
 from __future__ import annotations
 
+import atexit
+import bisect
 import logging
 import os
+import threading
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,6 +174,69 @@ def render(*state: Collector) -> bytes:
     for collector in state:
         registry.register(collector)
     return generate_latest(registry)
+
+
+class Batched:
+    """Counts and timings kept in plain numbers, added to their metrics at most once a `every`
+    seconds, for the fast path, whose reads cost a few tens of microseconds: a counter or
+    histogram of the multiprocess mode costs 1.5 to 2 µs a call (a lock, a pid check, a write to
+    its memory map), a tally here a tenth of that. What is waiting reaches the metrics on the
+    next request after `every` seconds, before a scrape in this process (`flush_all`), and at
+    exit; a scrape served by another worker sees it at most `every` seconds late."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        self.every = every
+        self.due = 0.0
+        self.lock = threading.Lock()
+        self.counts: dict[Any, int] = {}
+        # per histogram child: one count per bucket, then the sum
+        self.timings: dict[Any, list[float]] = {}
+        _BATCHES.add(self)
+
+    def add(self, counted: Any, timed: Any, seconds: float, now: float) -> None:
+        """Count one for the counter child `counted`, observe `seconds` on the histogram child
+        `timed`; flush when due (`now`: ``time.perf_counter()``)."""
+        bounds = timed._upper_bounds
+        with self.lock:
+            self.counts[counted] = self.counts.get(counted, 0) + 1
+            slots = self.timings.get(timed)
+            if slots is None:
+                slots = self.timings[timed] = [0.0] * (len(bounds) + 1)
+            slots[bisect.bisect_left(bounds, seconds)] += 1
+            slots[-1] += seconds
+        if now >= self.due:
+            self.flush(now)
+
+    def count(self, counted: Any) -> None:
+        """Count one for the counter child `counted` (reaches it with the next flush)."""
+        with self.lock:
+            self.counts[counted] = self.counts.get(counted, 0) + 1
+
+    def flush(self, now: float | None = None) -> None:
+        """Add what is waiting to the metrics."""
+        with self.lock:
+            counts, self.counts = self.counts, {}
+            timings, self.timings = self.timings, {}
+            self.due = (time.perf_counter() if now is None else now) + self.every
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, slots in timings.items():  # as Histogram.observe would have, in one go
+            for index, observed in enumerate(slots[:-1]):
+                if observed:
+                    child._buckets[index].inc(observed)
+            child._sum.inc(slots[-1])
+
+
+_BATCHES: weakref.WeakSet[Batched] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Add every batch's waiting counts to the metrics (before this process serves a scrape)."""
+    for batch in list(_BATCHES):
+        batch.flush()
+
+
+atexit.register(flush_all)
 
 
 def count_after_commit(session: Any, count: Callable[[], object]) -> None:

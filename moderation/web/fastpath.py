@@ -75,6 +75,7 @@ class ReadFastPath:
         self.answers: dict[str, _Answer] = {}
         # Metric children by (path, status), bound once: labels() costs more than the count.
         self.counted: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self.tally = metrics.Batched()
         self.answer_hits = metrics.CACHE.labels("answers", "hit")
         self.shared_hits = metrics.CACHE.labels("shared", "hit")
         own = self.settings.server.public_url.split("/")[:3]
@@ -120,7 +121,7 @@ class ReadFastPath:
             if known is not None and self._still_holds(known, stamp, changes):
                 origin = environ.get("HTTP_ORIGIN")
                 if origin is None or origin.rstrip("/") in self.origins[known.site]:
-                    self.answer_hits.inc()
+                    self.tally.count(self.answer_hits)
                     return known.etag, known.body
                 return None  # Flask answers the 403
         parsed = self._query(environ)
@@ -147,7 +148,7 @@ class ReadFastPath:
         hit = self.parts.cache.get(f"{thread_cache_key(thread_id, version, is_open)}:{page.key()}")
         if hit is None:
             return None  # Flask looks again (and counts the miss), then builds it
-        self.shared_hits.inc()
+        self.tally.count(self.shared_hits)
         head, _, body = hit.partition(b"\n")
         etag = head.decode()
         if changes is not None:
@@ -220,8 +221,8 @@ class ReadFastPath:
                 metrics.REQUESTS.labels(path, "GET", status[:3]),
                 metrics.REQUEST_SECONDS.labels(path),
             )
-        pair[0].inc()
-        pair[1].observe(time.perf_counter() - started)
+        now = time.perf_counter()
+        self.tally.add(pair[0], pair[1], now - started, now)
         if self.settings.server.access_log:
             log.info(
                 "%s %s %s",

@@ -40,6 +40,7 @@ def scrape() -> Response:
         return json_error(
             403, "forbidden", "metrics are served to [metrics] allow addresses or with its token"
         )
+    metrics.flush_all()  # this process's fast-path tallies (other workers' are at most 1 s late)
     body = metrics.render(StateCollector(current.database(), consumer_heartbeat().age))
     response = Response(body, content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"

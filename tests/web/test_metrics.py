@@ -128,6 +128,14 @@ def test_thread_reads_count_cache_misses_then_hits(client):
     assert value(after, "moderation_http_requests_total", **read) == (
         value(before, "moderation_http_requests_total", **read) + 2
     )  # one answered by Flask, one by the fast path: both counted once
+    timed = {"route": THREAD_PATH}
+    assert value(after, "moderation_http_request_duration_seconds_count", **timed) == (
+        value(before, "moderation_http_request_duration_seconds_count", **timed) + 2
+    )
+    fast = {"route": THREAD_PATH, "le": "10.0"}
+    assert value(after, "moderation_http_request_duration_seconds_bucket", **fast) == (
+        value(before, "moderation_http_request_duration_seconds_bucket", **fast) + 2
+    )
 
 
 class Refusing:
