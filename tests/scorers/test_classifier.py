@@ -98,6 +98,20 @@ def test_features_mark_linkbacks_and_bucket_many_links():
     assert "s:links=3+" in feats
 
 
+def test_features_tell_a_link_drop_from_a_remark_with_a_link():
+    drop = features(sub("nice http://cheap-pills.example/buy"))
+    remark = features(
+        sub(
+            "The migration guide at https://docs.example.org/upgrade explains the index rebuild "
+            "that the second step needs, and why it takes so long on a large table of comments."
+        )
+    )
+    plain = features(sub(OBVIOUS_HAM))
+    assert "s:linkratio=high" in drop
+    assert "s:linkratio=low" in remark
+    assert not [f for f in plain if f.startswith("s:linkratio")]
+
+
 # --- the model ------------------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """The local classifier's features: the strings `SpamModel` counts for a `Submission`.
 
 `features` gives words, word bigrams, author tokens (``a:``), the e-mail domain (``ed:``), the website
-host (``wh:``), linked domains (``ld:``), promotion patterns (``p:``) and structure (``s:``: links,
-phone numbers, capitals, length); `words` is the tokenizer. Pure Python (standard library plus
-`moderation.domain`), like `moderation.scorers.classifier`, which scores and learns them.
+host (``wh:``), linked domains (``ld:``), promotion patterns (``p:``) and structure (``s:``: links and
+their share of the words, phone numbers, capitals, length); `words` is the tokenizer. Pure Python
+(standard library plus `moderation.domain`), like `moderation.scorers.classifier`, which scores and
+learns them.
 """
 
 from __future__ import annotations
@@ -142,11 +143,21 @@ def _has_phone(text: str) -> bool:
     return False
 
 
-def structure_features(text: str, hosts: Sequence[str]) -> list[str]:
-    """Structural features: links, phone numbers, promotion patterns, capitals, punctuation, length."""
+def _link_ratio(n_links: int, n_words: int) -> list[str]:
+    """How much of the text is links: a link drop with a word or two is not a linked remark."""
+    if not n_links:
+        return []
+    ratio = n_links / max(n_words, 1)
+    return ["s:linkratio=" + _bucket(ratio, (0.05, 0.2), ("low", "mid", "high"))]
+
+
+def structure_features(text: str, hosts: Sequence[str], n_words: int = 0) -> list[str]:
+    """Structural features: links and their share of the words (``n_words``), phone numbers,
+    promotion patterns, capitals, punctuation, length."""
     n_links = len(hosts)
     out = [
         "s:links=" + ("3+" if n_links >= 3 else str(n_links)),
+        *_link_ratio(n_links, n_words),
         _caps_bucket(_URL.sub(" ", text[:2000])),
         "s:len=" + _bucket(len(text), (20, 50, 100, 200, 500, 1000), _LEN_NAMES),
     ]
@@ -194,7 +205,7 @@ def features(submission: Submission) -> list[str]:
         *tokens,
         *bigrams,
         *_link_features(hosts),
-        *structure_features(text, hosts),
+        *structure_features(text, hosts, len(tokens)),
         *_author_features(submission),
     ]
     return list(dict.fromkeys(found))
