@@ -41,6 +41,7 @@ MMDEBSTRAP = [
 BASE_TAG = (
     "localhost/debian-python:" + hashlib.sha256(" ".join(MMDEBSTRAP).encode()).hexdigest()[:12]
 )
+DEPENDENCIES_TAG = "localhost/moderation-test-dependencies:latest"
 UID = 10001  # the image's user (Containerfile)
 
 pytestmark = [
@@ -117,16 +118,26 @@ def base(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def image(base: str, env: dict[str, str]) -> Iterator[str]:
-    """The image built from this checkout's Containerfile; removed afterwards."""
+    """The image built from this checkout's Containerfile; removed afterwards.
+
+    Its first stage (the dependencies' wheels, from pyproject.toml alone) is kept between runs
+    under a tag of its own, so that a run after a change of the code only builds the project's
+    wheel and installs (about 20 s instead of 50); the other layers are pruned an hour later.
+    """
     tag = f"localhost/moderation-test:{os.getpid()}"
-    mounts = [arg for path in pip_files() for arg in ("-v", f"{path}:{path}:ro")]
-    run(
-        "buildah", "bud", "--isolation", "chroot", "--format", "docker", "--layers=false",
-        "--build-arg", f"BASE={base}", *mounts, "-t", tag, "-f", ROOT / "Containerfile", ROOT,
-        env=env, timeout=900,
-    )  # fmt: skip
+    build = ["buildah", "bud", "--isolation", "chroot", "--format", "docker", "--layers"]
+    build += ["--build-arg", f"BASE={base}", "-f", str(ROOT / "Containerfile")]
+    build += [arg for path in pip_files() for arg in ("-v", f"{path}:{path}:ro")]
+    run(*build, "--target", "dependencies", "-t", DEPENDENCIES_TAG, ROOT, env=env, timeout=900)
+    run(*build, "-t", tag, ROOT, env=env, timeout=900)
     yield tag
     subprocess.run(["buildah", "rmi", "--force", tag], env=env, capture_output=True, check=False)
+    subprocess.run(
+        ["podman", "image", "prune", "--force", "--filter", "until=1h"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
 
 
 class Container:
