@@ -189,6 +189,7 @@ def queue() -> str:
         newest=queue_service.newest_id(session),
         # where the search matches, by tab (None without a search): `SearchCounts`
         search_elsewhere=queue_service.search_counts(session, f) if f.q else None,
+        sites=sorted(_sites() if f.scope is None else f.scope),  # the filter offers theirs only
     )
 
 
@@ -370,7 +371,10 @@ def audit() -> str:
         page=page,
         comment_id=comment_id,
         moderator_id=moderator_id,
-        moderators=account_service.list_moderators(session),
+        # a moderator of some sites filters by themself; who else moderates is an admin's business
+        moderators=account_service.list_moderators(session)
+        if _scope() is None
+        else [m for m in account_service.list_moderators(session) if m.id == user().id],
         cursor=cursor,
         limit=limit if limit != queue_filters.DEFAULT_LIMIT else None,
     )

@@ -13,7 +13,7 @@ from moderation.models import Moderator, ModeratorSite
 from moderation.services import accounts
 from tests.cli.conftest import cli  # noqa: F401  (the CLI's fixture, for the --site test)
 from tests.factories import make_comment, make_thread
-from tests.web.dashboard_helpers import PASSWORD, S, audit, status_of, text
+from tests.web.dashboard_helpers import PASSWORD, Dashboard, S, audit, status_of, text
 
 pytestmark = pytest.mark.usefixtures("fast_hashes")  # cheap argon2 hashes (conftest.py)
 
@@ -196,3 +196,21 @@ def test_a_deactivated_moderators_token_is_refused(
     answer = client.post(f"/api/v1/moderation/comments/{mine.id}/approve", headers=_bearer(token))
     assert answer.status_code == 401
     assert status_of(session, mine) is S.pending
+
+
+def test_a_site_moderator_is_offered_only_their_sites_and_only_themself(
+    app, dash, blog_only, admin, comments
+):
+    """The queue's site filter lists their sites, the audit log's moderator filter only them:
+    which other sites exist, and who moderates them, is an admin's business."""
+    assert dash.login(blog_only.email).status_code == 303
+    queue = dash.get("/moderate/").get_data(as_text=True)
+    assert '<option value="blog"' in queue
+    assert '<option value="other"' not in queue
+    log = dash.get("/moderate/audit").get_data(as_text=True)
+    assert blog_only.email in log
+    assert admin.email not in log
+    admins = Dashboard(app.test_client())
+    assert admins.login(admin.email).status_code == 303
+    assert '<option value="other"' in admins.get("/moderate/").get_data(as_text=True)
+    assert blog_only.email in admins.get("/moderate/audit").get_data(as_text=True)
