@@ -185,3 +185,16 @@ def test_the_nginx_site_example_passes_nginx_t(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+@pytest.mark.parametrize("app", [["127.0.0.1"]], indirect=True, ids=["trusted"])
+@pytest.mark.parametrize("proxy", [PROXIES[1]], indirect=True)
+def test_the_caddy_example_keeps_the_probes_inside(app, proxy):
+    """/healthz is for anyone (a load balancer); /readyz and /metrics only for this machine's
+    own monitoring, at 127.0.0.1 (the reader here is at 127.0.0.2)."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=READER), timeout=10) as reader:
+        assert reader.get(f"{proxy}/healthz").status_code == 200
+        assert reader.get(f"{proxy}/readyz").status_code == 403
+        assert reader.get(f"{proxy}/metrics").status_code == 403
+    assert httpx.get(f"{proxy}/readyz", timeout=10).status_code == 200
+    assert httpx.get(f"{proxy}/metrics", timeout=10).status_code == 200
