@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from moderation.config import Settings
@@ -77,6 +79,38 @@ class RedisCache:
             self.client.set(self.prefix + key, value, ex=self.ttl)
         except Exception:  # best effort, as get()
             return
+
+
+class Turns:
+    """One builder at a time per key, in this process: when a thread's version changes, the
+    readers that miss together wait for the first one's build and then find it in the cache,
+    instead of each building the same JSON under the GIL."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # key: (lock, holders and waiters)
+
+    @contextmanager
+    def turn(self, key: str) -> Iterator[None]:
+        """Hold `key`'s turn for the block (look in the cache again first thing inside it)."""
+        with self._guard:
+            lock, users = self._locks.get(key, (None, 0))
+            lock = lock or threading.Lock()
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                _, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        """Keys with a builder or a waiter now."""
+        return len(self._locks)
 
 
 def make_cache(settings: Settings) -> Cache:

@@ -21,8 +21,8 @@ read-only session), so a write outside `write()` fails loudly instead of being l
 half-way. On SQLite it runs in autocommit mode, each statement its own snapshot, as PostgreSQL's
 READ COMMITTED.
 
-SQLite specifics (connection settings, waiting for the lock, the change stamp that lets readers
-skip a query) are in `moderation.storage.sqlite`.
+SQLite specifics (connection settings, waiting for the lock, the change stamps, the database's and
+each page's, that let readers skip a query) are in `moderation.storage.sqlite`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from moderation.errors import DatabaseBusy
 from moderation.storage import sqlite
 
 log = logging.getLogger(__name__)
+_PAGES = "moderation_pages"  # a SQLite write connection's `sqlite.PageWatch`, in its pool record
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -188,6 +189,9 @@ class Database:
         assert transaction is not None
         dbapi: Any = connection.connection.dbapi_connection
         changes_before = getattr(dbapi, "total_changes", None)
+        watch: sqlite.PageWatch | None = connection.connection.info.get(_PAGES)
+        if watch is not None:
+            watch.slots.clear()  # what an earlier, rolled back write on this connection saw
         session = WriteSession(connection)
         self._writing.active = True
         try:
@@ -201,9 +205,14 @@ class Database:
             self._writing.active = False
             session.close()
             changed = changes_before is not None and dbapi.total_changes != changes_before
+            # Copied before the connection goes back to the pool, where the next writer clears it.
+            pages = None if watch is None or watch.blind else set(watch.slots)
             connection.close()
         if changed and self.changes is not None:
-            self.changes.bump()
+            if pages is None or len(pages) > sqlite.MANY_PAGES:
+                self.changes.bump()  # every kept answer is asked again
+            else:
+                self.changes.bump_pages(pages)  # those pages' answers (none: no threads row)
         run_hooks(session.after_commit_hooks)
 
     def _locked_connection(self, started: float) -> Connection:
@@ -287,10 +296,12 @@ def _sqlite_engine(
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         sqlite.configure_connection(
             dbapi_connection, busy_timeout_ms=busy_timeout_ms, read_only=read_only
         )
+        if not read_only:  # which pages each write changes: for their stamps (`sqlite`)
+            record.info[_PAGES] = sqlite.watch_pages(dbapi_connection)
 
     return engine
 

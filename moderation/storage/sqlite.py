@@ -26,9 +26,30 @@ commit and will see the new stamp next time, or read after it and holds the new 
 stamp (a needless query next time, never a stale answer). A new stamp is 64 random bits rather
 than one more, so two processes that commit at once cannot in practice store the same value.
 
+Stamps per page: after each commit that changed a ``threads`` row only that page's stamp changes,
+not the database's, so a post or a moderator's action on one page does not send the readers of
+every other page back to the database. The same file holds, after the database's stamp, a table of
+`SLOTS` page stamps; a page's slot is a hash of its site and URI (`page_slot`), which the reader
+knows from the query string before it asks anything. Two pages may share a slot: a change to one
+then costs the other a needless query, never a stale answer. A reader keeps an answer while both
+the database's stamp and its page's are unchanged.
+
+Which pages a write changed, SQLite itself tells: `watch_pages` puts temporary triggers on the
+write connection that call back with the site and URI of every ``threads`` row inserted, updated
+or deleted (the old and the new, should a URI change), whatever service or statement wrote it.
+What a page's answer depends on is that row: the thread's JSON is cached under the thread's
+version (`moderation.services.threads.thread_cache_key`), and every change to what the JSON shows
+bumps the version. So a write that changed no ``threads`` row (an outbox entry done, a held
+comment stored, a token's last use) changes no stamp at all. A write on a connection without the
+triggers (the table did not exist yet when it was opened), or one that touched more than
+`MANY_PAGES` slots (an import, a bulk action over many pages), bumps the database's stamp instead,
+which every kept answer depends on.
+
 What it cannot see (a write by another program, a writer killed between its commit and its stamp),
-readers bound: they trust a stamp for `TRUST_SECONDS` at most, then ask the database again.
-PostgreSQL (several machines) has no such file; readers always ask it.
+readers bound: they trust a stamp for `TRUST_SECONDS` at most, then ask the database again. A
+process of an older version (during an upgrade) reads only the database's stamp and may keep an
+answer for that long after a newer process changed one page. PostgreSQL (several machines) has no
+such file; readers always ask it.
 """
 
 from __future__ import annotations
@@ -38,12 +59,22 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 TRUST_SECONDS = 1.0
-_SIZE = 8
+SLOTS = 4096  # page stamps (32 KiB); pages sharing a slot only cost each other a query
+MANY_PAGES = 512  # a write that changed more slots bumps the database's stamp instead
+_STAMP = 8
+_SIZE = _STAMP * (1 + SLOTS)  # the database's stamp, then the page stamps
+_PAGE_CHANGED = "moderation_page_changed"
+_TRIGGERS = (
+    ("insert", "INSERT", "SELECT {f}(NEW.site, NEW.uri);"),
+    ("update", "UPDATE", "SELECT {f}(OLD.site, OLD.uri); SELECT {f}(NEW.site, NEW.uri);"),
+    ("delete", "DELETE", "SELECT {f}(OLD.site, OLD.uri);"),
+)
 _T = TypeVar("_T")
 
 
@@ -87,17 +118,54 @@ def when_unlocked(attempt: Callable[[], _T], timeout: float) -> _T:
         pause = min(pause * 1.5, 0.002)
 
 
+def page_slot(site: str, uri: str) -> int:
+    """The slot of a page's stamp: the same in every process (CRC-32, not Python's salted hash)."""
+    return zlib.crc32(f"{site}\n{uri}".encode()) % SLOTS
+
+
+class PageWatch:
+    """The slots of the pages a write connection's transaction changed (`watch_pages`)."""
+
+    def __init__(self) -> None:
+        self.slots: set[int] = set()
+        self.blind = True  # until the triggers are in place: every write bumps the database's stamp
+
+    def changed(self, site: object, uri: object) -> None:
+        """The triggers' callback (SQLite ignores what it returns; it must never raise)."""
+        self.slots.add(page_slot(str(site), str(uri)))
+
+
+def watch_pages(dbapi_connection: Any) -> PageWatch:
+    """Temporary triggers on a write connection that report each ``threads`` row it writes (see
+    the module docstring). Without a ``threads`` table (a database not migrated yet) the watch
+    stays blind, and that connection's writes bump the database's stamp."""
+    watch = PageWatch()
+    dbapi_connection.create_function(_PAGE_CHANGED, 2, watch.changed)
+    try:
+        for name, event, body in _TRIGGERS:
+            dbapi_connection.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS moderation_pages_{name} "
+                f"AFTER {event} ON main.threads BEGIN {body.format(f=_PAGE_CHANGED)} END"
+            )
+    except sqlite3.OperationalError:  # no such table: threads
+        return watch
+    watch.blind = False
+    return watch
+
+
 class ChangeStamp:
-    """The shared stamp of one SQLite database file, kept in ``<database>-changes`` beside it."""
+    """The shared stamps of one SQLite database file, kept in ``<database>-changes`` beside it:
+    the database's, then one per page slot."""
 
     def __init__(self, database_path: str | os.PathLike[str]) -> None:
         self.path = Path(f"{database_path}-changes")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            new = os.fstat(fd).st_size < _SIZE
-            if new:
-                os.ftruncate(fd, _SIZE)  # every process may do this; the size is all it sets
+            size = os.fstat(fd).st_size
+            new = size < _STAMP
+            if size < _SIZE:  # every process may do this; the size is all it sets (zeros added)
+                os.ftruncate(fd, _SIZE)
             self._map = mmap.mmap(fd, _SIZE)
         finally:
             os.close(fd)  # the mapping keeps the file
@@ -106,9 +174,24 @@ class ChangeStamp:
             self.bump()  # no two databases start with the same stamp
 
     def read(self) -> bytes:
-        """The current stamp: it differs from an earlier one when a write committed in between."""
-        return self._map[:_SIZE]
+        """The database's stamp: it differs from an earlier one when a write that did not say
+        which pages it changed committed in between."""
+        return self._map[:_STAMP]
+
+    def read_page(self, slot: int) -> bytes:
+        """The stamp of the pages in `slot` (`page_slot`)."""
+        start = _STAMP * (1 + slot)
+        return self._map[start : start + _STAMP]
 
     def bump(self) -> None:
-        """Record that a write committed (call it after the commit)."""
-        self._map[:_SIZE] = self._random.getrandbits(64).to_bytes(_SIZE, "little")
+        """Record that a write committed (call it after the commit): every page may have changed."""
+        self._map[:_STAMP] = self._new()
+
+    def bump_pages(self, slots: Iterable[int]) -> None:
+        """Record that a write that changed the pages in `slots` committed (after the commit)."""
+        for slot in slots:
+            start = _STAMP * (1 + slot)
+            self._map[start : start + _STAMP] = self._new()
+
+    def _new(self) -> bytes:
+        return self._random.getrandbits(64).to_bytes(_STAMP, "little")

@@ -3,9 +3,11 @@
 Thread reads and comment counts are most of the traffic (every page view asks for one of them). The
 thread JSON is built once per thread version by the Flask view (`widget.cached_thread`); this layer
 looks up the thread's current version in the shared database (one indexed query), and when the
-cache holds that version it sends the bytes itself. On SQLite it also keeps that answer by query
-string, and serves it again without any query while the database's change stamp says nothing was
-committed since (`moderation.storage.sqlite`). Counts are one indexed query. Anything it is not sure about
+cache holds that version it sends the bytes itself. Counts are one indexed query. On SQLite it also
+keeps both kinds of answer by query string, and serves them again without any query while the
+change stamps say nothing was committed since that could change them: the database's, and the
+page's (or, for counts, each page's) (`moderation.storage.sqlite`), so that a post or a moderator's
+action on one page leaves every other page's kept answer alone. Anything it is not sure about
 (a cache miss, an unknown site, a bad parameter, a foreign origin) falls through to Flask, which
 builds the answer, handles the error, and fills the cache.
 """
@@ -30,7 +32,7 @@ from moderation.errors import InvalidInput
 from moderation.runtime import metrics
 from moderation.services.threads import thread_cache_key
 from moderation.storage.db import as_utc
-from moderation.storage.sqlite import TRUST_SECONDS, ChangeStamp
+from moderation.storage.sqlite import TRUST_SECONDS, ChangeStamp, page_slot
 from moderation.web import current
 from moderation.web.schemas import MAX_URIS, PAGE_KEYS, check_uri, parse_page_query
 
@@ -41,19 +43,55 @@ COUNTS_PATH = "/api/v1/counts"
 FIND_THREAD = "SELECT id, version, created_at, closed FROM threads WHERE site = ? AND uri = ?"
 FIND_COUNTS = "SELECT uri, approved_count FROM threads WHERE site = ? AND uri IN ({})"
 MAX_ANSWERS = 512  # thread answers kept by the fast path, per process (bodies: tens of kB each)
+MAX_COUNTS = 2048  # counts answers kept (bodies: a few hundred bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamps:
+    """The change stamps an answer depends on, taken before its rows were read."""
+
+    changes: ChangeStamp  # of which database
+    database: bytes  # the database's stamp
+    slots: tuple[int, ...]  # the slots of its pages (`sqlite.page_slot`) ...
+    pages: tuple[bytes, ...]  # ... and their stamps
+    until: float  # time.monotonic() past which the stamps alone are not trusted
+
+    @classmethod
+    def take(cls, changes: ChangeStamp, slots: tuple[int, ...]) -> _Stamps:
+        """The stamps now, for rows about to be read from the pages in `slots`."""
+        return cls(
+            changes,
+            changes.read(),
+            slots,
+            tuple(changes.read_page(slot) for slot in slots),
+            time.monotonic() + TRUST_SECONDS,
+        )
+
+    def hold(self, changes: ChangeStamp) -> bool:
+        """Whether nothing that could change those rows committed since (see `take`)."""
+        if self.changes is not changes or self.database != changes.read():
+            return False  # a write that named no pages committed since (or another database)
+        if any(changes.read_page(s) != p for s, p in zip(self.slots, self.pages, strict=True)):
+            return False  # a write changed one of its pages
+        return time.monotonic() < self.until  # trusted for a bounded time (`sqlite`)
 
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """A thread read answered from the cache, and what it depends on."""
+    """An answer made earlier (a cached thread page, or counts), and what it depends on."""
 
-    stamp: bytes  # the database's change stamp before the thread's row was read
-    changes: ChangeStamp  # of which database
-    until: float  # time.monotonic() past which the stamp alone is not trusted
+    stamps: _Stamps
     closes_at: datetime | None  # when the thread closes by age (the answer says it is open)
     site: str
     etag: str
     body: bytes
+
+
+def _keep(answers: dict[str, _Answer], most: int, query_string: str, answer: _Answer) -> None:
+    """Keep `answer` for `query_string`, forgetting all the others first when `most` are kept."""
+    if len(answers) >= most:
+        answers.clear()
+    answers[query_string] = answer
 
 
 @functools.lru_cache(maxsize=4096)
@@ -70,9 +108,10 @@ class ReadFastPath:
         self.inner = inner
         self.parts = current.parts(app)
         self.settings: Settings = self.parts.context.settings
-        # Thread answers by query string, with the change stamp taken before they were read
-        # (SQLite only). Plain dict operations: atomic under the GIL.
+        # Thread and counts answers by query string, with the change stamps taken before they
+        # were read (SQLite only). Plain dict operations: atomic under the GIL.
         self.answers: dict[str, _Answer] = {}
+        self.count_answers: dict[str, _Answer] = {}
         # Metric children by (path, status), bound once: labels() costs more than the count.
         self.counted: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.tally = metrics.Batched()
@@ -115,15 +154,11 @@ class ReadFastPath:
         query_string = environ.get("QUERY_STRING", "")
         database = self.parts.database
         changes = database.changes
-        if changes is not None:  # a SQLite file: what was read under this stamp still holds
-            stamp = changes.read()
-            known = self.answers.get(query_string)
-            if known is not None and self._still_holds(known, stamp, changes):
-                origin = environ.get("HTTP_ORIGIN")
-                if origin is None or origin.rstrip("/") in self.origins[known.site]:
-                    self.tally.count(self.answer_hits)
-                    return known.etag, known.body
-                return None  # Flask answers the 403
+        if changes is not None:  # a SQLite file: what was read under these stamps still holds
+            known = self._kept(self.answers, query_string, changes, environ)
+            if known is not None:
+                self.tally.count(self.answer_hits)  # (the metric counts thread answers only)
+                return known
         parsed = self._query(environ)
         if parsed is None:
             return None
@@ -137,6 +172,8 @@ class ReadFastPath:
             page = parse_page_query({k: v[0] for k, v in query.items()})
         except InvalidInput:
             return None  # Flask answers the 400
+        if changes is not None:  # before the row is read (see `moderation.storage.sqlite`)
+            stamps = _Stamps.take(changes, (page_slot(site, uris[0]),))
         rows = database.raw_rows(FIND_THREAD, (site, uris[0]))
         if not rows:
             return None
@@ -152,25 +189,32 @@ class ReadFastPath:
         head, _, body = hit.partition(b"\n")
         etag = head.decode()
         if changes is not None:
-            if len(self.answers) >= MAX_ANSWERS:
-                self.answers.clear()
-            self.answers[query_string] = _Answer(
-                stamp=stamp,
-                changes=changes,
-                until=time.monotonic() + TRUST_SECONDS,
-                closes_at=threads.closes_at(created_at, days) if is_open else None,
-                site=site,
-                etag=etag,
-                body=body,
-            )
+            closes_at = threads.closes_at(created_at, days) if is_open else None
+            answer = _Answer(stamps, closes_at, site, etag, body)
+            _keep(self.answers, MAX_ANSWERS, query_string, answer)
         return etag, body
 
-    def _still_holds(self, known: _Answer, stamp: bytes, changes: ChangeStamp) -> bool:
+    def _kept(
+        self,
+        answers: dict[str, _Answer],
+        query_string: str,
+        changes: ChangeStamp,
+        environ: dict[str, Any],
+    ) -> tuple[str, bytes] | None:
+        """(etag, body) of an answer kept for this query string that still holds, or None (also
+        when the origin is foreign: Flask then answers the 403)."""
+        known = answers.get(query_string)
+        if known is None or not self._still_holds(known, changes):
+            return None
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.rstrip("/") not in self.origins[known.site]:
+            return None
+        return known.etag, known.body
+
+    def _still_holds(self, known: _Answer, changes: ChangeStamp) -> bool:
         """Whether an answer made earlier is still the one the database and the clock give."""
-        if known.stamp != stamp or known.changes is not changes:
-            return False  # a write committed since (or another database)
-        if time.monotonic() >= known.until:
-            return False  # trusted for a bounded time (`moderation.storage.sqlite`)
+        if not known.stamps.hold(changes):
+            return False
         if known.closes_at is not None:
             return bool(
                 self.parts.context.clock() <= known.closes_at
@@ -179,6 +223,13 @@ class ReadFastPath:
 
     def counts(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
         """(no etag, body) for a well-formed counts query, or None."""
+        query_string = environ.get("QUERY_STRING", "")
+        database = self.parts.database
+        changes = database.changes
+        if changes is not None:
+            known = self._kept(self.count_answers, query_string, changes, environ)
+            if known is not None:
+                return known
         parsed = self._query(environ)
         if parsed is None:
             return None
@@ -188,11 +239,18 @@ class ReadFastPath:
             return None
         if set(query) != {"site", "uri"}:
             return None
-        database = self.parts.database
+        if changes is not None:  # before the rows are read; a page without a thread counts too
+            stamps = _Stamps.take(changes, tuple(page_slot(site, uri) for uri in uris))
         sql = FIND_COUNTS.format(", ".join("?" * len(uris)))
         found = dict(database.raw_rows(sql, (site, *uris)))
-        body = json.dumps({"counts": {u: found.get(u, 0) for u in uris}}, separators=(",", ":"))
-        return "", body.encode()
+        body = json.dumps(
+            {"counts": {u: found.get(u, 0) for u in uris}}, separators=(",", ":")
+        ).encode()
+        if changes is not None:
+            _keep(
+                self.count_answers, MAX_COUNTS, query_string, _Answer(stamps, None, site, "", body)
+            )
+        return "", body
 
     def respond(
         self,

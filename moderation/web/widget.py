@@ -25,6 +25,7 @@ from moderation.domain import inputs
 from moderation.domain.states import CommentStatus
 from moderation.errors import Forbidden, InvalidInput, TokenInvalid
 from moderation.models import Reader
+from moderation.runtime import cache as thread_cache
 from moderation.runtime import metrics
 from moderation.runtime.process import one_submission_at_a_time
 from moderation.services import comments as comment_service
@@ -131,6 +132,9 @@ def thread() -> Response:
     return response.make_conditional(request)
 
 
+_turns = thread_cache.Turns()  # builders of thread pages, one per key at a time (this process)
+
+
 def cached_thread(
     site: str, uri: str, page: thread_service.PageRequest | None = None
 ) -> tuple[str, bytes]:
@@ -147,12 +151,22 @@ def cached_thread(
         head, _, cached = hit.partition(b"\n")
         return head.decode(), cached
     metrics.CACHE.labels("shared", "miss").inc()
-    data = thread_service.thread_page(session, ctx, site, uri, page, thread)
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    etag = hashlib.sha256(body).hexdigest()[:32]
-    if key:
+    if not key:  # no thread yet: nothing to share
+        return _built(thread_service.thread_page(session, ctx, site, uri, page, thread))
+    with _turns.turn(key):  # one build per version and page in this process (`cache.Turns`)
+        hit = cache.get(key)
+        if hit is not None:  # built by the reader that had the turn before
+            head, _, cached = hit.partition(b"\n")
+            return head.decode(), cached
+        etag, body = _built(thread_service.thread_page(session, ctx, site, uri, page, thread))
         cache.set(key, etag.encode() + b"\n" + body)
     return etag, body
+
+
+def _built(data: dict[str, object]) -> tuple[str, bytes]:
+    """The ETag and bytes of a thread page's JSON."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(body).hexdigest()[:32], body
 
 
 @bp.get("/counts")

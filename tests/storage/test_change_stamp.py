@@ -13,7 +13,7 @@ from moderation.app import create_app
 from moderation.services import build_context
 from moderation.storage import migrations as migrations
 from moderation.storage.db import Database
-from moderation.storage.sqlite import ChangeStamp
+from moderation.storage.sqlite import ChangeStamp, page_slot
 from moderation.web import current, fastpath
 from tests.conftest import make_settings
 
@@ -49,10 +49,11 @@ def file_database(tmp_path):
     database.dispose()
 
 
-def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_database):
+def test_committed_writes_bump_the_page_stamp_and_reads_and_rollbacks_do_not(file_database):
     stamp = file_database.changes
     assert stamp is not None
-    before = stamp.read()
+    slot = page_slot("blog", "/w/")
+    before, page_before = stamp.read(), stamp.read_page(slot)
     with file_database.read() as session:
         session.execute(text("SELECT count(*) FROM threads")).scalar()
     with file_database.write() as session:  # took the write lock, wrote nothing
@@ -74,13 +75,14 @@ def test_committed_writes_bump_the_stamp_and_reads_and_rollbacks_do_not(file_dat
         raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
-        insert_then(fail, "/r/")
-    assert stamp.read() == before
+        insert_then(fail, "/w/")
+    assert (stamp.read(), stamp.read_page(slot)) == (before, page_before)
     seen_before_commit = []
-    insert_then(lambda: seen_before_commit.append(stamp.read()), "/w/")
+    insert_then(lambda: seen_before_commit.append(stamp.read_page(slot)), "/w/")
     # Not before the commit (a reader could keep old rows under the new stamp): after it.
-    assert seen_before_commit == [before]
-    assert stamp.read() != before
+    assert seen_before_commit == [page_before]
+    assert stamp.read_page(slot) != page_before
+    assert stamp.read() == before  # the write said which page it changed: only that one
 
 
 def test_postgresql_has_no_stamp_and_sqlite_needs_a_file():
