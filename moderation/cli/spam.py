@@ -90,7 +90,7 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
     from moderation.scorers.classifier.calibration import calibrate
     from moderation.scorers.classifier.features import features
     from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
-    from moderation.services.spam import TOTALS, base_model, held_ham_share
+    from moderation.services.spam import TOTALS, WEIGHT_PREFIX, base_model, held_ham_share
 
     shipped = base_model()
     if base == "shipped":
@@ -107,10 +107,13 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
             if row.feature == TOTALS:
                 model.spam_total += row.spam
                 model.ham_total += row.ham
-            else:
-                counts = model.counts.setdefault(row.feature, [0.0, 0.0])
-                counts[0] += row.spam
-                counts[1] += row.ham
+                continue
+            weight = row.feature.startswith(WEIGHT_PREFIX)
+            table = model.weights if weight else model.counts
+            key = row.feature.removeprefix(WEIGHT_PREFIX) if weight else row.feature
+            pair = table.setdefault(key, [0.0, 0.0])
+            pair[0] += row.spam
+            pair[1] += row.ham
 
     spam = settings.spam
     rules = RuleScorer(

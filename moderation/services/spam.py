@@ -32,6 +32,7 @@ from moderation.models import (
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel, load_base_model
 from moderation.scorers.classifier.calibration import calibrate
 from moderation.scorers.classifier.features import features
+from moderation.scorers.classifier.model import BIAS
 from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
@@ -42,6 +43,12 @@ from moderation.storage.prepared import Prepared, in_list, spread
 log = logging.getLogger(__name__)
 
 TOTALS = ""  # the classifier_counts row that holds the totals
+# classifier_counts rows under this prefix hold a logistic weight's (weight, squared gradients)
+# increments; the row of the prefix alone holds the intercept's.
+WEIGHT_PREFIX = "lr:"
+_KEY_MAX = (
+    255  # classifier_counts.feature's length (a longer feature, say a huge host, is not kept)
+)
 LEARNING_ACTIONS = {Action.approve: False, Action.ham: False, Action.spam: True}
 
 
@@ -187,46 +194,78 @@ def site_cutoffs(session: Session, site: str) -> Cutoffs:
 
 
 def model_for(session: Session, feats: Sequence[str]) -> SpamModel:
-    """Base counts plus learned counts, for `feats` and the totals only."""
+    """Base counts and logistic weights plus learned ones, for `feats` and the totals only."""
     base = base_model()
-    wanted = list(dict.fromkeys([TOTALS, *feats]))
-    rows = learned_counts(session, wanted)
-    learned = {feature: (spam, ham) for feature, spam, ham in rows}
+    unique = list(dict.fromkeys(feats))
+    keys = [TOTALS, *unique]
+    if base.params.logistic:
+        keys += [WEIGHT_PREFIX + f for f in (BIAS, *unique)]
+    learned = {feature: (spam, ham) for feature, spam, ham in learned_counts(session, keys)}
     totals = learned.get(TOTALS, (0.0, 0.0))
-    counts = {}
-    for feat in wanted[1:]:
-        b = base.counts.get(feat, (0.0, 0.0))
-        extra = learned.get(feat, (0.0, 0.0))
-        if b != (0.0, 0.0) or extra != (0.0, 0.0):
-            counts[feat] = (b[0] + extra[0], b[1] + extra[1])
+    weights = _added(base.weights, learned, [BIAS, *unique], WEIGHT_PREFIX)
     return SpamModel(
-        counts,
+        _added(base.counts, learned, unique, ""),
         base.spam_total + totals[0],
         base.ham_total + totals[1],
         base.params,
         base.cutoffs,
         base.meta,
+        weights if base.params.logistic else None,
     )
 
 
-def learn(session: Session, submission: Submission, is_spam: bool, weight: float = 1.0) -> None:
-    """Add one labelled example to the shared counts (a negative weight takes one back).
+def _added(
+    base: dict[str, list[float]],
+    learned: dict[str, tuple[float, float]],
+    keys: Sequence[str],
+    prefix: str,
+) -> dict[str, tuple[float, float]]:
+    """Each key's base pair plus its learned pair (stored under ``prefix + key``), where either is
+    known."""
+    out = {}
+    for key in keys:
+        b = base.get(key, (0.0, 0.0))
+        extra = learned.get(prefix + key, (0.0, 0.0))
+        if b != (0.0, 0.0) or extra != (0.0, 0.0):
+            out[key] = (b[0] + extra[0], b[1] + extra[1])
+    return out
+
+
+def learn(
+    session: Session,
+    submission: Submission,
+    is_spam: bool,
+    weight: float = 1.0,
+    model: SpamModel | None = None,
+) -> None:
+    """Add one labelled example to the shared counts (a negative weight takes one back) and take
+    the logistic step, from `model` when the caller has just read it for these features.
 
     Increments are done in SQL (``spam = spam + w``), so concurrent decisions on several workers
-    or nodes all count.
+    or nodes all count. A logistic step is computed from the weights this transaction read.
     """
-    column = "spam" if is_spam else "ham"
-    feats = [TOTALS, *dict.fromkeys(features(submission))]
-    rows = [
-        {"feature": f, "spam": weight if is_spam else 0.0, "ham": 0.0 if is_spam else weight}
-        for f in feats
+    feats = features(submission)
+    if model is None:
+        logistic = base_model().params.logistic and weight > 0
+        model = model_for(session, feats) if logistic else SpamModel(params=base_model().params)
+    delta = model.learn(feats, is_spam, weight)
+    rows: list[dict[str, Any]] = [
+        {"feature": TOTALS, "spam": delta.spam_total, "ham": delta.ham_total}
+    ]
+    rows += [{"feature": f, "spam": s, "ham": h} for f, (s, h) in delta.counts.items()]
+    rows += [
+        {"feature": WEIGHT_PREFIX + f, "spam": change, "ham": squared}
+        for f, (change, squared) in delta.weights.items()
     ]
     upsert = _upsert(session, ClassifierCount)
     stmt = upsert.on_conflict_do_update(
         index_elements=[ClassifierCount.feature],
-        set_={column: getattr(ClassifierCount, column) + getattr(upsert.excluded, column)},
+        set_={
+            "spam": ClassifierCount.spam + upsert.excluded.spam,
+            "ham": ClassifierCount.ham + upsert.excluded.ham,
+        },
     )
-    session.execute(stmt, rows)
+    session.execute(stmt, [row for row in rows if len(row["feature"]) <= _KEY_MAX])
 
 
 def _upsert(session: Session, model: type[Any]) -> Any:
@@ -348,9 +387,9 @@ def learn_from_decision(
     if comment.learned is not None:
         learn(session, submission, comment.learned == "spam", weight=-1.0)
     feats = features(submission)  # scored before learning: the reserve measures unseen comments
-    prob = model_for(session, feats).score(feats)
-    record_decision(session, ctx, submission.site, comment.id, is_spam, prob)
-    learn(session, submission, is_spam)
+    model = model_for(session, feats)
+    record_decision(session, ctx, submission.site, comment.id, is_spam, model.score(feats))
+    learn(session, submission, is_spam, model=model)
     comment.learned = label
 
 

@@ -14,6 +14,7 @@ from moderation.scorers.classifier import (
     ClassifierScorer,
     Clue,
     Cutoffs,
+    Params,
     SpamModel,
     combine_clues,
     load_base_model,
@@ -22,7 +23,9 @@ from moderation.scorers.classifier.features import features, link_hosts, registr
 from moderation.scorers.classifier.model import _chi2_sf
 
 OBVIOUS_SPAM = "check out my channel http://bit.ly/x subscribe!!!"
-OBVIOUS_HAM = "Thanks, this explanation of the migration finally made sense to me."
+# "Thanks ... to me" is no longer plain: on YouTube, "thanks" and "to me" mostly close spam, so the
+# base model holds it until a site's own decisions have taught it otherwise.
+OBVIOUS_HAM = "I disagree with the second point, but the explanation of the migration made sense."
 
 
 def sub(text: str, **fields: str) -> Submission:
@@ -146,21 +149,72 @@ def test_applying_a_delta_equals_learning():
     assert follower.to_bytes() == learner.to_bytes()
 
 
+def test_logistic_half_learns_and_its_delta_replays_elsewhere():
+    learner, follower = (
+        SpamModel(params=Params(logistic=True)),
+        SpamModel(params=Params(logistic=True)),
+    )
+    spam, ham = features(sub(OBVIOUS_SPAM)), features(sub(OBVIOUS_HAM))
+    before = learner.score(spam)
+    for _ in range(3):
+        follower.apply(learner.learn(spam, True))
+        follower.apply(learner.learn(ham, False))
+    assert learner.score(spam) > before > learner.score(ham)
+    assert follower.weights == learner.weights
+    assert learner.weights[""][1] > 0  # the intercept moved too
+
+
+def test_unlearning_takes_back_counts_but_takes_no_logistic_step():
+    model = SpamModel(params=Params(logistic=True))
+    model.learn(["x", "y"], True)
+    weights = {f: list(w) for f, w in model.weights.items()}
+    delta = model.unlearn(["x", "y"], True)
+    assert delta.weights == {}
+    assert model.weights == weights
+    assert model.counts == {"x": [0.0, 0.0], "y": [0.0, 0.0]}
+
+
+def test_fixed_families_are_neither_counted_nor_moved():
+    model = SpamModel(params=Params(logistic=True))
+    model.learn(["a:ann", "word"], True, fixed=("a:",))
+    assert "a:ann" not in model.counts
+    assert "a:ann" not in model.weights
+    assert "word" in model.counts
+    assert "word" in model.weights
+
+
+def test_a_version_one_model_loads_as_naive_bayes():
+    data = SpamModel(counts={"x": [3, 0]}, spam_total=3, ham_total=3).to_dict()
+    data["version"] = 1
+    del data["weights"]
+    del data["params"]["logistic"], data["params"]["lr_rate"]
+    model = SpamModel.from_dict(data)
+    assert model.weights == {}
+    assert not model.params.logistic
+    assert model.score(["x"]) == combine_clues(model.clues(["x"]))
+
+
 def test_a_model_of_just_the_needed_rows_scores_the_same(base):
     feats = features(sub(OBVIOUS_SPAM))
     subset = {f: base.counts[f] for f in feats if f in base.counts}
-    small = SpamModel(subset, base.spam_total, base.ham_total, base.params, base.cutoffs)
+    weights = {f: base.weights[f] for f in ["", *feats] if f in base.weights}
+    small = SpamModel(
+        subset, base.spam_total, base.ham_total, base.params, base.cutoffs, None, weights
+    )
     assert small.score(feats) == base.score(feats)
 
 
 def test_serialization_round_trips_exactly_and_deterministically():
-    model = SpamModel(cutoffs=Cutoffs(0.6, 0.98), meta={"note": "é"})
+    model = SpamModel(params=Params(logistic=True), cutoffs=Cutoffs(0.6, 0.98), meta={"note": "é"})
     model.learn(["spam", "s:links=1", "ld:bit.ly"], True, 0.1)
     model.learn(["hello", "b:thank you"], False)
     blob = model.to_bytes()
     again = SpamModel.from_bytes(blob)
     assert again.to_bytes() == blob
     assert again.counts == model.counts
+    assert again.weights == {
+        f: [pytest.approx(v, rel=1e-8) for v in w] for f, w in model.weights.items()
+    }
     assert (again.spam_total, again.ham_total) == (model.spam_total, model.ham_total)
     assert (again.params, again.cutoffs, again.meta) == (model.params, model.cutoffs, model.meta)
     assert blob[4:8] == b"\0\0\0\0"  # gzip mtime 0: same model, same bytes

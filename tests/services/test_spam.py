@@ -14,7 +14,9 @@ from tests.services import helpers
 
 BROWSER = comments.ClientInfo(ip="203.0.113.5", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
 MODERATOR = Actor("moderator:mod@example.org")
-HAM_TEXT = "Thanks, this explanation of the migration finally made sense to me."
+# "Thanks ... to me" is no longer plain: on YouTube, "thanks" and "to me" mostly close spam, so the
+# base model holds it until a site's own decisions have taught it otherwise.
+HAM_TEXT = "I disagree with the second point, but the explanation of the migration made sense."
 SPAM_TEXT = "CHECK OUT MY CHANNEL!!! subscribe http://bit.ly/x free money http://bit.ly/y"
 
 
@@ -136,6 +138,35 @@ def test_learning_moderator_spam_teaches_the_shared_classifier(database, session
     assert (totals.spam, totals.ham) == (1.0, 0.0)
     assert comment.learned == "spam"
     assert probability(session, comment) > before
+
+
+def test_learning_takes_the_shared_logistic_step(database, session, live_ctx, clock):
+    ctx = live_ctx()
+    comment = submit(
+        session, database, ctx, clock, text="Great deals on cheap watches at shop dot example"
+    )
+    feats = spam.features(spam.submission_from_record(comment.checks[-1].submitted))
+    before = spam.model_for(session, feats).weights.get("watches", (0.0, 0.0))[0]
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    stored = set(
+        session.scalars(
+            select(ClassifierCount.feature).where(
+                ClassifierCount.feature.startswith(spam.WEIGHT_PREFIX)
+            )
+        )
+    )
+    assert {"lr:", "lr:watches", "lr:cheap"} <= stored  # the intercept and the words
+    assert spam.model_for(session, feats).weights["watches"][0] > before
+
+
+def test_learning_skips_a_feature_too_long_to_store(database, session, live_ctx, clock):
+    ctx = live_ctx()
+    host = ".".join(["a" * 60] * 4) + ".example"  # a 250-character host: "lr:wh:" + it is too long
+    comment = submit(session, database, ctx, clock, website=f"https://{host}/")
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    session.flush()
+    assert session.get(ClassifierCount, "wh:" + host) is not None
+    assert session.get(ClassifierCount, "lr:wh:" + host) is None
 
 
 def test_learning_reversal_replaces_the_earlier_lesson(database, session, live_ctx, clock):

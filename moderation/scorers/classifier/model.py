@@ -1,11 +1,20 @@
-"""The local classifier's model: a naive Bayes that learns online, one moderator decision at a time.
+"""The local classifier's model: naive Bayes and logistic regression that learn online, one moderator
+decision at a time.
 
 `SpamModel` keeps, for every feature, how many spam and how many ham examples contained it, plus the
 two totals. Each feature's spam probability is Robinson's smoothed estimate and the evidence is
 combined with Fisher's chi-square method (as in SpamBayes), which puts an honest "don't know" near 0.5
 when the evidence disagrees. Learning only adds to counts, so updates from many workers commute: the
 state can be stored as one database row per feature plus one row of totals, and `learn` returns the
-`Delta` to add. `load_base_model` reads the shipped model.
+`Delta` to add.
+
+With `Params.logistic` the model also keeps, per feature, a logistic-regression weight and its sum of
+squared gradients (AdaGrad), and its probability is the mean of the two models' log-odds. Naive Bayes
+ranks the bulk well; the logistic half ranks the tail, where a false positive costs most, far better
+(BASE_MODEL.md has the figures). A logistic step depends on the weights it reads, so steps taken by
+two workers at once are each computed from a slightly older state (they still add up, as in
+lock-free SGD), and a reversed decision is not undone exactly: the corrected label's step follows.
+`load_base_model` reads the shipped model.
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 FORMAT = "moderation.spam-nb"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no logistic weights
+BIAS = ""  # the logistic intercept's key among the weights
+LOGIT_CLIP = 1e-6  # probabilities are clipped this far from 0 and 1 before mixing log-odds
 BASE_MODEL_RESOURCE = "data/base_model.json.gz"
 
 
@@ -32,6 +44,8 @@ class Params:
     unknown_prob: float = 0.5
     min_dev: float = 0.1
     max_clues: int = 150
+    logistic: bool = False
+    lr_rate: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Delta:
     spam_total: float = 0.0
     ham_total: float = 0.0
     counts: dict[str, tuple[float, float]] = field(default_factory=dict)
+    weights: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def touched_features(self) -> list[str]:
@@ -79,9 +94,12 @@ class SpamModel:
         params: Params | None = None,
         cutoffs: Cutoffs | None = None,
         meta: Mapping[str, object] | None = None,
+        weights: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        """Build a model from counts (feature -> (spam, ham)); an empty model knows nothing."""
+        """Build a model from counts (feature -> (spam, ham)) and logistic weights (feature ->
+        (weight, sum of squared gradients)); an empty model knows nothing."""
         self.counts: dict[str, list[float]] = {f: [c[0], c[1]] for f, c in (counts or {}).items()}
+        self.weights: dict[str, list[float]] = {f: [w[0], w[1]] for f, w in (weights or {}).items()}
         self.spam_total = spam_total
         self.ham_total = ham_total
         self.params = params or Params()
@@ -115,18 +133,74 @@ class SpamModel:
 
     def score(self, feats: Iterable[str]) -> float:
         """The spam probability in [0, 1]; 0.5 when there is no evidence."""
-        return combine_clues(self.clues(feats))
+        unique = list(dict.fromkeys(feats))
+        return self.combine(self.clues(unique), unique)
 
-    def learn(self, feats: Iterable[str], is_spam: bool, weight: float = 1.0) -> Delta:
-        """Count one example (each feature once); a negative `weight` unlearns. Returns the delta."""
+    def combine(self, clues: Sequence[Clue], feats: Sequence[str]) -> float:
+        """The probability from the naive-Bayes ``clues`` of unique ``feats`` and, when the model
+        is logistic, the logistic probability of the same features (the mean of their log-odds)."""
+        nb = combine_clues(clues)
+        if not self.params.logistic:
+            return nb
+        mixed = (_logit(nb) + self.margin(feats)) / 2.0
+        return 1.0 / (1.0 + math.exp(-mixed))
+
+    def margin(self, feats: Sequence[str]) -> float:
+        """The logistic half's log-odds for unique ``feats``, clipped like the naive-Bayes half."""
+        weights = self.weights
+        total = sum(weights[f][0] for f in feats if f in weights)
+        bias = weights[BIAS][0] if BIAS in weights else 0.0
+        margin = bias + total / math.sqrt(len(feats) + 1)
+        limit = _logit(1.0)
+        return max(-limit, min(limit, margin))
+
+    def learn(
+        self, feats: Iterable[str], is_spam: bool, weight: float = 1.0, fixed: tuple[str, ...] = ()
+    ) -> Delta:
+        """Count one example (each feature once) and, for a logistic model, take one AdaGrad step;
+        a negative `weight` unlearns the counts (the step cannot be taken back). Features starting
+        with a ``fixed`` prefix still count in the step's scale but are neither counted nor moved.
+        Returns the delta."""
+        unique = list(dict.fromkeys(feats))
+        delta = self.count(unique, is_spam, weight, fixed)
+        if self.params.logistic and weight > 0:
+            delta.weights = self.step(unique, is_spam, weight, fixed)
+        return delta
+
+    def count(
+        self, feats: Iterable[str], is_spam: bool, weight: float = 1.0, fixed: tuple[str, ...] = ()
+    ) -> Delta:
+        """The naive-Bayes half of `learn`: add ``weight`` to each feature's spam or ham count."""
         column = 0 if is_spam else 1
         delta = Delta(spam_total=weight if is_spam else 0.0, ham_total=0.0 if is_spam else weight)
         for feat in dict.fromkeys(feats):
+            if fixed and feat.startswith(fixed):
+                continue
             self.counts.setdefault(feat, [0.0, 0.0])[column] += weight
             delta.counts[feat] = (weight, 0.0) if is_spam else (0.0, weight)
         self.spam_total += delta.spam_total
         self.ham_total += delta.ham_total
         return delta
+
+    def step(
+        self, feats: Sequence[str], is_spam: bool, weight: float = 1.0, fixed: tuple[str, ...] = ()
+    ) -> dict[str, tuple[float, float]]:
+        """The logistic half of `learn` for unique ``feats``: one AdaGrad step on the log loss.
+        Returns each moved weight's (weight, squared-gradient) increments."""
+        margin = self.margin(feats)
+        gradient = ((1.0 if is_spam else 0.0) - 1.0 / (1.0 + math.exp(-margin))) * weight
+        value = 1.0 / math.sqrt(len(feats) + 1)
+        rate = self.params.lr_rate
+        moves = [(BIAS, gradient, rate / 10)]
+        moves += [(f, gradient * value, rate) for f in feats if not (fixed and f.startswith(fixed))]
+        out = {}
+        for feat, g, r in moves:
+            state = self.weights.setdefault(feat, [0.0, 0.0])
+            state[1] += g * g
+            change = r * g / math.sqrt(state[1] + 1e-6)
+            state[0] += change
+            out[feat] = (change, g * g)
+        return out
 
     def unlearn(self, feats: Iterable[str], is_spam: bool, weight: float = 1.0) -> Delta:
         """Take back an earlier `learn` (say, a moderator reversed a decision). Returns the delta."""
@@ -140,9 +214,14 @@ class SpamModel:
             count = self.counts.setdefault(feat, [0.0, 0.0])
             count[0] += spam
             count[1] += ham
+        for feat, (change, squared) in delta.weights.items():
+            state = self.weights.setdefault(feat, [0.0, 0.0])
+            state[0] += change
+            state[1] += squared
 
     def scaled(self, factor: float) -> SpamModel:
-        """A copy whose counts and totals are multiplied by ``factor`` (a weaker or stronger prior)."""
+        """A copy whose counts and totals are multiplied by ``factor`` (a weaker or stronger prior);
+        the logistic weights are copied as they are."""
         counts = {f: [c[0] * factor, c[1] * factor] for f, c in self.counts.items()}
         return SpamModel(
             counts,
@@ -151,6 +230,7 @@ class SpamModel:
             self.params,
             self.cutoffs,
             self.meta,
+            self.weights,
         )
 
     def copy(self) -> SpamModel:
@@ -158,7 +238,8 @@ class SpamModel:
         return self.scaled(1.0)
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-friendly form; counts are rounded to 6 decimals and integral ones written as ints."""
+        """A JSON-friendly form: counts rounded to 6 decimals, weights to 9 significant digits,
+        integral values written as ints."""
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -168,13 +249,16 @@ class SpamModel:
             "spam_total": _compact(self.spam_total),
             "ham_total": _compact(self.ham_total),
             "counts": {f: [_compact(c[0]), _compact(c[1])] for f, c in self.counts.items()},
+            "weights": {
+                f: [_significant(w[0]), _significant(w[1])] for f, w in self.weights.items()
+            },
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SpamModel:
         """The inverse of `to_dict`; raises ValueError on another format or version."""
-        if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
-            raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} model")
+        if data.get("format") != FORMAT or data.get("version") not in READABLE_VERSIONS:
+            raise ValueError(f"not a {FORMAT} model of version {READABLE_VERSIONS}")
         return cls(
             counts=data["counts"],  # type: ignore[arg-type]
             spam_total=float(data["spam_total"]),  # type: ignore[arg-type]
@@ -182,6 +266,7 @@ class SpamModel:
             params=Params(**data["params"]),  # type: ignore[arg-type]
             cutoffs=Cutoffs(**data["cutoffs"]),  # type: ignore[arg-type]
             meta=data.get("meta") or {},  # type: ignore[arg-type]
+            weights=data.get("weights") or {},  # type: ignore[arg-type]
         )
 
     def to_bytes(self) -> bytes:
@@ -199,6 +284,18 @@ def _compact(value: float) -> float | int:
     """Round away float noise and write integral values as ints (smaller JSON, stable bytes)."""
     value = round(value, 6)
     return int(value) if value == int(value) else value
+
+
+def _significant(value: float) -> float | int:
+    """A weight to 9 significant digits (squared gradients of down-weighted rows are tiny)."""
+    value = float(f"{value:.9g}")
+    return int(value) if value == int(value) else value
+
+
+def _logit(prob: float) -> float:
+    """The log-odds of ``prob``, clipped `LOGIT_CLIP` away from 0 and 1."""
+    prob = min(max(prob, LOGIT_CLIP), 1.0 - LOGIT_CLIP)
+    return math.log(prob / (1.0 - prob))
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from moderation.domain.scoring import Signal, Submission
 from moderation.scorers.classifier.features import features
-from moderation.scorers.classifier.model import Clue, Cutoffs, Delta, SpamModel, combine_clues
+from moderation.scorers.classifier.model import Clue, Cutoffs, Delta, SpamModel
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ class ClassifierScorer:
 
     def judge(self, feats: Iterable[str]) -> tuple[Signal, float]:
         """`assess` for features already extracted (say, to learn from the same ones after)."""
-        clues = self.model.clues(feats)
-        prob = combine_clues(clues)
+        unique = list(dict.fromkeys(feats))
+        clues = self.model.clues(unique)
+        prob = self.model.combine(clues, unique)
         reason = f"classifier: {prob:.2f} spam probability"
         top = _top_clues(clues, spammy=prob >= 0.5, n=self.top)
         if top:
