@@ -190,16 +190,18 @@ class Database:
         dbapi: Any = connection.connection.dbapi_connection
         changes_before = getattr(dbapi, "total_changes", None)
         watch: sqlite.PageWatch | None = connection.connection.info.get(_PAGES)
-        if watch is not None:
-            watch.slots.clear()  # what an earlier, rolled back write on this connection saw
         session = WriteSession(connection)
         self._writing.active = True
         try:
+            if watch is not None:
+                watch.begin(dbapi)
             yield session
             session.flush()
             transaction.commit()
         except BaseException:
             transaction.rollback()
+            if watch is not None:
+                watch.rolled_back()
             raise
         finally:
             self._writing.active = False
@@ -301,7 +303,7 @@ def _sqlite_engine(
             dbapi_connection, busy_timeout_ms=busy_timeout_ms, read_only=read_only
         )
         if not read_only:  # which pages each write changes: for their stamps (`sqlite`)
-            record.info[_PAGES] = sqlite.watch_pages(dbapi_connection)
+            record.info[_PAGES] = sqlite.PageWatch(dbapi_connection)
 
     return engine
 

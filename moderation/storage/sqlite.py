@@ -34,16 +34,16 @@ knows from the query string before it asks anything. Two pages may share a slot:
 then costs the other a needless query, never a stale answer. A reader keeps an answer while both
 the database's stamp and its page's are unchanged.
 
-Which pages a write changed, SQLite itself tells: `watch_pages` puts temporary triggers on the
+Which pages a write changed, SQLite itself tells: `PageWatch` puts temporary triggers on the
 write connection that call back with the site and URI of every ``threads`` row inserted, updated
 or deleted (the old and the new, should a URI change), whatever service or statement wrote it.
 What a page's answer depends on is that row: the thread's JSON is cached under the thread's
 version (`moderation.services.threads.thread_cache_key`), and every change to what the JSON shows
 bumps the version. So a write that changed no ``threads`` row (an outbox entry done, a held
 comment stored, a token's last use) changes no stamp at all. A write on a connection without the
-triggers (the table did not exist yet when it was opened), or one that touched more than
-`MANY_PAGES` slots (an import, a bulk action over many pages), bumps the database's stamp instead,
-which every kept answer depends on.
+triggers (no ``threads`` table yet; they are made at the first write after each schema change),
+or one that touched more than `MANY_PAGES` slots (an import, a bulk action over many pages),
+bumps the database's stamp instead, which every kept answer depends on.
 
 What it cannot see (a write by another program, a writer killed between its commit and its stamp),
 readers bound: they trust a stamp for `TRUST_SECONDS` at most, then ask the database again. A
@@ -124,33 +124,43 @@ def page_slot(site: str, uri: str) -> int:
 
 
 class PageWatch:
-    """The slots of the pages a write connection's transaction changed (`watch_pages`)."""
+    """Which pages a write connection's transaction changed: temporary triggers on ``threads``
+    report the site and URI of each row inserted, updated or deleted (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dbapi_connection: Any) -> None:
         self.slots: set[int] = set()
-        self.blind = True  # until the triggers are in place: every write bumps the database's stamp
+        self.blind = True  # no triggers in place: the write bumps the database's stamp
+        self._schema: int | None = None  # the schema version the triggers were made for
+        dbapi_connection.create_function(_PAGE_CHANGED, 2, self.changed)
 
     def changed(self, site: object, uri: object) -> None:
         """The triggers' callback (SQLite ignores what it returns; it must never raise)."""
         self.slots.add(page_slot(str(site), str(uri)))
 
+    def begin(self, dbapi_connection: Any) -> None:
+        """At the start of a write, holding the write lock: forget what an earlier write saw, and
+        make the triggers when the schema changed since they were made (first use, or a migration
+        that rebuilt ``threads`` and dropped them with the old table). Without a ``threads``
+        table (a database not migrated yet) the watch is blind."""
+        self.slots.clear()
+        schema = dbapi_connection.execute("PRAGMA schema_version").fetchone()[0]
+        if schema == self._schema:
+            return
+        self._schema = schema
+        try:
+            for name, event, body in _TRIGGERS:
+                dbapi_connection.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS moderation_pages_{name} "
+                    f"AFTER {event} ON main.threads BEGIN {body.format(f=_PAGE_CHANGED)} END"
+                )
+        except sqlite3.OperationalError:  # no such table: threads
+            self.blind = True
+        else:
+            self.blind = False
 
-def watch_pages(dbapi_connection: Any) -> PageWatch:
-    """Temporary triggers on a write connection that report each ``threads`` row it writes (see
-    the module docstring). Without a ``threads`` table (a database not migrated yet) the watch
-    stays blind, and that connection's writes bump the database's stamp."""
-    watch = PageWatch()
-    dbapi_connection.create_function(_PAGE_CHANGED, 2, watch.changed)
-    try:
-        for name, event, body in _TRIGGERS:
-            dbapi_connection.execute(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS moderation_pages_{name} "
-                f"AFTER {event} ON main.threads BEGIN {body.format(f=_PAGE_CHANGED)} END"
-            )
-    except sqlite3.OperationalError:  # no such table: threads
-        return watch
-    watch.blind = False
-    return watch
+    def rolled_back(self) -> None:
+        """The write rolled back, and with it triggers it may have made: make them again."""
+        self._schema = None
 
 
 class ChangeStamp:
