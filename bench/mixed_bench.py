@@ -110,8 +110,29 @@ class Moderator(threading.Thread):
                 self.stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def wrk(port: int, mode: str, site: str, seconds: int, connections: int, run: str) -> dict:
-    """One wrk run of `mixed_wrk.lua`: {type: (requests, p50, p99, non2xx)} and the RESULT."""
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its descendants (Linux)."""
+    stats = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        stats[int(path.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    family = {pid}
+    for _ in range(4):  # serve -> workers (and the job consumer) -> their threads' helpers
+        family |= {p for p, (parent, _) in stats.items() if parent in family}
+    ticks = sum(stats[p][1] for p in family if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    port: int, mode: str, site: str, seconds: int, connections: int, run: str, server: int
+) -> dict:
+    """One wrk run of `mixed_wrk.lua`: {type: (requests, p50, p99, non2xx)}, the RESULT, and the
+    server's CPU milliseconds per request (the machine is shared: a figure less sensitive to what
+    else runs than requests per second)."""
+    cpu = server_cpu(server)
     out = subprocess.run(
         [
             "wrk",
@@ -148,6 +169,8 @@ def wrk(port: int, mode: str, site: str, seconds: int, connections: int, run: st
             result["errors"] = int(errors)
     if "all" not in result:
         raise SystemExit(f"wrk printed no RESULT:\n{out.stdout}\n{out.stderr}")
+    answered = sum(r["n"] for k, r in result.items() if k in MIX)
+    result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(answered, 1)
     return result
 
 
@@ -195,10 +218,12 @@ def main() -> None:
         )
         single = {}
         for mode, site in (("read", "bench"), ("counts", "bench"), ("post", "posts")):
-            single[mode] = wrk(port, mode, site, args.single_seconds, args.connections, run)
+            single[mode] = wrk(
+                port, mode, site, args.single_seconds, args.connections, run, server.pid
+            )
         moderator = Moderator(f"http://127.0.0.1:{port}", token, held, args.interval)
         moderator.start()
-        mixed = wrk(port, "mix", "bench", args.seconds, args.connections, run)
+        mixed = wrk(port, "mix", "bench", args.seconds, args.connections, run, server.pid)
         moderator.stop.set()
         moderator.join(10)
         weighted = 1 / sum(share / single[mode]["all"]["rps"] for mode, share in MIX.items())
@@ -227,13 +252,21 @@ def main() -> None:
             f"mixed {mixed['all']['rps']:.0f}/s against {weighted:.0f}/s weighted from the "
             f"single scenarios: {ratio:.0%}; non-2xx or errors {bad}"
         )
+        cpu_weighted = sum(share * single[mode]["cpu_ms"] for mode, share in MIX.items())
+        print(
+            "server CPU ms per request: alone "
+            + ", ".join(f"{mode} {single[mode]['cpu_ms']:.3f}" for mode in MIX)
+            + f"; weighted {cpu_weighted:.3f}; mixed {mixed['cpu_ms']:.3f} "
+            f"({mixed['cpu_ms'] / cpu_weighted:.0%} of weighted; the moderator's approvals included)"
+        )
         if took:
             print(
                 f"moderator: {len(took)} approvals ({moderator.failed} failed), "
                 f"p50 {statistics.median(took):.1f} ms, max {took[-1]:.1f} ms"
             )
         print(
-            f"MIXED {mixed['all']['rps']:.0f} {weighted:.0f} "
+            f"MIXED {mixed['all']['rps']:.0f} {weighted:.0f} cpu {mixed['cpu_ms']:.3f} "
+            f"{cpu_weighted:.3f} "
             + " ".join(
                 f"{k}:{mixed[k]['p50']:.2f}/{mixed[k]['p99']:.2f}"
                 for k in ("read", "counts", "post", "all")

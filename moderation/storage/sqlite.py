@@ -193,6 +193,16 @@ class ChangeStamp:
         start = _STAMP * (1 + slot)
         return self._map[start : start + _STAMP]
 
+    def pages_unchanged(self, slots: tuple[int, ...], stamps: tuple[bytes, ...]) -> bool:
+        """Whether the pages in `slots` still have the `stamps` read earlier (`read_page`); a
+        plain loop, as it runs on every kept answer served."""
+        mapped = self._map
+        for slot, stamp in zip(slots, stamps, strict=True):
+            start = _STAMP * (1 + slot)
+            if mapped[start : start + _STAMP] != stamp:
+                return False
+        return True
+
     def bump(self) -> None:
         """Record that a write committed (call it after the commit): every page may have changed."""
         self._map[:_STAMP] = self._new()

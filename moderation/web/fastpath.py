@@ -71,7 +71,7 @@ class _Stamps:
         """Whether nothing that could change those rows committed since (see `take`)."""
         if self.changes is not changes or self.database != changes.read():
             return False  # a write that named no pages committed since (or another database)
-        if any(changes.read_page(s) != p for s, p in zip(self.slots, self.pages, strict=True)):
+        if not changes.pages_unchanged(self.slots, self.pages):
             return False  # a write changed one of its pages
         return time.monotonic() < self.until  # trusted for a bounded time (`sqlite`)
 
