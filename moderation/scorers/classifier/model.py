@@ -9,8 +9,9 @@ state can be stored as one database row per feature plus one row of totals, and 
 `Delta` to add.
 
 With `Params.logistic` the model also keeps, per feature, a logistic-regression weight and its sum of
-squared gradients (AdaGrad), and its probability is the mean of the two models' log-odds. Naive Bayes
-ranks the bulk well; the logistic half ranks the tail, where a false positive costs most, far better
+squared gradients (AdaGrad), and its probability mixes the two models' log-odds (`Params.nb_share`
+of naive Bayes). The logistic half ranks the tail, where a false positive costs most, far better, and
+flags less of a corpus unlike the training data; a little naive Bayes still helps the ranking
 (BASE_MODEL.md has the figures). A logistic step depends on the weights it reads, so steps taken by
 two workers at once are each computed from a slightly older state (they still add up, as in
 lock-free SGD), and a reversed decision is not undone exactly: the corrected label's step follows.
@@ -46,6 +47,7 @@ class Params:
     max_clues: int = 150
     logistic: bool = False
     lr_rate: float = 0.5
+    nb_share: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,13 @@ class SpamModel:
 
     def combine(self, clues: Sequence[Clue], feats: Sequence[str]) -> float:
         """The probability from the naive-Bayes ``clues`` of unique ``feats`` and, when the model
-        is logistic, the logistic probability of the same features (the mean of their log-odds)."""
+        is logistic, the logistic probability of the same features: their log-odds weighted
+        `Params.nb_share` and the rest."""
         nb = combine_clues(clues)
         if not self.params.logistic:
             return nb
-        mixed = (_logit(nb) + self.margin(feats)) / 2.0
+        share = self.params.nb_share
+        mixed = share * _logit(nb) + (1.0 - share) * self.margin(feats)
         return 1.0 / (1.0 + math.exp(-mixed))
 
     def margin(self, feats: Sequence[str]) -> float:
