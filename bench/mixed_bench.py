@@ -3,8 +3,9 @@
     .venv/bin/python bench/mixed_bench.py [--seconds 20] [--single-seconds 10] [--connections 16]
 
 The data of `serve_bench.py` (100 threads × 50 comments on SQLite, 2 workers). After 3 s of reads
-that are not counted (every worker builds every page), each request type alone, with the same requests the mix sends (thread reads spread over the 100 pages; counts
-of 10 pages; posts, on a site of their own so that the read data stays the same), then the mix:
+that are not counted (every worker builds every page), each request type alone, with the same
+requests the mix sends (thread reads spread over the 100 pages; counts of 10 pages; posts, on a
+site of their own so that the read data stays the same), then the mix:
 per 100 requests 90 thread reads, 9 counts and 1 post (to one of the 100 pages), while a moderator
 approves a held comment on another site every 250 ms through the moderation API. wrk runs with
 one connection per wrk thread (`mixed_wrk.lua` pairs each response with its request).
