@@ -20,19 +20,40 @@ def spam() -> None:
 
 @spam.command("train")
 @click.argument("csv_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--site",
+    default=None,
+    metavar="SITE",
+    help="also keep each row, scored just before it is learned, in this site's reserve of "
+    "decisions, which calibrates the site's cut-offs as its moderators' decisions do",
+)
 @pass_state
-def spam_train(state: State, csv_files: tuple[str, ...]) -> None:
+def spam_train(state: State, csv_files: tuple[str, ...], site: str | None) -> None:
     """Teach the shared classifier labelled rows (author,email,url,content,label,source)."""
+    from moderation.scorers.classifier.features import features
     from moderation.scorers.evaluation import read_rows
-    from moderation.services.spam import learn
+    from moderation.services import build_context
+    from moderation.services.spam import calibrate_site, learn, model_for, record_decision
 
+    if site is not None and site not in state.settings.sites:
+        raise click.ClickException(f"--site: no site {site!r} in the configuration")
+    ctx = build_context(state.settings)
     total = {"spam": 0, "ham": 0}
     with state.database().write() as tx:
         for path in csv_files:
             for row in read_rows(path):
-                learn(tx, evaluation_submission(row), row.is_spam)
+                submission = evaluation_submission(row)
+                model = None
+                if site is not None:
+                    feats = features(submission)
+                    model = model_for(tx, feats)
+                    record_decision(tx, ctx, site, None, row.is_spam, model.score(feats), False)
+                learn(tx, submission, row.is_spam, model=model)
                 total["spam" if row.is_spam else "ham"] += 1
+        cutoffs = calibrate_site(tx, ctx, site) if site is not None else None
     click.echo(f"learned {total['spam']} spam and {total['ham']} ham rows")
+    if cutoffs is not None:
+        click.echo(f"{site}: cut-offs unsure {cutoffs.unsure:.6f}, spam {cutoffs.spam:.6f}")
 
 
 @spam.command("evaluate")

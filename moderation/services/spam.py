@@ -282,10 +282,17 @@ def held_ham_share() -> float:
 
 
 def record_decision(
-    session: Session, ctx: Context, site: str, comment_id: int | None, is_spam: bool, prob: float
-) -> Cutoffs:
+    session: Session,
+    ctx: Context,
+    site: str,
+    comment_id: int | None,
+    is_spam: bool,
+    prob: float,
+    calibrate_now: bool = True,
+) -> Cutoffs | None:
     """Keep a decision and its probability (scored before learning) in the site's reserve, drop
-    the reserve's oldest beyond `decision_reserve`, and calibrate the site's cut-offs again.
+    the reserve's oldest beyond `decision_reserve`, and calibrate the site's cut-offs again (a
+    bulk caller passes ``calibrate_now=False`` and calls `calibrate_site` once at the end).
 
     Two decisions committed at the same moment on PostgreSQL may each miss the other's row; the
     next decision on the site calibrates with both.
@@ -309,7 +316,7 @@ def record_decision(
     )
     if oldest_kept is not None:
         session.execute(delete(ClassifierDecision).where(same, table.c.id < oldest_kept))
-    return calibrate_site(session, ctx, site)
+    return calibrate_site(session, ctx, site) if calibrate_now else None
 
 
 def calibrate_site(session: Session, ctx: Context, site: str) -> Cutoffs:

@@ -1,0 +1,54 @@
+"""``moderation spam train --site``: labelled history teaches the classifier and calibrates the
+site's cut-offs, on the test's database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from moderation.models import ClassifierCount, ClassifierCutoff, ClassifierDecision
+
+PLAIN = [
+    "I tried the second approach on my laptop and it worked after a restart.",
+    "Could you say more about how the cache is invalidated when a post changes?",
+    "We ran into the same problem last spring; pinning the version fixed it.",
+    "The diagrams helped a lot with the part about indexes, and the query plans too.",
+]
+SPAM = "CHECK OUT MY CHANNEL http://bit.ly/x subscribe!!!"
+
+
+def history(path, ham: int, spam: int) -> None:
+    lines = ["author,email,url,content,label,source"]
+    lines += [f'Reader {i},,,"{PLAIN[i % 4]} ({i})",ham,blog' for i in range(ham)]
+    lines += [f"Bot {i},,,{SPAM} {i},spam,blog" for i in range(spam)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_train_with_a_site_fills_its_reserve_and_calibrates_it(cli, tmp_path, session):
+    history(tmp_path / "old.csv", ham=30, spam=10)
+    out = cli("spam", "train", "old.csv", "--site", "demo").output
+    assert "learned 10 spam and 30 ham rows" in out
+    assert "demo: cut-offs unsure" in out
+    kinds = dict(
+        session.execute(
+            select(ClassifierDecision.is_spam, func.count()).group_by(ClassifierDecision.is_spam)
+        ).all()
+    )
+    assert kinds == {False: 30, True: 10}
+    row = session.get(ClassifierCutoff, "demo")
+    assert (row.ham_decisions, row.spam_decisions) == (30, 10)
+    assert session.get(ClassifierCount, "").ham == 30.0
+
+
+def test_train_without_a_site_leaves_the_cut_offs_alone(cli, tmp_path, session):
+    history(tmp_path / "old.csv", ham=3, spam=1)
+    cli("spam", "train", "old.csv")
+    assert session.scalar(select(func.count()).select_from(ClassifierDecision)) == 0
+    assert session.scalar(select(func.count()).select_from(ClassifierCutoff)) == 0
+
+
+def test_train_refuses_an_unknown_site(cli, tmp_path, session):
+    history(tmp_path / "old.csv", ham=1, spam=1)
+    result = cli("spam", "train", "old.csv", "--site", "nowhere", ok=False)
+    assert result.exit_code != 0
+    assert "no site 'nowhere'" in result.output
+    assert session.scalar(select(func.count()).select_from(ClassifierCount)) == 0
