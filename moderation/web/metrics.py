@@ -57,7 +57,7 @@ class StateCollector:
         self.heartbeat_age = heartbeat_age
 
     def collect(self) -> Iterator[Metric]:
-        """The outbox backlog, the age of its oldest due entry, dead letters, the heartbeat."""
+        """The outbox backlog, the age of its oldest waiting entry, dead letters, the heartbeat."""
         backlog = GaugeMetricFamily(
             "moderation_outbox_backlog",
             "Side effects (mails, Akismet feedback, verifications) waiting to run, by kind.",
@@ -74,6 +74,9 @@ class StateCollector:
         )
         now = time.time()
         waiting = OutboxEntry.done_at.is_(None) & OutboxEntry.dead_at.is_(None)
+        up = GaugeMetricFamily(
+            "moderation_database_up", "Whether the database answered the scrape."
+        )
         try:
             with self.database.read() as session:
                 for kind, count in session.execute(
@@ -89,18 +92,12 @@ class StateCollector:
                 first: datetime | None = session.scalar(
                     select(func.min(OutboxEntry.created_at)).where(waiting)
                 )
-        except Exception:  # a scrape must still show the process metrics
-            log.exception("metrics: the outbox could not be read")
-            up = GaugeMetricFamily(
-                "moderation_database_up", "Whether the database answered the scrape."
-            )
+        except Exception as exc:  # the scrape still shows the processes' metrics, and this
+            log.warning("metrics: the outbox could not be read: %s", exc)
             up.add_metric([], 0)
             yield up
         else:
             oldest.add_metric([], max(now - as_utc(first).timestamp(), 0.0) if first else 0.0)
-            up = GaugeMetricFamily(
-                "moderation_database_up", "Whether the database answered the scrape."
-            )
             up.add_metric([], 1)
             yield from (up, backlog, dead, oldest)
         if self.heartbeat_age is not None:

@@ -21,7 +21,9 @@ from moderation.domain.states import CommentStatus
 from moderation.models import OutboxEntry
 from moderation.runtime import metrics as metrics_module
 from moderation.services import accounts, mailing, outbox
+from moderation.storage.db import Database
 from moderation.web.fastpath import THREAD_PATH
+from moderation.web.metrics import StateCollector
 from tests.conftest import make_settings
 from tests.factories import make_comment, make_thread
 from tests.fakes.smtp_server import free_port
@@ -285,3 +287,17 @@ def test_a_bad_metrics_setting_stops_the_start(tmp_path, override, message):
     with pytest.raises(ConfigError) as caught:
         make_settings(tmp_path, **override)
     assert message in str(caught.value)
+
+
+def test_a_database_that_does_not_answer_still_leaves_a_scrape(tmp_path):
+    """The outbox gauges go, `moderation_database_up` says 0, the heartbeat is still read."""
+    gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'x.db'}")
+    try:
+        families = list(StateCollector(gone, lambda: 2.5).collect())
+    finally:
+        gone.dispose()
+    values = {f.name: [s.value for s in f.samples] for f in families}
+    assert values == {
+        "moderation_database_up": [0.0],
+        "moderation_job_consumer_heartbeat_age_seconds": [2.5],
+    }
