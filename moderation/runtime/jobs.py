@@ -14,11 +14,14 @@ read, in the worker); the sweep and the retries know the kind and queue straight
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from moderation.config import Settings
@@ -77,10 +80,47 @@ def lane_threads(settings: Settings, general_threads: int) -> dict[str, int]:
     }
 
 
+def import_huey(settings: Settings) -> ModuleType:
+    """Import huey without the client libraries this configuration does not use.
+
+    huey's storage module imports the redis client and psycopg whenever they are installed,
+    whatever storage it is given: about 16 MB in every server worker and job consumer
+    (docs/performance.md, Memory). Each one nothing here needs is hidden during huey's import
+    (huey then treats it as not installed) and importable again afterwards. A process that
+    imported huey so and then meets a Redis configuration (tests do) gets the client handed to
+    huey's storage module under the names its own import would have bound (tested).
+    """
+    if "huey" in sys.modules:
+        loaded = sys.modules["huey"]
+        if settings.jobs.backend == "redis" and loaded.storage.Redis is None:
+            from redis import ConnectionPool, Redis
+            from redis.exceptions import ConnectionError, TimeoutError
+
+            storage = loaded.storage
+            storage.ConnectionPool, storage.Redis = ConnectionPool, Redis
+            storage.ConnectionError, storage.TimeoutError = ConnectionError, TimeoutError
+            storage.RedisStorage.redis_client = Redis  # (bound when the class was made)
+        return loaded
+    unused = []
+    if settings.jobs.backend != "redis" and not settings.redis.url:
+        unused.append("redis")
+    if not settings.database.url.startswith("postgresql"):
+        unused.append("psycopg")
+    hidden = [name for name in unused if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+    try:
+        return importlib.import_module("huey")
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
 def make_huey(settings: Settings, name: str = "moderation") -> Huey:
     """A huey queue called `name` on the configured storage (Redis storage needs the ``[redis]``
     extra). The lanes' queues share the storage: one SQLite file, or one Redis."""
-    import huey
+    huey = import_huey(settings)
 
     if settings.jobs.backend == "redis":
         return huey.RedisHuey(name, url=settings.redis.url, immediate=settings.jobs.immediate)
@@ -100,8 +140,6 @@ class Jobs:
     """
 
     def __init__(self, settings: Settings, database: Database, ctx: Context) -> None:
-        from huey import crontab
-
         self.settings = settings
         self.huey = make_huey(settings)  # the general queue: routing, sweep, purge, other kinds
         self.database = database
@@ -117,6 +155,7 @@ class Jobs:
             lane: queue.task(name=f"outbox.run.{lane}")(self._runner(lane))
             for lane, queue in self.lanes.items()
         }
+        crontab = import_huey(settings).crontab
         self.sweep_task = self.huey.periodic_task(crontab(minute="*"), name="outbox.sweep")(
             self.sweep
         )

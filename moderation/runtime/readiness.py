@@ -48,10 +48,9 @@ class Readiness:
 
 @functools.cache
 def head_revisions() -> frozenset[str]:
-    """The newest migration revision(s) this code ships (read from the scripts once)."""
-    from alembic.script import ScriptDirectory
-
-    return frozenset(ScriptDirectory(str(migrations.MIGRATIONS)).get_heads())
+    """The newest migration revision(s) this code ships (read from the scripts once, without
+    Alembic, which a server worker need not carry)."""
+    return migrations.head_revisions()
 
 
 def check(database: Database, settings: Settings, heartbeat: Heartbeat) -> Readiness:

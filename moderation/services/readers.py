@@ -9,7 +9,9 @@ ends every token handed out before. Browsers block third-party cookies; the toke
 The protocol work (`begin_oidc`, `finish_oidc`, `begin_github`, `finish_github`) talks to the
 provider over HTTP and happens outside any write; only `upsert_reader` writes. The OAuth 2 and
 PKCE parameters are Authlib's, the ID token's signature and claims are checked with joserfc
-(Authlib's JOSE library) against the provider's published keys.
+(Authlib's JOSE library) against the provider's published keys. Those two, their cryptography and
+httpx are imported by the functions that use them: a server worker of a site without sign-in never
+carries them (about 13 MB; docs/performance.md, Memory).
 """
 
 from __future__ import annotations
@@ -19,14 +21,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
@@ -37,6 +33,9 @@ from moderation.models import Comment, Reader
 from moderation.services import Context, outbox
 from moderation.services.tokens import AUTH_EMAIL, READER
 from moderation.storage.db import Database
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,8 @@ def check_state(flow: Flow, state: str) -> None:
 
 
 def _http(ctx: Context) -> httpx.Client:
+    import httpx
+
     return httpx.Client(timeout=ctx.settings.auth.timeout, follow_redirects=False)
 
 
@@ -154,6 +155,8 @@ def _json(response: httpx.Response, what: str) -> Any:
 
 
 def _get(ctx: Context, url: str, what: str, **kwargs: Any) -> Any:
+    import httpx
+
     try:
         with _http(ctx) as http:
             response = http.get(url, **kwargs)
@@ -166,6 +169,8 @@ def _get(ctx: Context, url: str, what: str, **kwargs: Any) -> Any:
 
 
 def _post(ctx: Context, url: str, what: str, **kwargs: Any) -> Any:
+    import httpx
+
     try:
         with _http(ctx) as http:
             response = http.post(url, **kwargs)
@@ -192,6 +197,9 @@ def discovery(ctx: Context, provider: ProviderSettings) -> dict[str, Any]:
 
 def begin_oidc(ctx: Context, provider: ProviderSettings, flow: Flow, redirect_uri: str) -> str:
     """The provider's authorization URL for `flow`: code flow with state, nonce and PKCE."""
+    from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     meta = discovery(ctx, provider)
     url: str = prepare_grant_uri(
         meta["authorization_endpoint"],
@@ -264,6 +272,10 @@ def verify_id_token(
     ctx: Context, provider: ProviderSettings, meta: dict[str, Any], id_token: str, nonce: str
 ) -> dict[str, Any]:
     """The claims of a genuine ID token for us and this flow; `SignInFailed` otherwise."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     keys = _get(ctx, meta["jwks_uri"], "keys")
     try:
         key_set = KeySet.import_key_set(keys)
@@ -287,6 +299,9 @@ def verify_id_token(
 
 def begin_github(ctx: Context, provider: ProviderSettings, flow: Flow, redirect_uri: str) -> str:
     """GitHub's authorization URL for `flow` (state and PKCE; GitHub has no ID token)."""
+    from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     url: str = prepare_grant_uri(
         f"{provider.github_url.rstrip('/')}/login/oauth/authorize",
         provider.client_id,

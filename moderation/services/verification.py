@@ -19,7 +19,7 @@ import html as html_lib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,18 +33,18 @@ from moderation.domain.scoring import Assessment, Submission, Verdict, run_pipel
 from moderation.domain.states import Action, CommentKind, CommentStatus
 from moderation.errors import InvalidTransition
 from moderation.models import Comment, ModerationEvent
-
-# Sending reuses the fetcher's URL checks, pinned connections and error mapping (the underscored
-# names) rather than a second copy of that security-critical code; a public `Fetcher.post` would
-# be the tidier home for it.
-from moderation.net.fetcher import Fetcher
-from moderation.net.guarded import FetchError, FetchFailed, HostRateLimited, Timeout
 from moderation.runtime import metrics
 from moderation.scorers.rules import SOURCE_ADDRESSES
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
 from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
 from moderation.storage.db import Database
+
+# Sending reuses the fetcher's URL checks, pinned connections and error mapping (the underscored
+# names) rather than a second copy of that security-critical code; a public `Fetcher.post` would
+# be the tidier home for it.
+if TYPE_CHECKING:
+    from moderation.net.fetcher import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,18 @@ def fetcher_for(ctx: Context) -> Fetcher:
 
 @functools.cache
 def shared_fetcher(settings: FetchSettings) -> Fetcher:
-    """One `Fetcher` per fetch settings for the whole process (its rate limits are per process)."""
+    """One `Fetcher` per fetch settings for the whole process (its rate limits are per process).
+    The fetcher (and httpx) is imported here: a server worker that never fetches never carries
+    it (docs/performance.md, Memory)."""
+    from moderation.net.fetcher import Fetcher
+
     return Fetcher(settings)
 
 
 def check_source(fetcher: Fetcher, source: str, target: str) -> SourceCheck:
     """Fetch `source` and look for a link to exactly `target` (WM-11, WM-12, PB-9, PB-10)."""
+    from moderation.net.guarded import FetchError, FetchFailed, HostRateLimited, Timeout
+
     try:
         result = fetcher.fetch(source)
     except (Timeout, FetchFailed, HostRateLimited) as exc:

@@ -1,0 +1,333 @@
+"""Resident memory of `moderation serve`: each worker, the main process and the job consumer.
+
+    .venv/bin/python bench/memory_bench.py [--workers 2] [--requests 500] [--clients 4]
+    .venv/bin/python bench/memory_bench.py --imports
+
+Sets up a fresh demo installation in a temporary folder (``moderation init-config --demo``,
+``moderation db upgrade``, SQLite), with the rate and flood limits lifted so that every post is
+scored, and starts ``moderation serve``. Prints the memory of every process of the server's family
+three times: once started (before any request), after a warm-up (every worker has answered the
+demo page, embed.js, thread reads, counts and posts, so the spam model is loaded and the scorers
+have run) and after the load: ``--requests`` requests from ``--clients`` threads, each on a new
+connection so that the kernel spreads them over the workers, in the proportions of a page view
+(per 20: 10 thread reads, 6 counts of 10 pages, 1 demo page, 1 embed.js, 2 comment posts).
+
+Per process: RSS (``VmRSS``); PSS and USS from ``/proc/<pid>/smaps_rollup`` when the kernel has it.
+The workers are forked from the main process, so their RSS counts pages they share with it and
+with one another; USS (private pages) is what one more worker would cost, and PSS shares the shared
+pages out, so the sum of PSS is the family's memory.
+
+``--imports`` instead imports the app's heavy packages one after another in a fresh interpreter
+and prints the RSS each adds (the order matters: what an earlier package pulled in is not counted
+again), then the app itself, the base spam model, and the app built with the demo config.
+
+Run it with ``PYTHONPATH=/path/to/other/checkout`` to measure another commit (the `moderation`
+package is imported from ``PYTHONPATH`` first). Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+CLI = [sys.executable, "-m", "moderation.cli"]
+TEXTS = [
+    "I think the argument in the second paragraph holds, but the *example* is a stretch.",
+    "Thanks for writing this up. We hit the same problem last year and ended up with a "
+    "[similar approach](https://example.org/notes).\n\n- one\n- two",
+    "Could you say more about `co-production`? The term is new to me.",
+    "> quoted text\n\nAnd my reply to it, with **emphasis**.",
+    "Cheap watches and replica bags, best price online, visit http://cheap.example.com now!!!",
+    "Great post! Check out my channel for free gift cards http://spam.example.net/win",
+]
+EXTRA_CONFIG = """
+[guard]
+rate_limit = "100000000 per minute"
+edit_rate_limit = "100000000 per minute"
+flood_seconds = 0
+"""
+# A fresh interpreter imports these one after another (`--imports`); each line prints its RSS.
+IMPORTS = [
+    "sys",
+    "click",
+    "flask",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "jinja2",
+    "markdown_it",
+    "nh3",
+    "httpx",
+    "prometheus_client",
+    "limits",
+    "argon2",
+    "huey",
+    "cryptography",
+    "authlib",
+    "defusedxml",
+    "alembic",
+    "flask_wtf",
+    "granian",
+    "moderation.config",
+    "moderation.app",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS, and PSS and USS when ``smaps_rollup`` exists, of process `pid`, in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            out["rss"] = int(line.split()[1]) / 1024
+    rollup = Path(f"/proc/{pid}/smaps_rollup")
+    try:
+        fields = {
+            parts[0].rstrip(":"): int(parts[1])
+            for parts in (line.split() for line in rollup.read_text().splitlines()[1:])
+            if len(parts) >= 2 and parts[1].isdigit()
+        }
+    except OSError:
+        return out
+    out["pss"] = fields.get("Pss", 0) / 1024
+    out["uss"] = (fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)) / 1024
+    return out
+
+
+def family(pid: int) -> list[tuple[str, int]]:
+    """(role, pid) of the server process and its children: Granian's workers (forked, so with the
+    same command line) and the job consumer (``moderation worker``)."""
+    found = [("main", pid)]
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    workers = 0
+    for child in sorted(map(int, children)):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in cmdline:
+            found.append(("job consumer", child))
+        else:
+            workers += 1
+            found.append((f"worker {workers}", child))
+    return found
+
+
+def report(title: str, server: int) -> None:
+    print(f"\n{title}")
+    print(f"{'process':<14}{'pid':>8}{'RSS MB':>10}{'PSS MB':>10}{'USS MB':>10}")
+    totals = {"rss": 0.0, "pss": 0.0}
+    for role, pid in family(server):
+        try:
+            m = memory(pid)
+        except OSError:
+            continue
+        for key in totals:
+            totals[key] += m.get(key, 0.0)
+        pss = f"{m['pss']:>10.1f}{m['uss']:>10.1f}" if "pss" in m else f"{'-':>10}{'-':>10}"
+        print(f"{role:<14}{pid:>8}{m['rss']:>10.1f}{pss}")
+    print(f"{'sum':<14}{'':>8}{totals['rss']:>10.1f}{totals['pss']:>10.1f}")
+
+
+def wait_ready(port: int, workers: int, seconds: float = 60) -> None:
+    """Until /healthz answers and `workers` sockets listen on `port` (one per worker on Linux)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    table = Path("/proc/net/tcp")
+    while table.exists() and time.monotonic() < deadline:
+        rows = [line.split() for line in table.read_text().splitlines()[1:]]
+        listening = sum(1 for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
+        if listening >= workers:
+            break
+        time.sleep(0.1)
+    time.sleep(1)  # the workers settle (imports after the first request are counted later)
+
+
+class Load:
+    """Requests of a page view's mix, each on a new connection; counts statuses."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.statuses: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.posted = 0
+
+    def one(self, client: httpx.Client, kind: str, rng: random.Random) -> None:
+        page = rng.randint(1, 20)
+        if kind == "thread":
+            r = client.get("/api/v1/threads/comments", params={"site": "demo", "uri": f"/p{page}/"})
+        elif kind == "counts":
+            uris = [("uri", f"/p{i}/") for i in range(1, 11)]
+            r = client.get("/api/v1/counts", params=[("site", "demo"), *uris])
+        elif kind == "demo":
+            r = client.get("/demo/")
+        elif kind == "embed":
+            r = client.get("/embed.js", headers={"Accept-Encoding": "gzip"})
+        else:
+            with self.lock:
+                self.posted += 1
+                n = self.posted
+            text = f"{rng.choice(TEXTS)} ({n})"
+            body = {
+                "site": "demo",
+                "uri": f"/p{page}/",
+                "text": text,
+                "author": f"Reader {n % 50}",
+                "email": f"reader{n % 50}@example.org",
+            }
+            if n % 3 == 0:
+                body["website"] = f"http://site{n % 7}.example.com"
+            r = client.post("/api/v1/comments", json=body)
+        with self.lock:
+            self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+
+    def run(self, requests: int, clients: int, seed: int) -> float:
+        mix = ["thread"] * 10 + ["counts"] * 6 + ["demo", "embed"] + ["post"] * 2
+        kinds = [mix[i % len(mix)] for i in range(requests)]
+        random.Random(seed).shuffle(kinds)
+        chunks = [kinds[i::clients] for i in range(clients)]
+
+        def work(chunk: list[str], n: int) -> None:
+            rng = random.Random(seed * 100 + n)
+            limits = httpx.Limits(max_keepalive_connections=0)  # a new connection per request
+            with httpx.Client(base_url=self.base, limits=limits, timeout=30) as client:
+                for kind in chunk:
+                    self.one(client, kind, rng)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=work, args=(c, n)) for n, c in enumerate(chunks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - started
+
+
+def imports() -> None:
+    """RSS after each import in a fresh interpreter (see the module's description)."""
+    code = f"""
+import importlib, sys, os, tempfile, subprocess
+from pathlib import Path
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+last = rss()
+print(f"{{'import':<28}}{{'RSS MB':>10}}{{'added':>10}}{{'modules':>10}}")
+print(f"{{'(interpreter)':<28}}{{last:>10.1f}}{{'':>10}}{{len(sys.modules):>10}}")
+for name in {IMPORTS!r}:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        print(f"{{name:<28}} not importable: {{exc}}")
+        continue
+    now = rss()
+    print(f"{{name:<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
+    last = now
+from moderation.services.spam import base_model
+base_model()
+now = rss()
+print(f"{{'base spam model loaded':<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
+last = now
+folder = Path(tempfile.mkdtemp(prefix="moderation-memory-"))
+os.chdir(folder)
+subprocess.run([sys.executable, "-m", "moderation.cli", "init-config", "--demo"], check=True,
+               capture_output=True)
+from moderation.config import load_settings
+from moderation.app import create_app
+app = create_app(load_settings(folder / "config.toml"))
+now = rss()
+print(f"{{'create_app(demo config)':<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
+heavy = sorted({{m.split(".")[0] for m in sys.modules}})
+print("top-level packages now imported:", " ".join(h for h in heavy if not h.startswith("_")))
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="[server] threads per worker")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=4, help="threads sending requests")
+    parser.add_argument("--no-consumer", action="store_true", help="no embedded job consumer")
+    parser.add_argument("--imports", action="store_true", help="RSS per import instead")
+    parser.add_argument("--keep", action="store_true", help="keep the server's folder")
+    args = parser.parse_args()
+    if args.imports:
+        imports()
+        return
+    import moderation
+
+    folder = Path(tempfile.mkdtemp(prefix="moderation-memory-"))
+    port = free_port()
+    subprocess.run(
+        [*CLI, "init-config", "--demo", "--port", str(port)],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    config = folder / "config.toml"
+    server_lines = [f"workers = {args.workers}", 'log_level = "warning"', "access_log = false"]
+    if args.threads:
+        server_lines.append(f"threads = {args.threads}")
+    text = config.read_text().replace("[server]\n", "[server]\n" + "\n".join(server_lines) + "\n")
+    text += EXTRA_CONFIG
+    if args.no_consumer:
+        text += "\n[jobs]\nembedded_consumer = false\n"
+    config.write_text(text)
+    subprocess.run([*CLI, "db", "upgrade"], cwd=folder, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [*CLI, "serve"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_ready(port, args.workers)
+        print(
+            f"moderation serve ({Path(moderation.__file__).parent}), {args.workers} workers, "
+            f"demo config on SQLite; Python {sys.version.split()[0]}"
+        )
+        report("started, before any request", server.pid)
+        load = Load(port)
+        # Warm-up: every worker sees every kind (a new connection per request: spread by the kernel).
+        warm = load.run(20 * 4 * args.workers, args.clients, seed=1)
+        time.sleep(1)
+        report(f"after warm-up ({20 * 4 * args.workers} requests, {warm:.1f} s)", server.pid)
+        took = load.run(args.requests, args.clients, seed=2)
+        time.sleep(1)
+        report(f"after the load ({args.requests} requests, {took:.1f} s)", server.pid)
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(load.statuses.items()))
+        print(f"\nstatuses over both runs: {statuses}; comments posted: {load.posted}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if args.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
