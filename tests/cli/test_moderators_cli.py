@@ -50,3 +50,32 @@ def test_password_for_an_unknown_or_short(cli, session, ctx):
     )
     assert short.exit_code != 0
     assert "at least 10 characters" in short.output
+
+
+def test_add_takes_the_dashboards_path(cli, session):
+    """``moderators add`` makes the row the dashboard's "Add a moderator" makes (a sign-in time
+    stamp, a lower-cased address) and refuses what the dashboard refuses."""
+    added = cli(
+        "moderators",
+        "add",
+        "Mod@Example.org",
+        "--site",
+        "demo",
+        "--password-stdin",
+        stdin=f"{PASSWORD}\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert "moderator mod@example.org added (moderator) for the sites demo" in added.output
+    moderator = accounts.find_moderator(session, "mod@example.org")
+    assert moderator is not None
+    assert moderator.created_at is not None
+    assert accounts.listed_sites(session, moderator.id) == ["demo"]
+    for email, stdin, said in [
+        ("not an address", f"{PASSWORD}\n", "not an e-mail address"),
+        ("MOD@example.org", f"{PASSWORD}\n", "exists already"),
+        ("other@example.org", "short\n", "at least 10 characters"),
+    ]:
+        refused = cli("moderators", "add", email, "--password-stdin", stdin=stdin, ok=False)
+        assert refused.exit_code != 0
+        assert said in refused.output
+    assert accounts.find_moderator(session, "other@example.org") is None
