@@ -17,9 +17,11 @@ The workers are forked from the main process, so their RSS counts pages they sha
 with one another; USS (private pages) is what one more worker would cost, and PSS shares the shared
 pages out, so the sum of PSS is the family's memory.
 
-``--imports`` instead imports the app's heavy packages one after another in a fresh interpreter
-and prints the RSS each adds (the order matters: what an earlier package pulled in is not counted
-again), then the app itself, the base spam model, and the app built with the demo config.
+``--imports`` instead prints, in a fresh interpreter, the RSS of a worker's imports step by step
+(what ``moderation serve`` imports before it forks, the app's modules, the app built with the demo
+config, the base spam model) and which of the packages a plain worker need not carry it imported;
+then what each heavy package adds alone, each in a fresh interpreter on top of Flask, SQLAlchemy
+and click (a package's own cost, whatever else imports it).
 
 Run it with ``PYTHONPATH=/path/to/other/checkout`` to measure another commit (the `moderation`
 package is imported from ``PYTHONPATH`` first). Prints figures, asserts nothing.
@@ -57,30 +59,32 @@ rate_limit = "100000000 per minute"
 edit_rate_limit = "100000000 per minute"
 flood_seconds = 0
 """
-# A fresh interpreter imports these one after another (`--imports`); each line prints its RSS.
-IMPORTS = [
-    "sys",
-    "click",
-    "flask",
-    "sqlalchemy",
-    "sqlalchemy.orm",
-    "jinja2",
+# `--imports`: each of these is imported alone, in a fresh interpreter, on top of BASE.
+BASE = ["flask", "sqlalchemy.orm", "click"]
+PACKAGES = [
+    "granian",
+    "huey",
+    "redis",
+    "psycopg",
+    "alembic",
+    "authlib.oauth2.rfc6749.parameters",
+    "joserfc.jwk",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
+    "httpx",
+    "akismet",
+    "mf2py",
+    "defusedxml.ElementTree",
+    "xmlrpc.client",
     "markdown_it",
     "nh3",
-    "httpx",
     "prometheus_client",
     "limits",
     "argon2",
-    "huey",
-    "cryptography",
-    "authlib",
-    "defusedxml",
-    "alembic",
     "flask_wtf",
-    "granian",
-    "moderation.config",
-    "moderation.app",
+    "flask_login",
 ]
+# The packages a plain worker (SQLite, no sign-in, no Akismet) should not carry.
+NOT_NEEDED = ["redis", "psycopg", "alembic", "authlib", "joserfc", "cryptography", "httpx", "rich"]
 
 
 def free_port() -> int:
@@ -223,45 +227,76 @@ class Load:
         return time.perf_counter() - started
 
 
-def imports() -> None:
-    """RSS after each import in a fresh interpreter (see the module's description)."""
-    code = f"""
-import importlib, sys, os, tempfile, subprocess
+ALONE = """
+import gc, importlib, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+for name in sys.argv[2].split(","):
+    importlib.import_module(name)
+gc.collect()
+before, count = rss(), len(sys.modules)
+importlib.import_module(sys.argv[1])
+gc.collect()
+print(f"{sys.argv[1]:<48}{rss() - before:>+8.1f}{len(sys.modules) - count:>9}")
+"""
+
+WORKER = """
+import gc, json, os, subprocess, sys, tempfile
 from pathlib import Path
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 last = rss()
-print(f"{{'import':<28}}{{'RSS MB':>10}}{{'added':>10}}{{'modules':>10}}")
-print(f"{{'(interpreter)':<28}}{{last:>10.1f}}{{'':>10}}{{len(sys.modules):>10}}")
-for name in {IMPORTS!r}:
-    try:
-        importlib.import_module(name)
-    except ImportError as exc:
-        print(f"{{name:<28}} not importable: {{exc}}")
-        continue
+def step(label):
+    global last
+    gc.collect()
     now = rss()
-    print(f"{{name:<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
+    print(f"{label:<48}{now:>8.1f}{now - last:>+8.1f}{len(sys.modules):>9}")
     last = now
-from moderation.services.spam import base_model
-base_model()
-now = rss()
-print(f"{{'base spam model loaded':<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
-last = now
+print(f"{'a worker, step by step':<48}{'RSS MB':>8}{'added':>8}{'modules':>9}")
+step("(interpreter)")
+import moderation.cli, moderation.runtime.server
+step("moderation serve's own imports (before forking)")
+import moderation
 folder = Path(tempfile.mkdtemp(prefix="moderation-memory-"))
 os.chdir(folder)
 subprocess.run([sys.executable, "-m", "moderation.cli", "init-config", "--demo"], check=True,
                capture_output=True)
-from moderation.config import load_settings
+import moderation.app
+step("import moderation.app")
 from moderation.app import create_app
+from moderation.config import load_settings
 app = create_app(load_settings(folder / "config.toml"))
-now = rss()
-print(f"{{'create_app(demo config)':<28}}{{now:>10.1f}}{{now - last:>+10.1f}}{{len(sys.modules):>10}}")
-heavy = sorted({{m.split(".")[0] for m in sys.modules}})
-print("top-level packages now imported:", " ".join(h for h in heavy if not h.startswith("_")))
+step("create_app(demo config)")
+from moderation.services.spam import base_model
+base_model()
+step("the base spam model loaded")
+loaded = [name for name in json.loads(sys.argv[1]) if name in sys.modules]
+print("imported, of", ", ".join(json.loads(sys.argv[1])) + ":", ", ".join(loaded) or "none")
+print("moderation from", Path(moderation.__file__).parent)
 """
-    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def imports() -> None:
+    """RSS of a worker's imports step by step, then of each package alone (see the module's
+    description). Fresh interpreters, run outside the checkout so that ``PYTHONPATH`` decides
+    which `moderation` is measured."""
+    import json
+
+    where = tempfile.gettempdir()
+    subprocess.run([sys.executable, "-c", WORKER, json.dumps(NOT_NEEDED)], check=True, cwd=where)
+    print(f"\n{'alone, on top of ' + ' + '.join(BASE):<48}{'added':>8}{'modules':>9}")
+    for name in PACKAGES:
+        out = subprocess.run(
+            [sys.executable, "-c", ALONE, name, ",".join(BASE)],
+            capture_output=True,
+            text=True,
+            cwd=where,
+        )
+        print(out.stdout.rstrip() or f"{name:<48}{'not importable':>17}")
 
 
 def main() -> None:

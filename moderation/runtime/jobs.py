@@ -84,11 +84,12 @@ def import_huey(settings: Settings) -> ModuleType:
     """Import huey without the client libraries this configuration does not use.
 
     huey's storage module imports the redis client and psycopg whenever they are installed,
-    whatever storage it is given: about 16 MB in every server worker and job consumer
-    (docs/performance.md, Memory). Each one nothing here needs is hidden during huey's import
-    (huey then treats it as not installed) and importable again afterwards. A process that
-    imported huey so and then meets a Redis configuration (tests do) gets the client handed to
-    huey's storage module under the names its own import would have bound (tested).
+    whatever storage it is given: about 16 MB in every server worker and job consumer of the
+    container image, which installs both extras (docs/performance.md, Memory). Each one nothing
+    here needs is hidden during huey's import (huey then treats it as not installed) and is
+    importable again afterwards. A process that imported huey so and then meets a Redis
+    configuration (tests do) gets the client handed to huey's storage module under the names its
+    own import would have bound (tested).
     """
     if "huey" in sys.modules:
         loaded = sys.modules["huey"]

@@ -7,12 +7,14 @@ running the app. Granian parses HTTP, keeps connections alive and writes respons
 Python runs only the app (docs/performance.md has the measurements).
 
 Each worker process builds the app itself (`worker_app`), after the fork: no database connection or
-SQLite handle crosses a fork.
+SQLite handle crosses a fork. The app's modules are imported before it (`preload`), so that the
+workers share their pages with the main process rather than each holding a copy.
 """
 
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import socket
@@ -60,6 +62,18 @@ def worker_app() -> Flask:
     return create_app(settings)
 
 
+def preload() -> None:
+    """Import the app's modules (only import: nothing opens a database or a file) and freeze
+    the objects made so far, before Granian forks the workers. A forked worker then shares those
+    pages with this process and with the other workers for as long as nothing writes to them,
+    and the frozen objects are left out of every garbage collection, which would write to each
+    one. RSS per worker stays the same; the private memory of each worker is about 16 MB less
+    (docs/performance.md, Memory)."""
+    import moderation.app  # noqa: F401
+
+    gc.freeze()
+
+
 def run(
     settings: Settings,
     *,
@@ -101,6 +115,7 @@ def run(
         respawn_failed_workers=True,
         workers_kill_timeout=10,
     )
+    preload()
     supervisor = None
     if settings.jobs.embedded_consumer and config_path is not None:
         supervisor = ConsumerSupervisor(consumer_command(config_path))
