@@ -138,6 +138,7 @@ class SpamSettings:
     retry_max_seconds: int = 21600
     max_false_positive_share: float = 0.005
     decision_reserve: int = 1000
+    repeat_window_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -492,6 +493,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("[spam] max_false_positive_share must be at least 0 and below 1")
     if settings.spam.decision_reserve < 1:
         raise ConfigError("[spam] decision_reserve must be at least 1")
+    if settings.spam.repeat_window_days < 0:
+        raise ConfigError("[spam] repeat_window_days must be 0 (off) or more")
     if settings.jobs.backend not in ("sqlite", "redis"):
         raise ConfigError("[jobs] backend must be sqlite or redis")
     if settings.jobs.backend == "redis" and not settings.redis.url:

@@ -115,6 +115,9 @@ class Comment(Base):
             sqlite_where=sql_text("import_source IS NOT NULL"),
             postgresql_where=sql_text("import_source IS NOT NULL"),
         ),
+        # The same text on other pages lately (`[spam] repeat_window_days`): one range of this
+        # index per post, newest first. Short texts and linkbacks have "" and are never looked up.
+        Index("ix_comments_fingerprint_created", "fingerprint", "created_at"),
         # The portable id is given at the first export (or kept from an import): posts skip it.
         Index(
             "uq_comments_uid",
@@ -174,6 +177,12 @@ class Comment(Base):
     # Server defaults only: a reader's post (a prepared INSERT of its own columns) leaves them out.
     likes: Mapped[int] = mapped_column(Integer, server_default="0")
     dislikes: Mapped[int] = mapped_column(Integer, server_default="0")
+    fingerprint: Mapped[str] = mapped_column(
+        String(16),
+        server_default="",
+        comment="comments: 16 hex digits of the normalised text; empty for short texts, linkbacks "
+        "and comments stored before revision 0015",
+    )
     reader_id: Mapped[int | None] = mapped_column(
         ForeignKey("readers.id", ondelete="SET NULL"),
         index=True,

@@ -1,14 +1,16 @@
 """Evaluate the local scorer on the open sets through the `moderation` command itself.
 
     .venv/bin/python scripts/evaluate_open_sets.py [--data ../shared/data/spam/comments]
-        [--max-fp-share 0.005]
+        [--max-fp-share 0.005] [--no-history]
 
 Split by source, so that no video is in both training and test: for each YouTube video a base model is
 built exactly as the shipped one is (scripts/train_base_model.py: the same weights, scaling and
 cut-off calibration) but from the other four videos only, and a fresh SQLite installation runs
 `moderation spam evaluate VIDEO.csv --base THAT_MODEL [--online] --json`: the rules and the
 classifier as shipped, no Akismet, nothing stored; `--online` also calibrates the cut-offs as a
-site's decisions do, with ``--max-fp-share`` as ``[spam] max_false_positive_share``. Also reported:
+site's decisions do, with ``--max-fp-share`` as ``[spam] max_false_positive_share``. The other
+four videos are also its ``--history`` (unless ``--no-history``): the earlier pages the
+repeated-text rule counts copies on, a spam label a copy marked spam. Also reported:
 the shipped scorer on the SMS and e-mail sets, as shipped and online. Prints one markdown table
 (with recall at 1 % and 0.5 % FPR); the README quotes it.
 """
@@ -98,10 +100,12 @@ def installation(folder: Path, share: float) -> Path:
 
 
 def fold(
-    work: Path, name: str, base: Path, test: Path, share: float
+    work: Path, name: str, base: Path, test: Path, share: float, history: list[Path]
 ) -> dict[str, dict[str, float]]:
     folder = installation(work / name, share)
     args = ["--base", str(base)]
+    for path in history:
+        args += ["--history", str(path)]
     return {
         mode: json.loads(moderation(folder, "spam", "evaluate", str(test), *args, *flags, "--json"))
         for mode, flags in (("as shipped", []), ("--online", ["--online"]))
@@ -131,6 +135,11 @@ def main() -> None:
         default=SHARE,
         help="[spam] max_false_positive_share of the evaluating installation",
     )
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="no other videos as earlier pages for the repeated-text rule",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="moderation-eval-"))
     videos = split_by_source(args.data / "youtube.csv", work)
@@ -139,7 +148,8 @@ def main() -> None:
     means: dict[str, dict[str, float]] = {}
     for name, test in videos.items():
         base = base_without(args.data, name, work / f"base-without-{name}.json.gz")
-        for mode, result in fold(work, name, base, test, args.max_fp_share).items():
+        history = [] if args.no_history else [p for n, p in videos.items() if n != name]
+        for mode, result in fold(work, name, base, test, args.max_fp_share, history).items():
             show(name, mode, result)
             for key in KEYS:
                 means.setdefault(mode, {}).setdefault(key, 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,19 +69,40 @@ def spam_train(state: State, csv_files: tuple[str, ...], site: str | None) -> No
     "file written by scripts/train_base_model.py; what this installation learned "
     "(spam train, moderators) is always added",
 )
+@click.option(
+    "--history",
+    "history_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="CSV",
+    help="rows posted before CSV_FILE's (each row's source is its page; a spam label is a copy "
+    "marked spam), for the repeated-text rule only: never scored, never learned",
+)
 @pass_state
-def spam_evaluate(state: State, csv_file: str, online: bool, as_json: bool, base: str) -> None:
+def spam_evaluate(
+    state: State,
+    csv_file: str,
+    online: bool,
+    as_json: bool,
+    base: str,
+    history_files: tuple[str, ...],
+) -> None:
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored).
 
     Besides the verdicts' precision, recall and false-positive rate, it prints the recall at fixed
     false-positive rates of the classifier's probability (recall_at_fpr_1pct, _0_5pct), which
     compare across runs whatever cut-offs are in force.
+
+    The repeated-text rule sees the rows before each row, in file order, as the earlier comments
+    (a row's source is its page): a copy counts as marked spam once it was scored spam or, with
+    --online, once its label was learned as spam.
     """
     import json
 
     from moderation.scorers.evaluation import evaluate, read_rows
 
-    score_row, learn_row = local_scorer(state.settings, state.database(), base)
+    history = [row for path in history_files for row in read_rows(path)]
+    score_row, learn_row = local_scorer(state.settings, state.database(), base, history)
     result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
     if as_json:
         click.echo(json.dumps(result))
@@ -99,10 +121,15 @@ def evaluation_submission(row: Any) -> Any:
     return dataclasses.replace(row.submission(), user_agent="Mozilla/5.0 (evaluation)")
 
 
-def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any, Any]:
+def local_scorer(
+    settings: Settings, database: Database, base: str, history: Sequence[Any] = ()
+) -> tuple[Any, Any]:
     """score_row/learn_row over the rules and an in-memory classifier: the base model (or
     nothing) plus the counts this installation learned, with the model's cut-offs. Online learning
-    stays in memory, and calibrates the cut-offs from the rows learned so far as a site's are."""
+    stays in memory, and calibrates the cut-offs from the rows learned so far as a site's are.
+
+    The repeated-text rule counts the `history` rows (a spam label is a copy marked spam) and the
+    rows scored before, each marked spam when its verdict was spam (or, online, its label is)."""
     import collections
 
     from moderation.domain.scoring import Thresholds, combine
@@ -110,6 +137,7 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
     from moderation.scorers.classifier import ClassifierScorer, SpamModel
     from moderation.scorers.classifier.calibration import calibrate
     from moderation.scorers.classifier.features import features
+    from moderation.scorers.evaluation import SPAM_VERDICTS, RepeatCounter
     from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
     from moderation.services.spam import TOTALS, WEIGHT_PREFIX, base_model, held_ham_share
 
@@ -153,13 +181,22 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
     # its label is learned, joins a reserve of the newest `decision_reserve` ham.
     reserve: collections.deque[float] = collections.deque(maxlen=spam.decision_reserve)
     last: dict[str, Any] = {}
+    repeats = RepeatCounter()
+    for earlier in history:
+        repeats.add(earlier, earlier.is_spam)
+    window = spam.repeat_window_days > 0
 
     def score_row(row: Any) -> tuple[Any, float]:
         submission = evaluation_submission(row)
         feats = features(submission)
         signal, prob = classifier.judge(feats)
         last.update(row=row, feats=feats, prob=prob)
-        return combine([*rules.score(submission), signal], thresholds).verdict, prob
+        if window:
+            submission = repeats.submission(row, submission)
+        verdict = combine([*rules.score(submission), signal], thresholds).verdict
+        if window:
+            repeats.add(row, verdict in SPAM_VERDICTS)
+        return verdict, prob
 
     def learn_row(row: Any) -> None:
         if last.get("row") is not row:
@@ -170,5 +207,7 @@ def local_scorer(settings: Settings, database: Database, base: str) -> tuple[Any
                 list(reserve), model.cutoffs, spam.max_false_positive_share, held_ham_share()
             )
         classifier.model.learn(last["feats"], row.is_spam)
+        if window:  # a moderator's decision replaces the verdict's mark
+            repeats.add(row, row.is_spam)
 
     return score_row, learn_row

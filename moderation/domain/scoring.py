@@ -51,6 +51,10 @@ class Submission:
     honeypot: str = ""
     source: str = ""
     author_trusted: bool = False
+    # The same text (its fingerprint) on other pages of any site within ``[spam]
+    # repeat_window_days``: how many pages, and on how many of them a copy is marked spam.
+    repeat_pages: int = 0
+    repeat_spam_pages: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -4,7 +4,8 @@ and recall at fixed false-positive rates (1 %, 0.5 %) of the probability.
 Rows come from the canonical CSVs (`author,email,url,content,label,source`). `evaluate` takes any
 ``score_row(row) -> (verdict, probability)`` and, for the online mode of the TREC spam track, a
 ``learn_row(row)`` called right after each row is scored, in file order. `classifier_callbacks` builds
-both for the local classifier; the full pipeline can be plugged in the same way.
+both for the local classifier; the full pipeline can be plugged in the same way. `RepeatCounter`
+stands in for the database's count of the same text on other pages (a row's ``source`` is its page).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import csv
 import logging
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from moderation.domain.scoring import Submission, Verdict, combine
 from moderation.domain.states import CommentKind
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel
 from moderation.scorers.classifier.features import features
+from moderation.scorers.rules.text import text_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,39 @@ class Row:
             website=self.url,
             source=self.source,
         )
+
+
+class RepeatCounter:
+    """The rows seen so far by text fingerprint and page (a row's ``source``), each marked spam or
+    not: what `moderation.services.comments.repeat_counts` reads from the database, without its
+    time window (the rows carry no time)."""
+
+    def __init__(self) -> None:
+        # fingerprint -> page -> id of the row -> marked spam
+        self._pages: defaultdict[str, dict[str, dict[int, bool]]] = defaultdict(dict)
+
+    def counts(self, row: Row) -> tuple[int, int]:
+        """Pages other than the row's with a copy of its text, and those with a copy marked spam."""
+        fingerprint = text_fingerprint(row.content)
+        if not fingerprint:
+            return 0, 0
+        pages = self._pages.get(fingerprint, {})
+        others = [any(marks.values()) for page, marks in pages.items() if page != row.source]
+        return len(others), sum(others)
+
+    def add(self, row: Row, spam: bool) -> None:
+        """Remember the row on its page, marked spam or not (again: the new mark replaces the old,
+        as a moderator's decision replaces the verdict)."""
+        fingerprint = text_fingerprint(row.content)
+        if fingerprint:
+            self._pages[fingerprint].setdefault(row.source, {})[id(row)] = spam
+
+    def submission(self, row: Row, submission: Submission) -> Submission:
+        """`submission` (the row's) with the row's repeat counts."""
+        pages, spam_pages = self.counts(row)
+        if not pages:
+            return submission
+        return replace(submission, repeat_pages=pages, repeat_spam_pages=spam_pages)
 
 
 def _log_skip(line: int, why: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from moderation.errors import (
 )
 from moderation.models import Comment, ModerationEvent, SpamCheck, Thread
 from moderation.runtime import metrics
+from moderation.scorers.rules.text import text_fingerprint
 from moderation.services import Context
 from moderation.services.moderation import AUTHOR, SYSTEM, apply_action, bump_thread
 from moderation.services.tokens import AUTHOR_EDIT
@@ -94,6 +95,7 @@ class CommentDraft:
     gives_title: bool  # the thread has no title yet and this comment brings one
     html: str
     scored: Scored
+    fingerprint: str = ""  # `text_fingerprint` of the text ("" for a short one)
 
 
 def site_settings(ctx: Context, site: str) -> SiteSettings:
@@ -192,12 +194,15 @@ def prepare_comment(
         trusted = reader_trusted(session, new.reader_id)
     else:
         trusted = author_trusted(session, new.author, new.email)
+    fingerprint = text_fingerprint(new.text)
+    pages, spam_pages = repeat_counts(session, ctx, fingerprint, thread_id)
     submission = _submission(ctx, site, new, client, trusted)
+    submission = replace(submission, repeat_pages=pages, repeat_spam_pages=spam_pages)
     assessment = run_pipeline(submission, ctx.scorers_for(session, new.site), ctx.thresholds)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
     scored = Scored(submission, assessment, status, reason)
     gives_title = bool(new.title) and not title
-    return CommentDraft(new, client, thread_id, gives_title, html, scored)
+    return CommentDraft(new, client, thread_id, gives_title, html, scored, fingerprint)
 
 
 def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
@@ -225,6 +230,7 @@ def store_comment(tx: Session, ctx: Context, draft: CommentDraft) -> Comment:
         "source": None,
         "verified": None,
         "recheck_reason": draft.scored.assessment.recheck_reason,
+        "fingerprint": draft.fingerprint,
     }
     if new.reader_id is not None:  # (anonymous posts keep their prepared INSERT as it was)
         row["reader_id"] = new.reader_id
@@ -340,6 +346,8 @@ def submission_record(submission: Submission) -> dict[str, object]:
         "honeypot": submission.honeypot,
         "source": submission.source,
         "author_trusted": submission.author_trusted,
+        "repeat_pages": submission.repeat_pages,
+        "repeat_spam_pages": submission.repeat_spam_pages,
         "extra": dict(submission.extra),
     }
 
@@ -372,6 +380,7 @@ class EditDraft:
     assessment: Assessment
     status: CommentStatus  # what the site's policy makes of the edited text
     reason: str
+    fingerprint: str = ""  # of the edited text
 
 
 def count_edits(session: Session, comment_id: int) -> int:
@@ -426,10 +435,18 @@ def prepare_edit(
         ClientInfo(comment.ip, comment.user_agent, comment.referrer),
         trusted,
     )
-    submission = replace(submission, extra={**submission.extra, EDIT_MARK: "1"})
+    fingerprint = text_fingerprint(text)
+    pages, spam_pages = repeat_counts(session, ctx, fingerprint, thread.id)
+    submission = replace(
+        submission,
+        repeat_pages=pages,
+        repeat_spam_pages=spam_pages,
+        extra={**submission.extra, EDIT_MARK: "1"},
+    )
     assessment = run_pipeline(submission, ctx.scorers_for(session, thread.site), ctx.thresholds)
     status, reason = decide(assessment.verdict, Policy(site.moderation), author_trusted=trusted)
-    return EditDraft(comment_id, text, markup.render(text), submission, assessment, status, reason)
+    html = markup.render(text)
+    return EditDraft(comment_id, text, html, submission, assessment, status, reason, fingerprint)
 
 
 def store_edit(tx: Session, ctx: Context, draft: EditDraft) -> Comment:
@@ -444,6 +461,7 @@ def store_edit(tx: Session, ctx: Context, draft: EditDraft) -> Comment:
     check_edit_allowance(tx, ctx, draft.comment_id)
     comment.text = draft.text
     comment.html = draft.html
+    comment.fingerprint = draft.fingerprint
     comment.modified_at = ctx.clock()
     tx.flush()
     record_check(tx, ctx, comment, draft.submission, draft.assessment)
@@ -582,6 +600,48 @@ def _flood_query(by_ip: bool, by_email: bool) -> Prepared:
             or_(*who), Comment.created_at > bindparam("since", type_=Comment.created_at.type)
         )
     )
+
+
+#: How many of the newest copies `repeat_counts` reads at most (a campaign may have thousands).
+REPEAT_SCAN = 50
+_COPIES = (
+    select(Comment.thread_id, Comment.status)
+    .where(
+        Comment.fingerprint == bindparam("fingerprint"),
+        Comment.created_at > bindparam("since", type_=Comment.created_at.type),
+        Comment.thread_id != bindparam("thread"),
+        Comment.status != CommentStatus.deleted,
+    )
+    .order_by(Comment.created_at.desc())
+    .limit(REPEAT_SCAN)
+    .subquery()
+)
+_REPEATS = Prepared(
+    select(
+        func.count(distinct(_COPIES.c.thread_id)),
+        func.count(distinct(case((_COPIES.c.status == CommentStatus.spam, _COPIES.c.thread_id)))),
+    )
+)
+
+
+def repeat_counts(
+    session: Session, ctx: Context, fingerprint: str, thread_id: int | None
+) -> tuple[int, int]:
+    """On how many pages other than thread `thread_id`'s (of any site) a comment with this text
+    fingerprint was posted within ``[spam] repeat_window_days``, deleted ones aside; and on how
+    many of those a copy is marked spam. (0, 0) for a short text ("" fingerprint) or with the
+    window 0. Reads the newest `REPEAT_SCAN` copies at most, in one range of the fingerprint's
+    index."""
+    days = ctx.settings.spam.repeat_window_days
+    if not fingerprint or days <= 0:
+        return 0, 0
+    params = {
+        "fingerprint": fingerprint,
+        "since": ctx.clock() - timedelta(days=days),
+        "thread": -1 if thread_id is None else thread_id,
+    }
+    row = _REPEATS.first(session, params)
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 def _submission(

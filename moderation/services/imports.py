@@ -38,6 +38,7 @@ from moderation.interchange.records import (
     ThreadRecord,
 )
 from moderation.models import Comment, ModerationEvent, Thread, new_uid
+from moderation.scorers.rules.text import text_fingerprint
 from moderation.services import Context
 from moderation.storage.db import Database
 
@@ -406,6 +407,8 @@ class _Importer:
             "import_id": source_id,
             "likes": r.likes,
             "dislikes": r.dislikes,
+            # Old comments mostly fall outside the repeat window, but a recent one counts.
+            "fingerprint": text_fingerprint(r.text) if r.kind is CommentKind.comment else "",
         }
 
     def _event(self, r: CommentRecord, comment_id: int, now: datetime) -> dict[str, Any]:

@@ -368,6 +368,8 @@ def submission_from_record(record: dict[str, Any]) -> Submission:
         honeypot=record.get("honeypot", ""),
         source=record.get("source", ""),
         author_trusted=bool(record.get("author_trusted")),
+        repeat_pages=int(record.get("repeat_pages") or 0),
+        repeat_spam_pages=int(record.get("repeat_spam_pages") or 0),
         extra={str(k): str(v) for k, v in (record.get("extra") or {}).items()},
     )
 

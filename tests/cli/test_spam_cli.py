@@ -1,7 +1,9 @@
 """``moderation spam train --site``: labelled history teaches the classifier and calibrates the
-site's cut-offs, on the test's database (SQLite and PostgreSQL)."""
+site's cut-offs, on the test's database (SQLite and PostgreSQL); ``spam evaluate --history``."""
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import func, select
 
@@ -52,3 +54,18 @@ def test_train_refuses_an_unknown_site(cli, tmp_path, session):
     assert result.exit_code != 0
     assert "no site 'nowhere'" in result.output
     assert session.scalar(select(func.count()).select_from(ClassifierCount)) == 0
+
+
+def test_evaluate_with_history_scores_only_the_file_s_rows(cli, tmp_path):
+    """--history rows are earlier pages for the repeated-text rule: never scored themselves."""
+    history(tmp_path / "old.csv", ham=6, spam=4)
+    (tmp_path / "new.csv").write_text(
+        "author,email,url,content,label,source\n"
+        f"Bot,,,{SPAM} 1,spam,other-page\n"
+        f'Ann,,,"{PLAIN[0]}",ham,other-page\n',
+        encoding="utf-8",
+    )
+    out = cli("spam", "evaluate", "new.csv", "--history", "old.csv", "--json").output
+    assert json.loads(out)["rows"] == 2
+    missing = cli("spam", "evaluate", "new.csv", "--history", "nowhere.csv", ok=False)
+    assert missing.exit_code != 0

@@ -487,6 +487,7 @@ LOOKUP_PARAMS = {
     "since": datetime(2026, 1, 1, tzinfo=UTC),
     "site": "blog",
     "uri": "/post/",
+    "fingerprint": "0123456789abcdef",
 }
 
 
@@ -498,6 +499,7 @@ LOOKUP_PARAMS = {
         (comments._duplicate_query(True, True), ["ix_comments_parent_id", "email_author_status"]),
         (comments._flood_query(True, True), ["ix_comments_ip_created"]),
         (comments._THREAD_TO_POST, ["uq_threads_site_uri", "sqlite_autoindex_threads_1"]),
+        (comments._REPEATS, ["ix_comments_fingerprint_created"]),
     ],
 )
 def test_every_lookup_of_a_submission_uses_its_index(session, query, indexes):

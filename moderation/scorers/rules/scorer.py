@@ -28,6 +28,7 @@ from moderation.scorers.rules.weighted import (
     check_ping_origin,
     check_promo,
     check_punctuation,
+    check_repeated_text,
     check_repeats,
     check_shortener,
     check_text_long,
@@ -63,6 +64,7 @@ RULES: tuple[Rule, ...] = (
     check_homoglyph,
     check_ping_origin,
     check_website,
+    check_repeated_text,
     check_trusted,
 )
 

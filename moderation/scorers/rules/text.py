@@ -2,12 +2,13 @@
 
 Helpers for the other modules of `moderation.scorers.rules` (`context`: `RuleContext` and
 `RuleLists`; `decisive` and `weighted`: the rules): HTML stripped the way WordPress strips it, link
-targets found once each, hosts normalised for comparison, and WordPress's case-insensitive substring
-key match. Imports nothing from the rest of the package.
+targets found once each, hosts normalised for comparison, WordPress's case-insensitive substring
+key match, and the text fingerprint that finds the same text posted on other pages. Imports nothing from the rest of the package.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import unicodedata
@@ -102,3 +103,34 @@ def find_key(keys: Sequence[str], fields: Sequence[tuple[str, str]]) -> tuple[st
             if needle in value:
                 return key, label
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Text fingerprint (the same text on many pages)
+# --------------------------------------------------------------------------------------------------
+
+_MD_LABEL = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\n]*\)")
+_NOT_WORD = re.compile(r"[\W_]+")
+_DIGITS = re.compile(r"\d+")
+# Shorter texts get no fingerprint: readers repeat "Nice post" and "Thanks!" everywhere.
+FINGERPRINT_MIN_WORDS = 4
+FINGERPRINT_MIN_CHARS = 20
+
+
+def fingerprint_text(text: str) -> str:
+    """The words a fingerprint is taken of: the visible text without its link targets (anchor
+    and Markdown link labels stay, bare URLs and e-mail addresses go, so a copy with another link
+    still matches), case-folded, every run of digits one ``0``, punctuation dropped, white space
+    collapsed."""
+    text = strip_html(_MD_LABEL.sub(r" \1 ", text))
+    text = EMAIL_RE.sub(" ", BARE_URL.sub(" ", text)).casefold()
+    return " ".join(_NOT_WORD.sub(" ", _DIGITS.sub("0", text)).split())
+
+
+def text_fingerprint(text: str) -> str:
+    """16 hex digits (blake2b) of `fingerprint_text`, or "" for a text too short to mean
+    anything when repeated (fewer than 4 words or 20 characters)."""
+    words = fingerprint_text(text)
+    if len(words) < FINGERPRINT_MIN_CHARS or words.count(" ") + 1 < FINGERPRINT_MIN_WORDS:
+        return ""
+    return hashlib.blake2b(words.encode("utf-8"), digest_size=8).hexdigest()
