@@ -6,11 +6,12 @@
 Sets up a fresh demo installation in a temporary folder (``moderation init-config --demo``,
 ``moderation db upgrade``, SQLite), with the rate and flood limits lifted so that every post is
 scored, and starts ``moderation serve``. Prints the memory of every process of the server's family
-three times: once started (before any request), after a warm-up (every worker has answered the
-demo page, embed.js, thread reads, counts and posts, so the spam model is loaded and the scorers
-have run) and after the load: ``--requests`` requests from ``--clients`` threads, each on a new
-connection so that the kernel spreads them over the workers, in the proportions of a page view
-(per 20: 10 thread reads, 6 counts of 10 pages, 1 demo page, 1 embed.js, 2 comment posts).
+three times: once started (before any request), after a warm-up of 80 requests per worker
+(enough that each worker answers the demo page, embed.js, thread reads, counts and posts, so the
+spam model is loaded and the scorers have run) and after the load: ``--requests`` requests from
+``--clients`` threads. Every request goes on a new connection, so that the kernel spreads them
+over the workers, in the proportions of a page view (per 20: 10 thread reads, 6 counts of 10
+pages, 1 demo page, 1 embed.js, 2 comment posts).
 
 Per process: RSS (``VmRSS``); PSS and USS from ``/proc/<pid>/smaps_rollup`` when the kernel has it.
 The workers are forked from the main process, so their RSS counts pages they share with it and
@@ -18,8 +19,8 @@ with one another; USS (private pages) is what one more worker would cost, and PS
 pages out, so the sum of PSS is the family's memory.
 
 ``--imports`` instead prints, in a fresh interpreter, the RSS of a worker's imports step by step
-(what ``moderation serve`` imports before it forks, the app's modules, the app built with the demo
-config, the base spam model) and which of the packages a plain worker need not carry it imported;
+(the ``moderation`` command's own imports, the app's modules, the app built with the demo config,
+the base spam model) and which of the packages a plain worker need not carry it imported;
 then what each heavy package adds alone, each in a fresh interpreter on top of Flask, SQLAlchemy
 and click (a package's own cost, whatever else imports it).
 
@@ -259,7 +260,7 @@ def step(label):
 print(f"{'a worker, step by step':<48}{'RSS MB':>8}{'added':>8}{'modules':>9}")
 step("(interpreter)")
 import moderation.cli, moderation.runtime.server
-step("moderation serve's own imports (before forking)")
+step("the moderation command's own imports")
 import moderation
 folder = Path(tempfile.mkdtemp(prefix="moderation-memory-"))
 os.chdir(folder)
@@ -343,7 +344,7 @@ def main() -> None:
         )
         report("started, before any request", server.pid)
         load = Load(port)
-        # Warm-up: every worker sees every kind (a new connection per request: spread by the kernel).
+        # Warm-up: 80 requests per worker, on new connections that the kernel spreads.
         warm = load.run(20 * 4 * args.workers, args.clients, seed=1)
         time.sleep(1)
         report(f"after warm-up ({20 * 4 * args.workers} requests, {warm:.1f} s)", server.pid)
