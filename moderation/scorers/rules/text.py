@@ -110,7 +110,7 @@ def find_key(keys: Sequence[str], fields: Sequence[tuple[str, str]]) -> tuple[st
 # --------------------------------------------------------------------------------------------------
 
 _MD_LABEL = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\n]*\)")
-_NOT_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]+")
 _DIGITS = re.compile(r"\d+")
 # Shorter texts get no fingerprint: readers repeat "Nice post" and "Thanks!" everywhere.
 FINGERPRINT_MIN_WORDS = 4
@@ -122,9 +122,14 @@ def fingerprint_text(text: str) -> str:
     and Markdown link labels stay, bare URLs and e-mail addresses go, so a copy with another link
     still matches), case-folded, every run of digits one ``0``, punctuation dropped, white space
     collapsed."""
-    text = strip_html(_MD_LABEL.sub(r" \1 ", text))
-    text = EMAIL_RE.sub(" ", BARE_URL.sub(" ", text)).casefold()
-    return " ".join(_NOT_WORD.sub(" ", _DIGITS.sub("0", text)).split())
+    if "](" in text:
+        text = _MD_LABEL.sub(r" \1 ", text)
+    text = strip_html(text).casefold()
+    if "://" in text or "www." in text:  # (each pattern is a scan: skipped when it cannot match)
+        text = BARE_URL.sub(" ", text)
+    if "@" in text:
+        text = EMAIL_RE.sub(" ", text)
+    return " ".join(_WORD.findall(_DIGITS.sub("0", text)))
 
 
 def text_fingerprint(text: str) -> str:
