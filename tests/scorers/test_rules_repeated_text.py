@@ -12,7 +12,12 @@ from moderation.domain.states import CommentKind
 from moderation.scorers.evaluation import RepeatCounter, Row
 from moderation.scorers.rules import weighted
 from moderation.scorers.rules.text import fingerprint_text, text_fingerprint
-from moderation.scorers.rules.weighted import REPEAT_MANY_PAGES, repeat_points
+from moderation.scorers.rules.weighted import (
+    REPEAT_MANY_POINTS,
+    REPEAT_POINTS,
+    REPEAT_SPAM_POINTS,
+    repeat_points,
+)
 from tests.scorers.rule_helpers import make, signals, verdict
 
 PITCH = "Great article, I learned a lot! Visit my page for cheap watches."
@@ -84,10 +89,12 @@ def test_rule_is_silent_without_copies():
     assert "rules.repeated_text" not in signals(make(PITCH))
 
 
-def test_rule_is_evidence_only_for_now():
-    """Points measured on the open sets changed no verdict (weighted.py says why): none yet."""
-    sig = signals(make(PITCH, repeat_pages=5, repeat_spam_pages=2))["rules.repeated_text"]
-    assert sig.score == 0.0
+def test_rule_points_are_each_a_nudge_under_the_hold_threshold():
+    """Like every heuristic (tests/scorers/test_rules.py), no tier holds a comment alone."""
+    assert 0 < REPEAT_POINTS < REPEAT_MANY_POINTS < 1.0
+    assert 0 < REPEAT_SPAM_POINTS < 1.0
+    sig = signals(make(PITCH, repeat_pages=1))["rules.repeated_text"]
+    assert sig.score == REPEAT_POINTS
     assert sig.verdict is None
 
 
@@ -112,11 +119,13 @@ def test_rule_reason_says_how_many_pages_never_which():
     assert spam.reason == "the same text was posted on 4 other pages lately, marked spam on 2"
 
 
-def test_rule_alone_never_holds():
-    assert repeat_points(10**6, 10**6) < 1.0
-    assert REPEAT_MANY_PAGES > 1
+def test_rule_holds_a_text_on_many_pages_with_a_spam_copy_and_never_flags_it():
     plain = "Thanks, this fixed my build on the second try."
-    assert verdict(make(plain, repeat_pages=50, repeat_spam_pages=50)) is Verdict.ham
+    assert verdict(make(plain, repeat_pages=2)) is Verdict.ham
+    assert verdict(make(plain, repeat_pages=50)) is Verdict.ham
+    assert verdict(make(plain, repeat_pages=1, repeat_spam_pages=1)) is Verdict.ham
+    assert verdict(make(plain, repeat_pages=50, repeat_spam_pages=50)) is Verdict.unsure
+    assert repeat_points(10**6, 10**6) < 5.0  # never a spam verdict by itself
 
 
 def test_rule_leaves_linkbacks_alone():
