@@ -50,7 +50,7 @@ def test_every_command_group_is_registered_and_runs_as_a_module(tmp_path):
         "moderators": ["add", "password"],
         "privacy": ["erase", "export"],
         "serve": [],
-        "spam": ["evaluate", "train"],
+        "spam": ["evaluate", "learn-history", "train"],
         "tokens": ["create", "list", "revoke"],
         "worker": [],
     }
@@ -185,3 +185,24 @@ def test_spam_train_teaches_the_shared_counts(workdir):
         run(["spam", "evaluate", "rows.csv", "--base", "none", "--json"], workdir).stdout
     )
     assert learned["auc"] == 1.0  # it has seen exactly these rows
+
+
+def test_spam_learn_history_teaches_an_imported_disqus_history_once(workdir):
+    from pathlib import Path
+
+    rich = Path(__file__).parent / "fixtures" / "imports" / "disqus" / "rich.xml"
+    run(["import", "disqus", str(rich), "--site", "demo"], workdir)
+    dry = run(["spam", "learn-history", "--site", "demo", "--dry-run"], workdir).stdout
+    assert "demo: would learn 2 ham and 2 spam" in dry
+    assert query(workdir, "SELECT count(*) FROM classifier_decisions") == [(0,)]
+    out = run(["spam", "learn-history", "--site", "demo"], workdir).stdout
+    assert "demo: learned 2 ham and 2 spam" in out
+    assert "19 more ham only in the reserve" in out
+    assert query(workdir, "SELECT ham_decisions, spam_decisions FROM classifier_cutoffs") == [
+        (21, 2)
+    ]
+    assert query(
+        workdir, "SELECT learned, count(*) FROM comments GROUP BY learned ORDER BY learned"
+    ) == [(None, 22), ("ham", 2), ("spam", 2)]
+    again = run(["spam", "learn-history", "--site", "demo"], workdir).stdout
+    assert "nothing new" in again

@@ -57,6 +57,37 @@ def spam_train(state: State, csv_files: tuple[str, ...], site: str | None) -> No
         click.echo(f"{site}: cut-offs unsure {cutoffs.unsure:.6f}, spam {cutoffs.spam:.6f}")
 
 
+@spam.command("learn-history")
+@click.option("--site", "site_id", required=True, metavar="SITE", help="the site whose history")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="only the newest N comments not learned yet (still taught oldest first)",
+)
+@click.option("--dry-run", is_flag=True, help="work it all out, print it, write nothing")
+@pass_state
+def spam_learn_history(state: State, site_id: str, limit: int | None, dry_run: bool) -> None:
+    """Teach the classifier the site's stored history (its imported comments, approved or spam,
+    never learned) and fill its reserve of decisions, which calibrates its cut-offs.
+
+    Each comment is scored just before it is learned, as a moderator's decision is. The model
+    learns no more ham than spam from one history (a ham-only one, as WordPress, Isso and Remark42
+    exports are, only fills the reserve); running it again finds nothing new.
+    """
+    from moderation.services import build_context
+    from moderation.services.spam_history import UnknownSite, learn_history
+
+    ctx = build_context(state.settings)
+    try:
+        report = learn_history(state.database(), ctx, site_id, limit=limit, dry_run=dry_run)
+    except UnknownSite:
+        raise click.ClickException(f"--site: no site {site_id!r} in the configuration") from None
+    for line in report.lines():
+        click.echo(line)
+
+
 @spam.command("evaluate")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--online", is_flag=True, help="learn each row's label right after scoring it")

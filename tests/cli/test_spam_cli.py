@@ -69,3 +69,40 @@ def test_evaluate_with_history_scores_only_the_file_s_rows(cli, tmp_path):
     assert json.loads(out)["rows"] == 2
     missing = cli("spam", "evaluate", "new.csv", "--history", "nowhere.csv", ok=False)
     assert missing.exit_code != 0
+
+
+def test_learn_history_teaches_a_site_s_imported_comments_once(cli, session):
+    """``spam learn-history``: the dry run writes nothing; the run learns, then finds nothing."""
+    from moderation.domain.states import CommentStatus
+    from moderation.models import Comment
+    from tests.factories import make_comment, make_thread
+
+    thread = make_thread(session, site="demo")
+    for i in range(6):
+        make_comment(
+            session,
+            thread,
+            status=CommentStatus.spam if i % 2 else CommentStatus.approved,
+            text=f"{SPAM} {i}" if i % 2 else f"{PLAIN[i % 4]} ({i})",
+            import_source="wordpress",
+            import_id=str(i),
+        )
+    dry = cli("spam", "learn-history", "--site", "demo", "--dry-run").output
+    assert "demo: would learn 3 ham and 3 spam" in dry
+    assert "cut-offs before: unsure" in dry
+    assert session.scalar(select(func.count()).select_from(ClassifierCount)) == 0
+
+    out = cli("spam", "learn-history", "--site", "demo").output
+    assert "demo: learned 3 ham and 3 spam" in out
+    assert "reserve: 6 decisions added" in out
+    assert "cut-offs after: unsure" in out
+    session.expire_all()
+    marks = session.scalars(select(Comment.learned).order_by(Comment.id)).all()
+    assert marks == ["ham", "spam"] * 3
+    assert session.get(ClassifierCutoff, "demo").ham_decisions == 3
+
+    again = cli("spam", "learn-history", "--site", "demo").output
+    assert "demo: learned 0 ham and 0 spam" in again
+    refused = cli("spam", "learn-history", "--site", "nowhere", ok=False)
+    assert refused.exit_code != 0
+    assert "no site 'nowhere'" in refused.output
