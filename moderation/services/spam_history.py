@@ -49,7 +49,7 @@ from moderation.models import (
     SpamCheck,
     Thread,
 )
-from moderation.scorers.classifier import Cutoffs
+from moderation.scorers.classifier import Cutoffs, SpamModel
 from moderation.scorers.classifier.calibration import calibrate
 from moderation.scorers.classifier.features import features
 from moderation.scorers.classifier.model import Delta
@@ -67,6 +67,10 @@ from moderation.services.spam import (
 from moderation.storage.db import Database
 
 BATCH = 500  # rows per write: a few hundred milliseconds of lock at most
+# Features per `model_for` read: its statement has two parameters per feature, padded to a power
+# of two, and 500 long comments hold tens of thousands of features (PostgreSQL takes 65,535
+# parameters, SQLite 32,766 or 250,000 depending on the build).
+FEATURES_PER_READ = 4000
 _KEY_MAX = 255  # classifier_counts.feature's length (as services.spam.learn)
 LABELS = {CommentStatus.approved: False, CommentStatus.spam: True}
 
@@ -130,7 +134,8 @@ class HistoryReport:
 
 
 def _candidates(site: str) -> Any:
-    """The site's labelled history not yet learned: (id, status), oldest first."""
+    """The site's labelled history not yet learned: (id, status, already in the reserve),
+    newest first."""
     checked = exists().where(SpamCheck.comment_id == Comment.id)
     reserved = exists().where(ClassifierDecision.comment_id == Comment.id)
     return (
@@ -237,18 +242,29 @@ def _teach_batch(
     learn it when the plan says so, in order, in memory. Returns the steps and the batch's summed
     increments."""
     feats = {c.id: features(submission_of(c, t, site)) for c, t in rows}
-    model = model_for(session, [f for fs in feats.values() for f in fs])
+    model = _model_for_all(session, [f for fs in feats.values() for f in fs])
     if earlier is not None:
         model.apply(earlier)
     steps, total = [], Delta()
     for comment, _thread in rows:
-        is_spam = todo.spam[comment.id]
+        is_spam = LABELS[comment.status]  # as it is now (planned with the same, but read again)
         prob = model.score(feats[comment.id])
         learns = comment.id in todo.learn
         if learns:
             _add(total, model.learn(feats[comment.id], is_spam))
         steps.append(_Step(comment.id, is_spam, prob, learns, comment.id in todo.reserve))
     return steps, total
+
+
+def _model_for_all(session: Session, feats: Sequence[str]) -> SpamModel:
+    """`model_for` of any number of features, read `FEATURES_PER_READ` at a time."""
+    unique = list(dict.fromkeys(feats))
+    model = model_for(session, unique[:FEATURES_PER_READ])
+    for start in range(FEATURES_PER_READ, len(unique), FEATURES_PER_READ):
+        more = model_for(session, unique[start : start + FEATURES_PER_READ])
+        model.counts.update(more.counts)
+        model.weights.update(more.weights)
+    return model
 
 
 def _add(total: Delta, delta: Delta) -> None:

@@ -259,3 +259,26 @@ def test_another_site_s_history_is_untouched(database, session, hctx):
 def test_an_unknown_site_is_refused(database, hctx):
     with pytest.raises(UnknownSite):
         learn_history(database, hctx(), "nowhere")
+
+
+def test_a_batch_of_long_comments_reads_its_tens_of_thousands_of_features(database, session, hctx):
+    """One batch's features outnumber what one statement may bind (PostgreSQL: 65,535
+    parameters; SQLite 32,766 on some builds): the model is read in parts."""
+    ctx = hctx()
+    thread = make_thread(session)
+    rows = []
+    for i in range(120):
+        words = " ".join(f"w{i}x{j}" for j in range(150))
+        rows.append(
+            make_comment(
+                session,
+                thread,
+                status=CommentStatus.spam if i % 2 else CommentStatus.approved,
+                text=f"{PLAIN[i % 5]} {words}",
+                created_at=START + timedelta(hours=i),
+            )
+        )
+    report = learn_history(database, ctx, "blog")
+    assert (report.learned_ham, report.learned_spam) == (60, 60)
+    assert learned(session, rows) == ["ham", "spam"] * 60
+    assert session.get(ClassifierCount, "w119x149").spam == 1.0  # the last row's last word
