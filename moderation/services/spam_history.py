@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,7 +61,6 @@ from moderation.services.spam import (
     calibrate_site,
     held_ham_share,
     model_for,
-    record_decision,
     site_cutoffs,
 )
 from moderation.storage.db import Database
@@ -233,26 +232,27 @@ class _Step:
 
 def _teach_batch(
     session: Session,
-    site: SiteSettings,
-    rows: Sequence[tuple[Comment, Thread]],
+    feats: dict[int, list[str]],
     todo: Plan,
     earlier: Delta | None = None,
 ) -> tuple[list[_Step], Delta]:
-    """Score each row with the model (plus `earlier`, a dry run's unwritten increments), then
-    learn it when the plan says so, in order, in memory. Returns the steps and the batch's summed
-    increments."""
-    feats = {c.id: features(submission_of(c, t, site)) for c, t in rows}
-    model = _model_for_all(session, [f for fs in feats.values() for f in fs])
+    """Score each row of `feats` (comment id -> features, oldest first) still unlearned with the
+    model (plus `earlier`, a dry run's unwritten increments), then learn it when the plan says so,
+    in order, in memory. Returns the steps and the batch's summed increments."""
+    labels = _still_labelled(session, list(feats))
+    model = _model_for_all(session, [f for i, fs in feats.items() if i in labels for f in fs])
     if earlier is not None:
         model.apply(earlier)
     steps, total = [], Delta()
-    for comment, _thread in rows:
-        is_spam = LABELS[comment.status]  # as it is now (planned with the same, but read again)
-        prob = model.score(feats[comment.id])
-        learns = comment.id in todo.learn
+    for comment_id, feats_of in feats.items():
+        if comment_id not in labels:  # learned, decided or deleted since the plan
+            continue
+        is_spam = labels[comment_id]
+        prob = model.score(feats_of)
+        learns = comment_id in todo.learn
         if learns:
-            _add(total, model.learn(feats[comment.id], is_spam))
-        steps.append(_Step(comment.id, is_spam, prob, learns, comment.id in todo.reserve))
+            _add(total, model.learn(feats_of, is_spam))
+        steps.append(_Step(comment_id, is_spam, prob, learns, comment_id in todo.reserve))
     return steps, total
 
 
@@ -306,21 +306,55 @@ _MARK = (
 )
 
 
-def _rows(session: Session, ids: Iterable[int], site: str) -> list[tuple[Comment, Thread]]:
-    """The batch's rows still as planned (a moderator may have acted since), oldest first."""
+def _keep(session: Session, ctx: Context, site_id: str, steps: Sequence[_Step]) -> None:
+    """`record_decision` (without calibrating) of a batch in two statements: the plan only keeps
+    rows that fit in the reserve's room, so nothing older needs dropping (a moderator's next
+    decision drops any excess a concurrent one made). One statement per row, as `record_decision`
+    runs three, held the lock three times as long."""
+    if not steps:
+        return
+    table = ClassifierDecision.__table__
+    ids = [step.comment_id for step in steps]
+    session.execute(delete(ClassifierDecision).where(table.c.comment_id.in_(ids)))
+    now = ctx.clock()
+    session.execute(
+        insert(ClassifierDecision),
+        [
+            {
+                "site": site_id,
+                "comment_id": step.comment_id,
+                "is_spam": step.is_spam,
+                "probability": step.prob,
+                "decided_at": now,
+            }
+            for step in steps
+        ],
+    )
+
+
+def _features(
+    session: Session, ids: Iterable[int], site_id: str, site: SiteSettings
+) -> dict[int, list[str]]:
+    """The batch's comments' features, oldest first (read and extracted before the write, so
+    that the write lock is held for scoring, learning and writing only)."""
     query = (
         select(Comment, Thread)
         .join(Thread, Thread.id == Comment.thread_id)
-        .where(
-            Comment.id.in_(list(ids)),
-            Thread.site == site,
-            Comment.status.in_(list(LABELS)),
-            Comment.discarded.is_(False),
-            Comment.learned.is_(None),
-        )
+        .where(Comment.id.in_(list(ids)), Thread.site == site_id)
         .order_by(Comment.created_at, Comment.id)
     )
-    return [(c, t) for c, t in session.execute(query).all()]
+    return {c.id: features(submission_of(c, t, site)) for c, t in session.execute(query).all()}
+
+
+def _still_labelled(session: Session, ids: list[int]) -> dict[int, bool]:
+    """Of `ids`, the comments still approved or spam and unlearned, each with its label now."""
+    query = select(Comment.id, Comment.status).where(
+        Comment.id.in_(ids),
+        Comment.status.in_(list(LABELS)),
+        Comment.discarded.is_(False),
+        Comment.learned.is_(None),
+    )
+    return {comment_id: LABELS[status] for comment_id, status in session.execute(query).all()}
 
 
 def learn_history(
@@ -356,20 +390,15 @@ def learn_history(
     unwritten = Delta()  # a dry run's increments, which its later batches score with
     for start in range(0, len(todo.ids), batch):
         ids = todo.ids[start : start + batch]
-        if dry_run:
-            with database.read() as session:
-                steps, delta = _teach_batch(
-                    session, site, _rows(session, ids, site_id), todo, unwritten
-                )
-            _add(unwritten, delta)
-        else:
+        with database.read() as session:
+            feats = _features(session, ids, site_id, site)
+            if dry_run:
+                steps, delta = _teach_batch(session, feats, todo, unwritten)
+                _add(unwritten, delta)
+        if not dry_run:
             with database.write() as tx:
-                steps, delta = _teach_batch(tx, site, _rows(tx, ids, site_id), todo)
-                for step in steps:
-                    if step.reserved:
-                        record_decision(
-                            tx, ctx, site_id, step.comment_id, step.is_spam, step.prob, False
-                        )
+                steps, delta = _teach_batch(tx, feats, todo)
+                _keep(tx, ctx, site_id, [step for step in steps if step.reserved])
                 marks = [
                     {"cid": s.comment_id, "label": "spam" if s.is_spam else "ham"}
                     for s in steps
