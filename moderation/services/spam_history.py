@@ -24,9 +24,11 @@ The reserve is filled, never flushed: only the room left under ``[spam] decision
 label is used, by the newest rows, so history never pushes out the moderators' own decisions. A
 second run finds nothing new: learned rows are marked, reserve-only rows already have their entry.
 
-The plan is worked out on a read session first; then each batch of rows is read, scored and learned
-in memory in order with one `model_for` read, and written (counts and weights, reserve rows,
-``learned`` marks) in one short write, so a long history never holds the write lock for long.
+The plan is worked out on a read session first; then each batch of rows is read and its features
+extracted on a read session, and in one short write the model for those features is read
+(`model_for`), each row scored and learned in memory in order, and the batch's counts and weights,
+reserve rows and ``learned`` marks written, so a long history never holds the write lock for long
+(bench/learn_history_bench.py: about 0.3 s per 500 comments on SQLite).
 """
 
 from __future__ import annotations
