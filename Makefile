@@ -46,8 +46,11 @@ browser:
 # The suite runs on SQLite and, when reachable, on PostgreSQL (the header line of pytest's
 # output says which; MODERATION_REQUIRE_POSTGRES=1 makes an unreachable server an error).
 # Every test has a time limit (pytest-timeout); coverage (branches included) ends the output.
+# Two workers (pytest-xdist), each test file on one of them (its module fixtures built once);
+# `make test WORKERS=0` runs in one process.
+WORKERS ?= 2
 test: lint typecheck browser
-	$(PY) -m pytest -q --cov --cov-report=term $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile) --cov --cov-report=term $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .coverage

@@ -38,6 +38,11 @@ REQUIRE_PG = os.environ.get("MODERATION_REQUIRE_POSTGRES") == "1"
 ENGINES = [
     e for e in os.environ.get("MODERATION_TEST_DATABASES", "sqlite,postgresql").split(",") if e
 ]
+# Under pytest-xdist (`make test` runs two workers) each worker has its own Redis database, so
+# that one worker's FLUSHDB never empties the other's keys: gw0 uses 15, gw1 14, and so on.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and "MODERATION_TEST_REDIS_URL" not in os.environ:
+    os.environ["MODERATION_TEST_REDIS_URL"] = f"redis://127.0.0.1:6379/{15 - int(_WORKER[2:]) % 8}"
 
 
 def pg_reachable() -> str | None:
