@@ -20,7 +20,9 @@ from moderation.services import build_context, exports, imports
 @click.option("--site", "site_id", required=True, help="The site (from the config) to import into.")
 @click.option("--dry-run", is_flag=True, help="Read the file and report; change nothing.")
 @click.option(
-    "--learn", is_flag=True, help="Teach the classifier from the spam and approved labels."
+    "--learn",
+    is_flag=True,
+    help="Then teach the classifier from the site's history, as `spam learn-history` does.",
 )
 @pass_state
 def import_command(

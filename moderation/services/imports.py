@@ -10,7 +10,9 @@ again adds nothing, and an import interrupted half-way is finished by running it
 Comments keep their kind, status, parent (at any depth, also when the parent comes later in the
 file), times, author fields and votes; their text is kept as given and rendered through the same
 sanitizer as new comments. Imported comments are not scored (their status is the source's
-verdict); with ``learn`` the classifier learns from their spam and approved labels.
+verdict); with ``learn``, once the import is written, the site's history teaches the classifier
+and fills the site's reserve of decisions (`spam_history.learn_history`: as much ham as spam is
+learned, the rest of the ham only calibrates the cut-offs).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from moderation import markup
 from moderation.config import SiteSettings
-from moderation.domain.scoring import Submission
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.errors import InvalidInput
 from moderation.interchange.records import (
@@ -91,6 +92,7 @@ class Summary:
     foreign_hosts: Counter[str] = field(default_factory=Counter)  # host -> pages
     orphans: int = 0  # comments whose parent is nowhere: imported as top-level ones
     learned: int = 0
+    history: list[str] = field(default_factory=list)  # what `learn_history` did, for a terminal
 
     def lines(self) -> list[str]:
         """The summary for a terminal."""
@@ -114,6 +116,7 @@ class Summary:
             out.append(f"  note: {self.orphans} replies to comments not in the file: top-level")
         if self.learned:
             out.append(f"  the classifier learned from {self.learned} labelled comments")
+        out += [f"  {line}" for line in self.history]
         if not self.imported and not self.dry_run:
             out.append("  nothing new")
         return out
@@ -148,7 +151,7 @@ def run_import(
     reader = reader_for(fmt)
     summary = Summary(fmt, dry_run=dry_run)
     survey = _survey(reader, path, site, summary)
-    importer = _Importer(database, ctx, site_id, site, fmt, survey, summary, learn, dry_run)
+    importer = _Importer(database, ctx, site_id, site, fmt, survey, summary, dry_run)
     batch: list[CommentRecord] = []
     done = 0
     for record in _comments(reader(path), survey):
@@ -164,6 +167,12 @@ def run_import(
         if progress:
             progress(done + len(batch), summary.total)
     importer.finish()
+    if learn and not dry_run:  # after the import's own writes, in batches of its own
+        from moderation.services import spam_history
+
+        report = spam_history.learn_history(database, ctx, site_id)
+        summary.learned = report.learned_ham + report.learned_spam
+        summary.history = report.lines()
     return summary
 
 
@@ -235,12 +244,11 @@ class _Importer:
         fmt: str,
         survey: _Survey,
         summary: Summary,
-        learn: bool,
         dry_run: bool,
     ) -> None:
         self.database, self.ctx, self.site_id, self.site = database, ctx, site_id, site
         self.fmt, self.survey, self.summary = fmt, survey, summary
-        self.learn, self.dry_run = learn, dry_run
+        self.dry_run = dry_run
         self.thread_ids: dict[str, int] = {}
         self.ids: dict[str, int] = {}  # source id -> comment id
         self.waiting: dict[int, str] = {}  # comment id -> its parent's source id
@@ -311,8 +319,6 @@ class _Importer:
                     self.waiting[comment_id] = record.parent_id
                 events.append(self._event(record, comment_id, now))
             tx.execute(insert(ModerationEvent), events)
-            if self.learn:
-                self._learn(tx, new, ids)
         self._link_parents(tx, final=False)
         _recount(tx, touched)
 
@@ -437,38 +443,6 @@ class _Importer:
         if final and self.waiting:
             self.summary.orphans += len(self.waiting)
             self.waiting.clear()
-
-    def _learn(self, tx: Session, records: list[CommentRecord], ids: list[int]) -> None:
-        from moderation.services import spam
-
-        labelled = []
-        for record, comment_id in zip(records, ids, strict=True):
-            if record.status not in (CommentStatus.spam, CommentStatus.approved):
-                continue
-            if record.kind is not CommentKind.comment:
-                continue
-            is_spam = record.status is CommentStatus.spam
-            spam.learn(tx, self._submission(record), is_spam)
-            labelled.append({"child": comment_id, "learned": "spam" if is_spam else "ham"})
-        if labelled:
-            tx.execute(_SET_PARENT.values(learned=bindparam("learned")), labelled)
-        self.summary.learned += len(labelled)
-
-    def _submission(self, r: CommentRecord) -> Submission:
-        return Submission(
-            kind=r.kind,
-            site=self.site_id,
-            site_url=self.site.url,
-            permalink=self.site.page_url(self.survey.uris[r.thread_key]),
-            text=r.text,
-            author=r.author,
-            email=r.email,
-            website=r.website,
-            ip=r.ip,
-            user_agent=r.user_agent,
-            created=r.created_at,
-            language=self.site.language,
-        )
 
 
 def _find_thread(session: Session, site: str, uri: str) -> Thread | None:

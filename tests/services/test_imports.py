@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.interchange.records import MalformedExport
-from moderation.models import ClassifierCount, Comment, ModerationEvent, Thread
+from moderation.models import ClassifierCount, ClassifierDecision, Comment, ModerationEvent, Thread
 from moderation.services import exports, imports
 from tests.conftest import SITE_URL, empty_tables
 from tests.factories import make_comment, make_thread
@@ -99,14 +99,40 @@ def test_dry_run_reports_and_writes_nothing(database, ctx, session):
     assert "would import: 15 comment approved" in "\n".join(summary.lines())
 
 
-def test_learn_teaches_the_classifier_from_the_labels(database, ctx, session):
+def test_learn_with_ham_only_fills_the_reserve_and_leaves_the_model_alone(database, ctx, session):
+    """Isso has no spam label: learning its ham alone would lower every score (see
+    `spam_history`), so its approved comments calibrate the site's cut-offs only."""
     summary = imports.run_import(database, ctx, "blog", "isso", ISSO, learn=True)
-    assert summary.learned == 15  # the approved comments (Isso has no spam label)
+    assert summary.learned == 0
+    assert session.get(ClassifierCount, "") is None  # nothing taught
+    reserve = session.execute(
+        select(ClassifierDecision.is_spam, func.count()).group_by(ClassifierDecision.is_spam)
+    ).all()
+    assert reserve == [(False, 15)]  # the approved comments
+    assert session.scalar(select(func.count()).where(Comment.learned.is_not(None))) == 0
+    assert "15 more ham only in the reserve" in "\n".join(summary.lines())
+
+
+def test_learn_teaches_as_much_ham_as_spam_once_the_import_is_written(database, ctx, session):
+    rich = FIXTURES / "disqus" / "rich.xml"
+    summary = imports.run_import(database, ctx, "blog", "disqus", rich, learn=True)
+    learned = dict(
+        session.execute(
+            select(Comment.learned, func.count())
+            .where(Comment.learned.is_not(None))
+            .group_by(Comment.learned)
+        ).all()
+    )
+    assert learned == {"ham": 2, "spam": 2}
+    assert summary.learned == 4
     totals = session.get(ClassifierCount, "")
     assert totals is not None
-    assert (totals.ham, totals.spam) == (15, 0)
-    learned = session.scalar(select(func.count()).where(Comment.learned == "ham"))
-    assert learned == 15
+    assert (totals.ham, totals.spam) == (2, 2)
+    lines = "\n".join(summary.lines())
+    assert "the classifier learned from 4 labelled comments" in lines
+    assert "learned 2 ham and 2 spam" in lines
+    again = imports.run_import(database, ctx, "blog", "disqus", rich, learn=True)
+    assert again.learned == 0  # nothing new to learn: each lesson is taught once
 
 
 # --- our JSON --------------------------------------------------------------------------------
