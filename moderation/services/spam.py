@@ -32,7 +32,7 @@ from moderation.models import (
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel, load_base_model
 from moderation.scorers.classifier.calibration import calibrate
 from moderation.scorers.classifier.features import features
-from moderation.scorers.classifier.model import BIAS
+from moderation.scorers.classifier.model import BIAS, Delta
 from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
 from moderation.services import Context, outbox
 from moderation.services.comments import record_check
@@ -248,7 +248,11 @@ def learn(
     if model is None:
         logistic = base_model().params.logistic and weight > 0
         model = model_for(session, feats) if logistic else SpamModel(params=base_model().params)
-    delta = model.learn(feats, is_spam, weight)
+    add_delta(session, model.learn(feats, is_spam, weight))
+
+
+def add_delta(session: Session, delta: Delta) -> None:
+    """Add `delta` (counts and logistic increments) to the shared counts in one statement."""
     rows: list[dict[str, Any]] = [
         {"feature": TOTALS, "spam": delta.spam_total, "ham": delta.ham_total}
     ]

@@ -38,14 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from moderation.config import SiteSettings
 from moderation.domain.scoring import Submission
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import (
-    ClassifierCount,
     ClassifierDecision,
     Comment,
     SpamCheck,
@@ -57,8 +55,7 @@ from moderation.scorers.classifier.features import features
 from moderation.scorers.classifier.model import Delta
 from moderation.services import Context
 from moderation.services.spam import (
-    TOTALS,
-    WEIGHT_PREFIX,
+    add_delta,
     base_model,
     calibrate_site,
     held_ham_share,
@@ -278,28 +275,6 @@ def _add(total: Delta, delta: Delta) -> None:
             table[key] = (old[0] + a, old[1] + b)
 
 
-def _write_increments(session: Session, delta: Delta) -> None:
-    """Add `delta` to the shared counts in one statement (as `services.spam.learn` does)."""
-    rows: list[dict[str, Any]] = [
-        {"feature": TOTALS, "spam": delta.spam_total, "ham": delta.ham_total}
-    ]
-    rows += [{"feature": f, "spam": s, "ham": h} for f, (s, h) in delta.counts.items()]
-    rows += [
-        {"feature": WEIGHT_PREFIX + f, "spam": change, "ham": squared}
-        for f, (change, squared) in delta.weights.items()
-    ]
-    dialect = session.get_bind().dialect.name
-    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(ClassifierCount)
-    stmt = upsert.on_conflict_do_update(
-        index_elements=[ClassifierCount.feature],
-        set_={
-            "spam": ClassifierCount.spam + upsert.excluded.spam,
-            "ham": ClassifierCount.ham + upsert.excluded.ham,
-        },
-    )
-    session.execute(stmt, [row for row in rows if len(row["feature"]) <= _KEY_MAX])
-
-
 _COMMENTS = cast(Table, Comment.__table__)
 _MARK = (
     update(_COMMENTS)
@@ -407,7 +382,7 @@ def learn_history(
                     if s.learned
                 ]
                 if marks:
-                    _write_increments(tx, delta)
+                    add_delta(tx, delta)
                     tx.execute(_MARK, marks)
         for step in steps:
             if step.learned:
