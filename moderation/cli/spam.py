@@ -109,6 +109,11 @@ def spam_learn_history(state: State, site_id: str, limit: int | None, dry_run: b
     help="rows posted before CSV_FILE's (each row's source is its page; a spam label is a copy "
     "marked spam), for the repeated-text rule only: never scored, never learned",
 )
+@click.option(
+    "--flagged",
+    is_flag=True,
+    help="also list each ham row sent to spam (to stderr with --json): the false positives",
+)
 @pass_state
 def spam_evaluate(
     state: State,
@@ -117,6 +122,7 @@ def spam_evaluate(
     as_json: bool,
     base: str,
     history_files: tuple[str, ...],
+    flagged: bool,
 ) -> None:
     """Score rows with the local scorer alone (rules and classifier; no Akismet, nothing stored).
 
@@ -128,20 +134,38 @@ def spam_evaluate(
     (a row's source is its page): a copy counts as marked spam once it was scored spam or, with
     --online, once its label was learned as spam.
     """
+    import itertools
     import json
 
-    from moderation.scorers.evaluation import evaluate, read_rows
+    from moderation.scorers.evaluation import SPAM_VERDICTS, evaluate, read_rows
 
     history = [row for path in history_files for row in read_rows(path)]
     score_row, learn_row = local_scorer(state.settings, state.database(), base, history)
-    result = evaluate(read_rows(csv_file), score_row, learn_row, online=online)
+    false_positives: list[str] = []
+    numbers = itertools.count(1)  # `evaluate` scores each row once, in file order
+
+    def scored(row: Any) -> Any:
+        verdict, prob = score_row(row)
+        number = next(numbers)
+        if flagged and not row.is_spam and verdict in SPAM_VERDICTS:
+            text = " ".join(row.content.split())
+            shown = text if len(text) <= 100 else text[:99] + "…"
+            place = f"row {number}" + (f" ({row.source})" if row.source else "")
+            false_positives.append(f"{place}, p={prob:.4f}: {shown}")
+        return verdict, prob
+
+    result = evaluate(read_rows(csv_file), scored, learn_row, online=online)
     if as_json:
         click.echo(json.dumps(result))
-        return
-    width = max(map(len, result))
-    for key, value in result.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and key != "rows_per_s" else value
-        click.echo(f"{key:>{width}}: {shown}")
+    else:
+        width = max(map(len, result))
+        for key, value in result.items():
+            shown = f"{value:.4f}" if isinstance(value, float) and key != "rows_per_s" else value
+            click.echo(f"{key:>{width}}: {shown}")
+    if flagged:
+        say = f"ham sent to spam: {len(false_positives)}"
+        for line in [say, *(f"  {fp}" for fp in false_positives)]:
+            click.echo(line, err=as_json)
 
 
 def evaluation_submission(row: Any) -> Any:

@@ -106,3 +106,21 @@ def test_learn_history_teaches_a_site_s_imported_comments_once(cli, session):
     refused = cli("spam", "learn-history", "--site", "nowhere", ok=False)
     assert refused.exit_code != 0
     assert "no site 'nowhere'" in refused.output
+
+
+def test_evaluate_flagged_lists_the_ham_sent_to_spam(cli, tmp_path):
+    """``--flagged`` names each false positive (row, source, probability, text) and nothing else;
+    with --json the list goes to stderr and stdout stays one JSON object."""
+    rows = ["author,email,url,content,label,source"]
+    rows += [f'Reader,,,"{PLAIN[0]}",ham,blog'] * 3
+    rows += [f"Bot,,,{SPAM},ham,shop"]  # mislabelled: the scorer calls it spam
+    rows += [f"Bot,,,{SPAM} again,spam,shop"]
+    (tmp_path / "rows.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = cli("spam", "evaluate", "rows.csv", "--flagged").output
+    assert "ham sent to spam: 1\n" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("  row ")]
+    assert line.startswith("  row 4 (shop), p=")
+    assert line.endswith(f": {SPAM}")
+    result = cli("spam", "evaluate", "rows.csv", "--flagged", "--json")
+    assert json.loads(result.stdout)["fpr"] == 0.25
+    assert "ham sent to spam: 1" in result.stderr
