@@ -345,6 +345,9 @@ class ClassifierDecision(Base):
     is_spam: Mapped[bool] = mapped_column(Boolean)
     probability: Mapped[float] = mapped_column(Float, comment="scored just before learning")
     decided_at: Mapped[datetime]
+    step: Mapped[str | None] = mapped_column(
+        Text, comment="the logistic step's weight changes (JSON), taken back on reversal"
+    )
 
 
 class ClassifierCutoff(Base):

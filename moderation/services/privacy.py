@@ -138,13 +138,13 @@ def identities_of(session: Session, email: str) -> list[Reader]:
 
 def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: bool = False) -> int:
     """Anonymise every comment of `email` (name, e-mail, website, IP, user agent and referrer
-    removed, also from its spam checks' records; the text stays, by an anonymous author), or with
-    `delete` also delete them (a comment with replies stays as their placeholder). Each comment
-    gets an audit row that names no erased data. Thread versions are bumped, so caches and feeds
-    show it at once. The address's subscriptions and their pending mails are removed, and a
-    signed-in identity with that address loses its name, address, avatar and profile and is
-    signed out everywhere. Returns
-    how many comments were erased. Runs inside the caller's write."""
+    removed, also from its spam checks' records, and its classifier step kept for an undo is
+    dropped; the text stays, by an anonymous author), or with `delete` also delete them (a
+    comment with replies stays as their placeholder). Each comment gets an audit row that names no
+    erased data. Thread versions are bumped, so caches and feeds show it at once. The address's
+    subscriptions and their pending mails are removed, and a signed-in identity with that address
+    loses its name, address, avatar and profile and is signed out everywhere. Returns how many
+    comments were erased. Runs inside the caller's write."""
     from moderation.domain.states import Action, CommentStatus
     from moderation.services.moderation import SYSTEM, apply_action, bump_thread, record_event
 
@@ -156,6 +156,15 @@ def erase_personal_data(session: Session, ctx: Context, email: str, *, delete: b
         reader.email_verified = False
         reader.revoked_generation += 1
     erased = comments_of(session, email)
+    if erased:  # a kept logistic step names the author's words, e-mail domain and website
+        from moderation.models import ClassifierDecision
+
+        session.execute(
+            update(ClassifierDecision)
+            .where(ClassifierDecision.comment_id.in_([c.id for c in erased]))
+            .values(step=None)
+            .execution_options(synchronize_session=False)
+        )
     for comment in erased:
         for key in ERASED_KEYS:
             setattr(comment, key, ANONYMOUS)

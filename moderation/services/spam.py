@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -237,9 +238,10 @@ def learn(
     is_spam: bool,
     weight: float = 1.0,
     model: SpamModel | None = None,
-) -> None:
+) -> Delta:
     """Add one labelled example to the shared counts (a negative weight takes one back) and take
-    the logistic step, from `model` when the caller has just read it for these features.
+    the logistic step, from `model` when the caller has just read it for these features. Returns
+    what was added.
 
     Increments are done in SQL (``spam = spam + w``), so concurrent decisions on several workers
     or nodes all count. A logistic step is computed from the weights this transaction read.
@@ -248,7 +250,9 @@ def learn(
     if model is None:
         logistic = base_model().params.logistic and weight > 0
         model = model_for(session, feats) if logistic else SpamModel(params=base_model().params)
-    add_delta(session, model.learn(feats, is_spam, weight))
+    delta = model.learn(feats, is_spam, weight)
+    add_delta(session, delta)
+    return delta
 
 
 def add_delta(session: Session, delta: Delta) -> None:
@@ -285,6 +289,26 @@ def held_ham_share() -> float:
     return float(held) if isinstance(held, int | float) else 0.05
 
 
+def _step_json(step: dict[str, tuple[float, float]]) -> str:
+    """A step's weight changes as compact JSON, each to 17 significant digits (a float's own)."""
+    return json.dumps({feat: change for feat, (change, _) in step.items()}, separators=(",", ":"))
+
+
+def take_back_step(session: Session, comment_id: int) -> bool:
+    """Subtract the logistic step kept with the comment's decision from the shared weights (its
+    squared gradients stay: AdaGrad only ever slows down). False when no step was kept (the
+    decision is older than the reserve, or took none): the counts alone are taken back then."""
+    kept = session.scalar(
+        select(ClassifierDecision.step).where(ClassifierDecision.comment_id == comment_id)
+    )
+    if not kept:
+        return False
+    delta = Delta()
+    delta.weights = {feat: (-change, 0.0) for feat, change in json.loads(kept).items()}
+    add_delta(session, delta)
+    return True
+
+
 def record_decision(
     session: Session,
     ctx: Context,
@@ -293,10 +317,12 @@ def record_decision(
     is_spam: bool,
     prob: float,
     calibrate_now: bool = True,
+    step: dict[str, tuple[float, float]] | None = None,
 ) -> Cutoffs | None:
     """Keep a decision and its probability (scored before learning) in the site's reserve, drop
     the reserve's oldest beyond `decision_reserve`, and calibrate the site's cut-offs again (a
     bulk caller passes ``calibrate_now=False`` and calls `calibrate_site` once at the end).
+    `step` (a `Delta`'s weights) is kept so that reversing the decision takes it back.
 
     Two decisions committed at the same moment on PostgreSQL may each miss the other's row; the
     next decision on the site calibrates with both.
@@ -311,6 +337,7 @@ def record_decision(
             is_spam=is_spam,
             probability=prob,
             decided_at=ctx.clock(),
+            step=_step_json(step) if step else None,
         )
     )
     kept = ctx.settings.spam.decision_reserve
@@ -397,12 +424,14 @@ def learn_from_decision(
     if comment.learned == label:
         return
     submission = submission_from_record(comment.checks[-1].submitted)
-    if comment.learned is not None:
+    if comment.learned is not None:  # the earlier lesson goes: its counts and its step
         learn(session, submission, comment.learned == "spam", weight=-1.0)
+        take_back_step(session, comment.id)
     feats = features(submission)  # scored before learning: the reserve measures unseen comments
     model = model_for(session, feats)
-    record_decision(session, ctx, submission.site, comment.id, is_spam, model.score(feats))
-    learn(session, submission, is_spam, model=model)
+    prob = model.score(feats)
+    delta = learn(session, submission, is_spam, model=model)
+    record_decision(session, ctx, submission.site, comment.id, is_spam, prob, step=delta.weights)
     comment.learned = label
 
 

@@ -1,11 +1,21 @@
 """The production pipeline: rules, lists, the shared classifier, Akismet, learning and feedback."""
 
+import json
+
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import Action, CommentStatus
-from moderation.models import ClassifierCount, Comment, ListEntry, ListKind, OutboxEntry, SpamCheck
+from moderation.models import (
+    ClassifierCount,
+    ClassifierDecision,
+    Comment,
+    ListEntry,
+    ListKind,
+    OutboxEntry,
+    SpamCheck,
+)
 from moderation.services import build_context, comments, outbox, privacy, spam
 from moderation.services.moderation import Actor, apply_action
 from tests.conftest import make_settings
@@ -177,6 +187,65 @@ def test_learning_reversal_replaces_the_earlier_lesson(database, session, live_c
     totals = session.get(ClassifierCount, spam.TOTALS)
     assert (totals.spam, totals.ham) == (0.0, 1.0)
     assert comment.learned == "ham"
+
+
+def lr_weights(session) -> dict[str, float]:
+    rows = session.execute(
+        select(ClassifierCount.feature, ClassifierCount.spam).where(
+            ClassifierCount.feature.startswith(spam.WEIGHT_PREFIX)
+        )
+    ).all()
+    return {feature: value for feature, value in rows}
+
+
+def test_learning_reversal_takes_back_the_earlier_step(database, session, live_ctx, clock):
+    """A moderator's slip (spam, then not spam) leaves the weights as if only "not spam" had been
+    taught: the spam step is subtracted, then the ham step is taken (and kept for its own undo)."""
+    ctx = live_ctx()
+    comment = submit(
+        session, database, ctx, clock, text="Great deals on cheap watches at shop dot example"
+    )
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    spam_step = json.loads(session.scalar(select(ClassifierDecision.step)))
+    assert spam_step["watches"] > 0  # a spam step moves a word towards spam
+    after_spam = lr_weights(session)
+    apply_action(session, ctx, comment, Action.ham, MODERATOR)
+    ham_step = json.loads(session.scalar(select(ClassifierDecision.step)))
+    assert ham_step["watches"] < 0
+    after_ham = lr_weights(session)
+    for feat, change in spam_step.items():
+        net = after_ham["lr:" + feat] - after_spam["lr:" + feat] + change
+        assert net == pytest.approx(ham_step[feat], abs=1e-12), feat
+    for feat in spam_step:  # what is left is the ham step alone
+        assert after_ham["lr:" + feat] == pytest.approx(ham_step[feat], abs=1e-12), feat
+
+
+def test_learning_reversal_of_a_decision_without_a_kept_step_takes_back_the_counts(
+    database, session, live_ctx, clock
+):
+    """A decision kept before the step was (or trimmed from the reserve): counts only, as before."""
+    ctx = live_ctx()
+    comment = submit(session, database, ctx, clock)
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    session.execute(update(ClassifierDecision).values(step=None))
+    assert spam.take_back_step(session, comment.id) is False
+    apply_action(session, ctx, comment, Action.ham, MODERATOR)
+    totals = session.get(ClassifierCount, spam.TOTALS)
+    assert (totals.spam, totals.ham) == (0.0, 1.0)
+    assert comment.learned == "ham"
+
+
+def test_erasing_an_author_drops_the_step_kept_with_their_decision(
+    database, session, live_ctx, clock
+):
+    """A kept step's features name the author's words, e-mail domain and website."""
+    ctx = live_ctx()
+    comment = submit(session, database, ctx, clock)
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    assert "a:ann" in json.loads(session.scalar(select(ClassifierDecision.step)))
+    privacy.erase_personal_data(session, ctx, comment.email)
+    assert session.scalar(select(ClassifierDecision.step)) is None
+    assert session.scalar(select(func.count()).select_from(ClassifierDecision)) == 1  # the reserve
 
 
 def test_learning_ignores_system_transitions(database, session, live_ctx, clock):

@@ -162,9 +162,9 @@ class SpamModel:
         self, feats: Iterable[str], is_spam: bool, weight: float = 1.0, fixed: tuple[str, ...] = ()
     ) -> Delta:
         """Count one example (each feature once) and, for a logistic model, take one AdaGrad step;
-        a negative `weight` unlearns the counts (the step cannot be taken back). Features starting
-        with a ``fixed`` prefix still count in the step's scale but are neither counted nor moved.
-        Returns the delta."""
+        a negative `weight` unlearns the counts (a step is taken back by subtracting its `Delta`'s
+        weights: `services.spam.take_back_step`). Features starting with a ``fixed`` prefix still
+        count in the step's scale but are neither counted nor moved. Returns the delta."""
         unique = list(dict.fromkeys(feats))
         delta = self.count(unique, is_spam, weight, fixed)
         if self.params.logistic and weight > 0:
