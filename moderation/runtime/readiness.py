@@ -77,7 +77,9 @@ def _migrations(database: Database) -> str:
         with database.read() as session:
             current = set(session.scalars(text("SELECT version_num FROM alembic_version")))
     except Exception as exc:
-        if "alembic_version" in str(exc):  # (no such table / relation does not exist)
+        # The error's first line, not the whole: SQLAlchemy's goes on with the statement, which
+        # names alembic_version whatever went wrong.
+        if "alembic_version" in _first_line(exc):  # (no such table / relation does not exist)
             return "not migrated (no alembic_version table): run `moderation db upgrade`"
         # The database stopped answering between the two checks: say so, not "not migrated".
         return f"unknown: {type(exc).__name__}: {_first_line(exc)}"

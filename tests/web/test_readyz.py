@@ -184,3 +184,23 @@ def test_not_ready_with_a_migration_missing_then_ready_after_upgrade(tmp_path, s
     assert readyz(app) == (200, {"status": "ready", "checks": ALL_OK})
     database.dispose()
     drop()
+
+
+def test_a_version_table_that_cannot_be_read_is_unknown_not_unmigrated(tmp_path, settings):
+    """The database answers, but reading the schema's revision fails for another reason than a
+    missing table (here a damaged ``alembic_version``): 503 saying "unknown" with the error, never
+    the advice to migrate a database that may well be migrated."""
+    beat(settings)
+    path = tmp_path / "moderation.db"
+    migrations.upgrade(f"sqlite:///{path}")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE alembic_version RENAME COLUMN version_num TO damaged")
+    engine.dispose()
+    status, body = readyz(create_app(settings, database=Database(f"sqlite:///{path}")))
+    assert status == 503
+    assert body["checks"]["database"] == "ok"
+    verdict = body["checks"]["migrations"]
+    assert verdict.startswith("unknown: OperationalError: "), verdict
+    assert "version_num" in verdict
+    assert "db upgrade" not in verdict
