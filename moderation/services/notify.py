@@ -242,8 +242,7 @@ def build_message(ctx: Context, comment: Comment, payload: dict[str, Any]) -> Em
     message["Message-ID"] = f"<moderation.{payload['nonce']}@{mail_domain(ctx.settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(_text_templates().get_template("comment.txt").render(data))
-    message.add_alternative(_templates().get_template("comment.html").render(data), subtype="html")
+    set_bodies(message, "comment", data)
     return message
 
 
@@ -348,6 +347,13 @@ def _one_line_value(value: Any) -> Any:
     may hold them. The template writes the comment's text line by line (``splitlines``), so its
     own line breaks are kept."""
     return one_line(value) if isinstance(value, str) else value
+
+
+def set_bodies(message: EmailMessage, name: str, data: dict[str, Any]) -> None:
+    """Give `message` its plain-text body (template ``name.txt``, every value on one line) and
+    its HTML alternative (``name.html``, autoescaped): every mail the service sends is made so."""
+    message.set_content(_text_templates().get_template(f"{name}.txt").render(data))
+    message.add_alternative(_templates().get_template(f"{name}.html").render(data), subtype="html")
 
 
 @functools.cache
@@ -569,8 +575,7 @@ def build_digest(ctx: Context, waiting: list[Comment], payload: dict[str, Any]) 
     message["Message-ID"] = f"<moderation.digest.{payload['nonce']}@{mail_domain(settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(_text_templates().get_template("digest.txt").render(data))
-    message.add_alternative(_templates().get_template("digest.html").render(data), subtype="html")
+    set_bodies(message, "digest", data)
     return message
 
 

@@ -351,8 +351,5 @@ def build_request_mail(ctx: Context, payload: dict[str, Any]) -> EmailMessage:
     message["Message-ID"] = f"<privacy.{payload['nonce']}@{notify.mail_domain(settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(notify._text_templates().get_template("privacy.txt").render(data))
-    message.add_alternative(
-        notify._templates().get_template("privacy.html").render(data), subtype="html"
-    )
+    notify.set_bodies(message, "privacy", data)
     return message

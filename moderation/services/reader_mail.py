@@ -4,12 +4,11 @@ language (English, German, French; others fall back to English), plain text plus
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any
 
 from moderation.domain.inputs import one_line
 from moderation.models import Comment, Subscription, SubscriptionMode
 from moderation.services import Context
-from moderation.services.notify import _templates, _text_templates
+from moderation.services.notify import set_bodies
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -118,12 +117,6 @@ def _page(ctx: Context, sub: Subscription) -> dict[str, str]:
     }
 
 
-def _render(name: str, data: dict[str, Any]) -> tuple[str, str]:
-    text = _text_templates().get_template(f"{name}.txt").render(data)
-    html = _templates().get_template(f"{name}.html").render(data)
-    return text, html
-
-
 def confirmation_message(ctx: Context, sub: Subscription, link: str) -> EmailMessage:
     """The double opt-in mail: what was asked for, and a link to a page that confirms it."""
     from moderation.services.subscriptions import address_header
@@ -143,9 +136,7 @@ def confirmation_message(ctx: Context, sub: Subscription, link: str) -> EmailMes
     message = EmailMessage()
     message["Subject"] = s["confirm_subject"].format(site=page["site"], page=page["page"])
     address_header(message, sub.email, ctx)
-    text, html = _render("reader_confirm", data)
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    set_bodies(message, "reader_confirm", data)
     return message
 
 
@@ -204,7 +195,5 @@ def notification_message(
     message["List-Id"] = f"<{sub.thread.site}.comments.{mail_domain(ctx)}>"
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    text, html = _render("reader_notify", data)
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    set_bodies(message, "reader_notify", data)
     return message
