@@ -12,7 +12,7 @@ the site's reserve of decisions; the cut-offs are calibrated once at the end.
 One-sided histories. WordPress exports leave spam out and Isso and Remark42 have no spam label,
 so many histories are ham only. Taught to the model, a ham-only history drags every probability
 down while the reserve, scored before each row was learned, still holds the higher ones: on the
-open sets (scripts/simulate_history.py, README) the shipped verdicts then caught 14 points less
+open sets (scripts/simulate_history.py, BASE_MODEL.md) the shipped verdicts then caught 14 points less
 spam (the same ham kept in the reserve only: 1.6 points), although the ranking improved. The
 mirror, spam alone, sent ten times as much ham to spam. So the model learns a balanced history:
 as many ham as spam, the newest of each. The rest of the ham only fills the reserve, where it
