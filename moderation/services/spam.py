@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -557,6 +557,14 @@ def purge(database: Database, ctx: Context) -> int:
             )
         )
         if ids:  # spam checks go with them (CASCADE); audit rows stay (SET NULL)
+            # and the reserve keeps their decisions (SET NULL), without the step that names
+            # their author's words: with the comment gone, there is nothing to take it back for
+            session.execute(
+                update(ClassifierDecision)
+                .where(ClassifierDecision.comment_id.in_(ids))
+                .values(step=None)
+                .execution_options(synchronize_session=False)
+            )
             session.execute(delete(Comment).where(Comment.id.in_(ids)))
     if ids:
         log.info("purged %d comments", len(ids))

@@ -432,6 +432,20 @@ def test_purge_removes_old_spam_keeps_recent_and_parents(session, live_ctx, cloc
     assert session.scalars(select(SpamCheck).where(SpamCheck.comment_id == old_spam)).all() == []
 
 
+def test_purge_keeps_the_decision_in_the_reserve_without_its_step(
+    session, live_ctx, clock, database
+):
+    ctx = live_ctx()
+    comment = submit(session, database, ctx, clock, text="Buy cheap watches at shop dot example")
+    apply_action(session, ctx, comment, Action.spam, MODERATOR)
+    assert session.scalar(select(ClassifierDecision.step)) is not None
+    clock.advance((ctx.settings.spam.purge_spam_days + 1) * 86400)
+    session.commit()
+    assert spam.purge(database, ctx) == 1
+    kept = session.execute(select(ClassifierDecision.comment_id, ClassifierDecision.step)).all()
+    assert kept == [(None, None)]  # still calibrates the site; names nobody
+
+
 def test_verdict_enum_round_trips_through_storage(database, session, live_ctx, clock):
     comment = submit(session, database, live_ctx(), clock, honeypot="bot")
     check = session.scalars(select(SpamCheck).where(SpamCheck.comment_id == comment.id)).one()
