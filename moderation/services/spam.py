@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from moderation.config import Settings
+from moderation.config import Settings, SiteSettings
 from moderation.domain.policy import Policy, decide
 from moderation.domain.scoring import Scorer, Signal, Submission, Thresholds, Verdict, run_pipeline
 from moderation.domain.states import Action, CommentKind, CommentStatus, is_correction
@@ -29,6 +29,7 @@ from moderation.models import (
     ListEntry,
     ListKind,
     ModerationEvent,
+    Thread,
 )
 from moderation.scorers.classifier import ClassifierScorer, Cutoffs, SpamModel, load_base_model
 from moderation.scorers.classifier.calibration import calibrate
@@ -405,25 +406,52 @@ def submission_from_record(record: dict[str, Any]) -> Submission:
     )
 
 
+def submission_of(comment: Comment, thread: Thread, site: SiteSettings) -> Submission:
+    """A stored comment as the widget would have sent it (no honeypot, not a trusted author): what
+    the classifier learns from a comment the spam check never saw (an imported one)."""
+    return Submission(
+        kind=comment.kind,
+        site=thread.site,
+        site_url=site.url,
+        permalink=site.page_url(thread.uri),
+        text=comment.text,
+        author=comment.author,
+        email=comment.email,
+        website=comment.website,
+        ip=comment.ip,
+        user_agent=comment.user_agent,
+        referrer=comment.referrer,
+        created=comment.created_at,
+        language=site.language,
+    )
+
+
 def learn_from_decision(
     session: Session, ctx: Context, comment: Comment, event: ModerationEvent
 ) -> None:
     """A moderator's approve / spam / not-spam teaches the classifier at once, replacing whatever
-    an earlier decision on the same comment taught it; the comment, scored just before, joins the
-    site's reserve and the site's cut-offs are calibrated again."""
+    an earlier decision on the same comment taught it (an imported comment too, or what
+    `learn-history` taught from it); the comment, scored just before, joins the site's reserve and
+    the site's cut-offs are calibrated again."""
     if event.moderator_id is None and not event.actor.startswith(("moderator:", "token:")):
         return
     try:
         action = Action(event.action)
     except ValueError:
         return
-    if action not in LEARNING_ACTIONS or not comment.checks:
+    if action not in LEARNING_ACTIONS:
         return
     is_spam = LEARNING_ACTIONS[action]
     label = "spam" if is_spam else "ham"
     if comment.learned == label:
         return
-    submission = submission_from_record(comment.checks[-1].submitted)
+    if comment.checks:
+        submission = submission_from_record(comment.checks[-1].submitted)
+    else:  # imported: the row itself, as `spam_history` teaches it
+        site = ctx.settings.sites.get(comment.thread.site)
+        if site is None:
+            return
+        submission = submission_of(comment, comment.thread, site)
     if comment.learned is not None:  # the earlier lesson goes: its counts and its step
         learn(session, submission, comment.learned == "spam", weight=-1.0)
         take_back_step(session, comment.id)

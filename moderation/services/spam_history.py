@@ -1,7 +1,8 @@
 """Teach the local classifier a site's own history: the comments its moderators approved or marked
 spam before this service ran (imported from WordPress, Disqus, Isso, Remark42 or a native export).
 
-Imported comments carry no spam check, so `services.spam.learn_from_decision` never sees them.
+Imported comments carry no spam check, and `services.spam.learn_from_decision` only sees one when a
+moderator decides it anew (it then learns from the row, `spam.submission_of`, as this does).
 `learn_history` takes the site's comments (kind comment, not deleted or discarded) approved (ham)
 or spam, that were never learned (``learned`` NULL) and never scored by the pipeline (no spam
 check: a comment with one that is still unlearned was decided by the pipeline's own verdict, and
@@ -41,7 +42,6 @@ from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, u
 from sqlalchemy.orm import Session
 
 from moderation.config import SiteSettings
-from moderation.domain.scoring import Submission
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.models import (
     ClassifierDecision,
@@ -61,6 +61,7 @@ from moderation.services.spam import (
     held_ham_share,
     model_for,
     site_cutoffs,
+    submission_of,
 )
 from moderation.storage.db import Database
 
@@ -197,25 +198,6 @@ def plan(session: Session, ctx: Context, site: str, limit: int | None = None) ->
         # else: ham kept in the reserve by an earlier run and still not learned: nothing to do
     out.ids.reverse()  # oldest first
     return out
-
-
-def submission_of(comment: Comment, thread: Thread, site: SiteSettings) -> Submission:
-    """A stored comment as the widget would have sent it (no honeypot, not a trusted author)."""
-    return Submission(
-        kind=comment.kind,
-        site=thread.site,
-        site_url=site.url,
-        permalink=site.page_url(thread.uri),
-        text=comment.text,
-        author=comment.author,
-        email=comment.email,
-        website=comment.website,
-        ip=comment.ip,
-        user_agent=comment.user_agent,
-        referrer=comment.referrer,
-        created=comment.created_at,
-        language=site.language,
-    )
 
 
 @dataclass

@@ -19,7 +19,8 @@ from moderation.models import (
 )
 from moderation.scorers.classifier.features import features
 from moderation.services import build_context, spam
-from moderation.services.spam_history import UnknownSite, learn_history, submission_of
+from moderation.services.spam import submission_of
+from moderation.services.spam_history import UnknownSite, learn_history
 from tests.conftest import make_settings
 from tests.factories import make_comment, make_thread
 
@@ -282,3 +283,28 @@ def test_a_batch_of_long_comments_reads_its_tens_of_thousands_of_features(databa
     assert (report.learned_ham, report.learned_spam) == (60, 60)
     assert learned(session, rows) == ["ham", "spam"] * 60
     assert session.get(ClassifierCount, "w119x149").spam == 1.0  # the last row's last word
+
+
+def test_a_moderators_decision_on_an_imported_comment_teaches_and_replaces_its_lesson(
+    database, session, hctx
+):
+    """An imported comment has no spam check; a moderator's decision on it is learned from the
+    row itself, and replaces what `learn_history` taught from it (the same features: exact)."""
+    from moderation.domain.states import Action
+    from moderation.services.moderation import Actor, apply_action
+
+    ctx = spam.install(hctx())  # the production hooks: a decision teaches
+    thread = make_thread(session)
+    ham, bot = imported(session, thread, 1, 1)
+    learn_history(database, ctx, "blog")
+    assert learned(session, [ham, bot]) == ["ham", "spam"]
+    comment = session.get(Comment, ham.id)
+    apply_action(session, ctx, comment, Action.spam, Actor("moderator:mod@example.org"))
+    session.flush()
+    assert learned(session, [ham]) == ["spam"]
+    totals = session.get(ClassifierCount, spam.TOTALS)
+    assert (totals.spam, totals.ham) == (2.0, 0.0)  # the ham lesson taken back, spam taught
+    word = features(submission_of(comment, thread, ctx.settings.sites["blog"]))[0]
+    counted = session.get(ClassifierCount, word)
+    assert (counted.spam, counted.ham) == (1.0, 0.0)
+    assert sorted(reserve(session)) == sorted([(ham.id, True), (bot.id, True)])
