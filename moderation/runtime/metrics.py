@@ -72,7 +72,8 @@ SUBMISSIONS = Counter(
 )
 AKISMET_CALLS = Counter(
     "moderation_akismet_calls",
-    "Calls to Akismet by method and outcome (ham, spam, discard, ok, or unavailable).",
+    "Calls to Akismet by method and outcome (ham, spam, discard, ok, recheck, unavailable, "
+    "invalid_key or paused).",
     ["method", "outcome"],
     registry=REGISTRY,
 )

@@ -357,6 +357,11 @@ class AkismetScorer:
             client = self.client_for(blog)
             result = getattr(client, method)(params.get("user_ip", ""), **kwargs)
             outcome = result.name.lower() if isinstance(result, akismet.CheckResponse) else "ok"
+            if exchange.headers is not None:  # an answer `_refuse_flagged` will not take (§4.3)
+                if "x-akismet-error" in exchange.headers:
+                    outcome = "unavailable"
+                elif "x-akismet-recheck-after" in exchange.headers:
+                    outcome = "recheck"
         except akismet.APIKeyError as exc:
             self._blocked_until[blog] = self.clock() + self.breaker_seconds
             log.error("Akismet rejected the API key or blog URL %s; pausing calls", blog)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from moderation.config import AkismetSettings, ConfigError
 from moderation.domain.scoring import Signal, Submission, Verdict, run_pipeline
 from moderation.domain.states import CommentKind
 from moderation.errors import ScorerUnavailable
+from moderation.runtime import metrics
 from moderation.scorers.akismet import (
     AkismetScorer,
     build_akismet_client,
@@ -265,6 +267,28 @@ def test_comment_check_error_headers_are_unavailable(scorer, fake, header, value
     fake.extra_headers = {header: value}
     with pytest.raises(ScorerUnavailable, match=message):
         scorer.score(submission())
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "outcome"),
+    [
+        ("X-akismet-error", "Your key is suspended", "unavailable"),
+        ("X-akismet-recheck-after", "120", "recheck"),
+        (None, None, "ham"),
+    ],
+)
+def test_the_call_metric_counts_what_the_answer_came_to(scorer, fake, header, value, outcome):
+    """A "ham" with an error header is no answer: the metric says so, not "ham"."""
+    fake.extra_headers = {header: value} if header else {}
+    labels = {"method": "comment_check", "outcome": outcome}
+
+    def count() -> float:
+        return metrics.REGISTRY.get_sample_value("moderation_akismet_calls_total", labels) or 0.0
+
+    before = count()
+    with contextlib.suppress(ScorerUnavailable):
+        scorer.score(submission())
+    assert count() == before + 1
 
 
 def test_comment_check_unavailable_in_pipeline_holds_for_review(scorer, fake):
