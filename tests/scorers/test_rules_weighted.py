@@ -11,7 +11,7 @@ import pytest
 from moderation.domain.scoring import Verdict, run_pipeline
 from moderation.domain.states import CommentKind
 from moderation.scorers.rules import RuleLists, RuleScorer, RuleSettings
-from moderation.scorers.rules.weighted import find_phone
+from moderation.scorers.rules.weighted import PROMO_POINTS, SELF_MENTION_POINTS, find_phone
 from tests.scorers.rule_helpers import make, signals, verdict
 
 YOUTUBE_CSV = Path(__file__).resolve().parents[3] / "shared/data/spam/comments/youtube.csv"
@@ -108,6 +108,25 @@ def test_phone_does_not_fire_on_view_counts_ips_or_years():
 def test_promo_fires_on_self_promotion():
     for text in ("Check out my channel!", "please subscribe", "sub4sub anyone", "follow me"):
         assert "rules.promo" in signals(make(text)), text
+
+
+def test_a_mention_of_ones_own_blog_is_only_a_nudge():
+    for text in (
+        "I point to your example in my own blog entry on testing in production.",
+        "I wrote about the same bug on my blog last year.",
+        "We link to this from our site's FAQ.",
+    ):
+        assert signals(make(text))["rules.promo"].score == SELF_MENTION_POINTS, text
+
+
+def test_a_pitch_for_ones_own_blog_is_full_promotion():
+    for text in (
+        "Look at my website: best practice tips",
+        "Please visit my blog for more",
+        "My blog is great, check out my videos too",
+        "Check out my channel and my site",
+    ):
+        assert signals(make(text))["rules.promo"].score == PROMO_POINTS, text
 
 
 def test_promo_does_not_fire_on_ordinary_comments():
