@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -29,10 +30,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+# The job queue's tasks that run every minute (`moderation.runtime.jobs`): huey logs two info lines
+# for each run ("Executing …", "… executed in …"), four lines a minute that say nothing.
+_EVERY_MINUTE = re.compile(r"\bmoderation\.runtime\.jobs\.(?:outbox\.sweep|digest): ")
+
+
+class QuietEveryMinute(logging.Filter):
+    """Drop the job queue's info lines about the tasks that run every minute; their warnings and
+    errors, and every line of the other tasks, pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for an info (or lower) record of huey's naming an every-minute task."""
+        if record.levelno >= logging.WARNING or not record.name.startswith("huey"):
+            return True
+        return _EVERY_MINUTE.search(record.getMessage()) is None
+
+
 def configure_logging(level: str = "info") -> None:
-    """Send every log record to stderr as JSON."""
+    """Send every log record to stderr as JSON (below ``debug``, without the every-minute tasks'
+    info lines)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if level.lower() != "debug":
+        handler.addFilter(QuietEveryMinute())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
