@@ -40,6 +40,7 @@ from moderation.services.queue_filters import (
     fts_match,
     indexed,
     search_clause,
+    with_rarest,
 )
 
 SEARCH_COUNT_CAP = 1_000  # search_counts look at this many matches at most, newest first
@@ -76,7 +77,7 @@ def _narrowing(f: QueueFilter, *, search: bool = True) -> list[ColumnElement[boo
     if f.kind:
         clauses.append(Comment.kind == f.kind)
     if search and f.q:
-        clauses.append(search_clause(f.q))
+        clauses.append(search_clause(f.q, f.fts))
     return clauses
 
 
@@ -126,7 +127,7 @@ def _fts_query(
     bound, so the page stops at its last hit without collecting every match first (an ``id IN
     (matches)`` would: 40-70 ms for a common word at 300,000 rows)."""
     clauses = [
-        fts_match(f.q),
+        fts_match(f.q, f.fts),
         *(_status_clauses(f.status, f.discarded) if status else []),
         *_narrowing(f, search=False),
         exact_clause(f.q),
@@ -145,6 +146,7 @@ def list_queue(
     session: Session, f: QueueFilter, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None
 ) -> QueuePage:
     """The comments `f` selects, newest first, `limit` at a time, after `cursor` (an id)."""
+    f = with_rarest(session, f)
     query = queue_query(f, limit=limit + 1, cursor=cursor, dialect=_dialect(session))
     query = query.options(selectinload(Comment.thread))
     rows = list(session.scalars(query))
@@ -191,6 +193,7 @@ def list_rows(
     session: Session, f: QueueFilter, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None
 ) -> QueueRows:
     """`list_queue` read as rows: one query for the page and its threads, one for the checks."""
+    f = with_rarest(session, f)
     query = queue_query(f, limit=limit + 1, cursor=cursor, dialect=_dialect(session))
     query = query.with_only_columns(*ROW_COLUMNS).join(Thread, Thread.id == Comment.thread_id)
     rows = session.execute(query).all()
@@ -283,6 +286,7 @@ def search_counts(session: Session, f: QueueFilter, cap: int = SEARCH_COUNT_CAP)
     counts = {status.value: 0 for status in CommentStatus} | {"discarded": 0}
     if not f.q:
         return SearchCounts(counts, False)
+    f = with_rarest(session, f)
     columns = select(Comment.status, Comment.discarded)
     if _dialect(session) == "sqlite" and indexed(f.q):
         inner = _fts_query(columns, f, limit=cap + 1, status=False)
@@ -486,6 +490,7 @@ def act_on_matching(
     how many still match in `remaining` (counted up to `COUNT_CAP`).
     """
     total, cursor = Batch(), upto + 1
+    f = with_rarest(session, f)  # read before the first write: the page's probes, kept
     while total.done + total.skipped < limit:
         size = min(BATCH, limit - total.done - total.skipped)
         ids = list(

@@ -4,15 +4,18 @@ search clause: a case-insensitive substring match (`FoldedLike`, with ``%`` and 
 text, author, e-mail, website and IP, whose candidates come from an index when the search has at
 least three characters (`IndexedSearch`: FTS5 with the trigram tokenizer on SQLite, a
 ``pg_trgm`` GIN index on PostgreSQL; migration 0012). The index only narrows: the per-column match
-decides, so a search means exactly what it meant before the index.
+decides, so a search means exactly what it meant before the index. On SQLite a search asks the
+index for its rarest trigrams only (`rarest_fts_query`): a trigram that every row holds costs FTS5 a
+walk of a million entries and narrows nothing.
 
 `services.queue` turns a filter into its WHERE clauses (`matching`), and lists, counts and acts on
 the comments it selects."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -24,8 +27,10 @@ from sqlalchemy import (
     literal_column,
     or_,
     table,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from moderation.domain import inputs
@@ -58,9 +63,15 @@ class QueueFilter:
     q: str = ""
     discarded: bool = False
     scope: frozenset[str] | None = None
+    # SQLite: the FTS5 query for `q` through its rarest trigrams (`with_rarest`); "" asks for
+    # every third trigram (`fts_query`). Never a query argument.
+    fts: str = field(default="", compare=False, repr=False)
 
     def but(self, **changes: Any) -> QueueFilter:
-        """This filter with some fields changed (templates build tab and filter links with it)."""
+        """This filter with some fields changed (templates build tab and filter links with it);
+        another search forgets the trigrams chosen for this one."""
+        if "q" in changes and "fts" not in changes:
+            changes["fts"] = ""
         return replace(self, **changes)
 
     def args(self) -> dict[str, str]:
@@ -174,12 +185,13 @@ def _folded_like_sqlite(element: FoldedLike, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.column.like(element.pattern, escape="\\"), **kw))
 
 
-def search_clause(q: str) -> ColumnElement[bool]:
+def search_clause(q: str, fts: str = "") -> ColumnElement[bool]:
     """Case-insensitive substring match over text, author, e-mail, website and IP; its candidates
-    from the search index when `q` has three characters or more."""
+    from the search index when `q` has three characters or more (on SQLite through the FTS5
+    query `fts` when one was chosen, `QueueFilter.fts`)."""
     if not indexed(q) or "\n" in q:
         return exact_clause(q)
-    return IndexedSearch(q)
+    return IndexedSearch(q, fts)
 
 
 # --- the search index (migration 0012) -------------------------------------------------------------
@@ -199,16 +211,84 @@ def indexed(q: str) -> bool:
     return len(q) >= MIN_INDEXED
 
 
+def _quoted(gram: str) -> str:
+    return '"' + gram.replace('"', '""') + '"'
+
+
 def fts_query(q: str) -> str:
     """An FTS5 query for the rows holding every trigram of `q` (the table keeps no positions, so
     a phrase cannot be asked): its trigrams side by side, and the last, each quoted."""
     grams = dict.fromkeys([q[i : i + 3] for i in range(0, len(q) - 2, 3)] + [q[-3:]])
-    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+    return " AND ".join(map(_quoted, grams))
 
 
-def fts_match(q: str) -> ColumnElement[bool]:
+def fts_match(q: str, fts: str = "") -> ColumnElement[bool]:
     """``comments_fts MATCH query`` (SQLite only: a query that joins `FTS` to the comments)."""
-    return literal_column("comments_fts").op("MATCH", is_comparison=True)(literal(fts_query(q)))
+    match = literal_column("comments_fts").op("MATCH", is_comparison=True)
+    return match(literal(fts or fts_query(q)))
+
+
+# --- the rarest trigrams (SQLite) ------------------------------------------------------------------
+# FTS5 answers ``"rea" AND "424" AND ...`` by walking every trigram's list of rows: for an address
+# at a common domain, lists of every row ("rea", "exa", ".or") for a handful of matches (130-200 ms
+# at a million comments). Any of a search's trigrams find a superset of its matches, and the
+# per-column match decides, so a search may ask for its rarest ones only: each trigram's rows are
+# counted up to `PROBE_CAP` (a walk of at most that many entries), kept for `PROBE_SECONDS` per
+# database in this process, and the `RAREST` least common are asked for.
+
+PROBE_CAP = 20_000
+PROBE_MAX = 16  # trigrams probed per search at most (spread over a longer search)
+PROBE_SECONDS = 60.0
+RAREST = 4
+_PROBE = text(
+    "SELECT count(*) FROM (SELECT rowid FROM comments_fts WHERE comments_fts MATCH :m LIMIT :cap)"
+)
+_probed: dict[tuple[str, str], tuple[float, int]] = {}  # (database, trigram) -> (when, rows)
+_PROBED_MAX = 4096
+
+
+def trigrams(q: str) -> list[str]:
+    """The distinct trigrams of `q` in order, at most `PROBE_MAX`, spread over it."""
+    grams = list(dict.fromkeys(q[i : i + 3] for i in range(len(q) - 2)))
+    if len(grams) <= PROBE_MAX:
+        return grams
+    step = (len(grams) - 1) / (PROBE_MAX - 1)
+    return list(dict.fromkeys(grams[round(i * step)] for i in range(PROBE_MAX)))
+
+
+def rarest_fts_query(session: Session, q: str) -> str:
+    """SQLite: the FTS5 query for `q`'s search through its `RAREST` least common trigrams, or ""
+    (another engine, a search the index does not answer, or no trigram rarer than `PROBE_CAP`
+    rows: `fts_query`'s every third trigram then)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite" or not indexed(q) or "\n" in q:
+        return ""
+    database, now = str(bind.engine.url), time.monotonic()
+    counts: list[tuple[int, str]] = []
+    for gram in trigrams(q):
+        seen = _probed.get((database, gram))
+        if seen is None or now - seen[0] > PROBE_SECONDS:
+            rows = session.scalar(_PROBE, {"m": _quoted(gram), "cap": PROBE_CAP}) or 0
+            if len(_probed) >= _PROBED_MAX:
+                _probed.clear()
+            _probed[(database, gram)] = seen = (now, rows)
+        counts.append((seen[1], gram))
+    if all(rows >= PROBE_CAP for rows, _ in counts):
+        return ""
+    return " AND ".join(_quoted(gram) for _, gram in sorted(counts)[:RAREST])
+
+
+def clear_probes() -> None:
+    """Forget every trigram's count (a stale count only makes a search ask for more rows)."""
+    _probed.clear()
+
+
+def with_rarest(session: Session, f: QueueFilter) -> QueueFilter:
+    """`f` with the FTS5 query of its search's rarest trigrams (`rarest_fts_query`), if any."""
+    if not f.q or f.fts:
+        return f
+    fts = rarest_fts_query(session, f.q)
+    return replace(f, fts=fts) if fts else f
 
 
 class IndexedSearch(ColumnElement[bool]):
@@ -230,9 +310,10 @@ class IndexedSearch(ColumnElement[bool]):
         ("exact", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, q: str) -> None:
-        """Search for `q` (three characters or more, no newline)."""
-        self.query = literal(fts_query(q))
+    def __init__(self, q: str, fts: str = "") -> None:
+        """Search for `q` (three characters or more, no newline); on SQLite through the FTS5
+        query `fts` (`fts_query`'s when empty)."""
+        self.query = literal(fts or fts_query(q))
         self.pattern = literal(f"%{escape_like(q)}%")
         self.exact = exact_clause(q)
 

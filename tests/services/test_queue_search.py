@@ -5,11 +5,12 @@ transition and imports."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from moderation.domain.states import Action
 from moderation.models import Moderator, Role
@@ -146,6 +147,84 @@ def test_keyset_pages_of_a_search_walk_every_match_once(session):
             break
         cursor = page.next
     assert seen == [c.id for c in reversed(made)]
+
+
+# --- the rarest trigrams ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def readers(session):
+    """40 readers at one domain (their address's every trigram but a few in 40 rows) and the one
+    searched for, whose digits are in no other row. The counts kept from other tests' rows (in a
+    database at the same path) are forgotten first."""
+    qf.clear_probes()
+    thread = make_thread(session)
+    for n in range(100, 140):
+        make_comment(session, thread, author=f"Reader {n}", email=f"reader{n}@example.org")
+    return make_comment(session, thread, author="Reader 4242", email="reader4242@example.org")
+
+
+def statements(session):
+    """The SQL statements run on `session`'s database from now on (a list that grows)."""
+    seen: list[str] = []
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_a_search_asks_the_index_for_its_rarest_trigrams(session, readers):
+    address = "READER4242@example.org"  # any case: the trigram table folds it
+    chosen = qf.rarest_fts_query(session, address)
+    if session.get_bind().dialect.name != "sqlite":
+        assert chosen == ""  # PostgreSQL's trigram index is asked as before
+    else:
+        grams = re.findall(r'"([^"]+)"', chosen)
+        assert len(grams) == qf.RAREST
+        only_its_row = {"er4", "r42", "424", "242", "42@", "2@e"}  # the others are in 41 rows
+        assert {gram.lower() for gram in grams} <= only_its_row
+        assert qf.with_rarest(session, qf.QueueFilter(S.approved, q=address)).fts == chosen
+    f = qf.QueueFilter(S.approved, q=address)
+    assert found(session, address, S.approved) == [readers.id]
+    assert q.search_counts(session, f).by_status["approved"] == 1
+    assert found(session, "reader13", S.approved) == [
+        item.comment.id for item in q.list_queue(session, f.but(q="reader13")).items
+    ]
+    assert len(found(session, "reader13", S.approved)) == 10  # 130..139, as without the index
+
+
+def test_a_trigram_in_no_row_finds_nothing_and_probes_are_kept(session, readers):
+    seen = statements(session)
+    assert found(session, "reader4243", S.approved) == []  # "243" is in no row
+    probes = [sql for sql in seen if "LIMIT" in sql and "comments_fts MATCH" in sql]
+    if session.get_bind().dialect.name == "sqlite":
+        assert probes  # each trigram counted once ...
+        seen.clear()
+        assert found(session, "reader4243", S.approved) == []
+        assert not [sql for sql in seen if "LIMIT ?)" in sql and "count(*)" in sql]  # ... then kept
+    else:
+        assert not probes
+
+
+def test_another_search_forgets_the_trigrams_of_the_last(session, readers):
+    f = qf.with_rarest(session, qf.QueueFilter(S.approved, q="reader4242"))
+    assert f.but(status=S.spam).fts == f.fts
+    assert f.but(q="reader101").fts == ""
+    assert found(session, "reader101", S.approved) == [
+        item.comment.id for item in q.list_queue(session, f.but(q="reader101")).items
+    ]
+    assert len(found(session, "reader101", S.approved)) == 1
+
+
+def test_a_long_search_probes_at_most_sixteen_trigrams_spread_over_it():
+    text = "the quick brown fox jumps over the lazy dog again and again"
+    grams = qf.trigrams(text)
+    assert len(grams) <= qf.PROBE_MAX
+    every = list(dict.fromkeys(text[i : i + 3] for i in range(len(text) - 2)))
+    assert len(every) > qf.PROBE_MAX
+    assert grams[0] == every[0]
+    assert grams[-1] == every[-1]
+    assert set(grams) <= set(every)
+    assert qf.trigrams("abcd") == ["abc", "bcd"]
 
 
 # --- the index follows every write -----------------------------------------------------------------
