@@ -126,6 +126,7 @@ class SpamSettings:
     spam_threshold: float = 5.0
     classifier: bool = True
     max_links: int = 2
+    count_website_as_link: bool = True  # the website is one of `max_links` (WordPress: a filter's)
     moderation_keys: tuple[str, ...] = ()
     disallowed_keys: tuple[str, ...] = ()
     blocked_ips: tuple[str, ...] = ()

@@ -221,7 +221,7 @@ def local_scorer(
 
     spam = settings.spam
     rules = RuleScorer(
-        RuleSettings(max_links=spam.max_links),
+        RuleSettings(max_links=spam.max_links, count_website_as_link=spam.count_website_as_link),
         RuleLists(
             moderation_keys=spam.moderation_keys,
             disallowed_keys=spam.disallowed_keys,

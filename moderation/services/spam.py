@@ -81,9 +81,11 @@ def build_akismet(settings: Settings) -> Any:
 
 def scorers_for(settings: Settings, akismet: Any, session: Session, site: str) -> Sequence[Scorer]:
     """Rules with this site's lists, the shared learned classifier, then Akismet when configured."""
-    rules = RuleScorer(
-        RuleSettings(max_links=settings.spam.max_links), rule_lists(session, settings, site)
+    limits = RuleSettings(
+        max_links=settings.spam.max_links,
+        count_website_as_link=settings.spam.count_website_as_link,
     )
+    rules = RuleScorer(limits, rule_lists(session, settings, site))
     scorers: list[Scorer] = [rules]
     if settings.spam.classifier:
         scorers.append(SharedClassifier(session, site))

@@ -450,3 +450,17 @@ def test_verdict_enum_round_trips_through_storage(database, session, live_ctx, c
     comment = submit(session, database, live_ctx(), clock, honeypot="bot")
     check = session.scalars(select(SpamCheck).where(SpamCheck.comment_id == comment.id)).one()
     assert check.verdict is Verdict.discard
+
+
+@pytest.mark.parametrize(("counted", "held"), [(True, True), (False, False)])
+def test_the_website_is_one_of_max_links_unless_configured_otherwise(
+    database, session, live_ctx, clock, counted, held
+):
+    ctx = live_ctx(**{"spam.count_website_as_link": counted})
+    text = f"{HAM_TEXT} The release notes: https://docs.example.com/release-notes"
+    comment = submit(session, database, ctx, clock, text=text, website="https://ann.example.net")
+    found = signals(session, comment)
+    assert ("rules.links" in found) is held
+    if held:
+        assert found["rules.links"]["reason"] == "2 links counting the website (2 or more are held)"
+        assert comment.status is CommentStatus.pending
