@@ -257,9 +257,9 @@ def trigrams(q: str) -> list[str]:
 
 
 def rarest_fts_query(session: Session, q: str) -> str:
-    """SQLite: the FTS5 query for `q`'s search through its `RAREST` least common trigrams, or ""
-    (another engine, a search the index does not answer, or no trigram rarer than `PROBE_CAP`
-    rows: `fts_query`'s every third trigram then)."""
+    """SQLite: the FTS5 query for `q`'s search through its `RAREST` least common trigrams (those
+    in fewer than `PROBE_CAP` rows only), or "" (another engine, a search the index does not
+    answer, or no trigram that rare: `fts_query`'s every third trigram then)."""
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or not indexed(q) or "\n" in q:
         return ""
@@ -273,9 +273,8 @@ def rarest_fts_query(session: Session, q: str) -> str:
                 _probed.clear()
             _probed[(database, gram)] = seen = (now, rows)
         counts.append((seen[1], gram))
-    if all(rows >= PROBE_CAP for rows, _ in counts):
-        return ""
-    return " AND ".join(_quoted(gram) for _, gram in sorted(counts)[:RAREST])
+    rare = [gram for rows, gram in sorted(counts) if rows < PROBE_CAP][:RAREST]
+    return " AND ".join(map(_quoted, rare))  # a common trigram would cost its whole list again
 
 
 def clear_probes() -> None:

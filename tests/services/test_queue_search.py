@@ -192,6 +192,15 @@ def test_a_search_asks_the_index_for_its_rarest_trigrams(session, readers):
     assert len(found(session, "reader13", S.approved)) == 10  # 130..139, as without the index
 
 
+def test_a_common_trigram_is_never_asked_for_beside_a_rare_one(session, readers, monkeypatch):
+    monkeypatch.setattr(qf, "PROBE_CAP", 30)  # "rea", "der", ... are in all 41 rows: common
+    chosen = qf.rarest_fts_query(session, "reader4")
+    expected = '"er4"' if session.get_bind().dialect.name == "sqlite" else ""
+    assert chosen == expected  # its only trigram in fewer than 30 rows, alone
+    assert found(session, "reader4", S.approved) == [readers.id]
+    assert qf.rarest_fts_query(session, "example") == ""  # nothing rare: every third trigram
+
+
 def test_a_trigram_in_no_row_finds_nothing_and_probes_are_kept(session, readers):
     seen = statements(session)
     assert found(session, "reader4243", S.approved) == []  # "243" is in no row
