@@ -85,7 +85,7 @@ class Site:
         if not row.is_spam:
             self.reserve.append(prob)
         if into_model:
-            self.model.learn(feats, row.is_spam, weight)
+            self.model.learn_decision(feats, row.is_spam, weight)
 
     def run(self, rows: Sequence[Row], online: bool) -> dict[str, float | int | None]:
         labels, verdicts, probs = [], [], []
@@ -101,7 +101,7 @@ class Site:
                 if not row.is_spam:
                     self.reserve.append(prob)
                     self.calibrate()
-                self.model.learn(feats, row.is_spam)
+                self.model.learn_decision(feats, row.is_spam)
         result = metrics(labels, verdicts, probs, 1.0)
         ham = [v for y, v in zip(labels, verdicts, strict=True) if not y]
         result["held_ham"] = sum(1 for v in ham if v is Verdict.unsure) / len(ham) if ham else None

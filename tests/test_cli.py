@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from moderation.cli import main
 from moderation.passwords import verify_password
+from moderation.scorers.classifier.model import DECISION_WEIGHT
 
 
 def run(args, cwd, stdin=None, check=True):
@@ -179,7 +180,7 @@ def test_spam_train_teaches_the_shared_counts(workdir):
     out = run(["spam", "train", "rows.csv"], workdir).stdout
     assert "learned 2 spam and 2 ham rows" in out
     assert query(workdir, "SELECT spam, ham FROM classifier_counts WHERE feature = ''") == [
-        (2.0, 2.0)
+        (2 * DECISION_WEIGHT, 2 * DECISION_WEIGHT)
     ]
     learned = json.loads(
         run(["spam", "evaluate", "rows.csv", "--base", "none", "--json"], workdir).stdout

@@ -261,7 +261,7 @@ def local_scorer(
             classifier.cutoffs = calibrate(
                 list(reserve), model.cutoffs, spam.max_false_positive_share, held_ham_share()
             )
-        classifier.model.learn(last["feats"], row.is_spam)
+        classifier.model.learn_decision(last["feats"], row.is_spam)
         if window:  # a moderator's decision replaces the verdict's mark
             repeats.add(row, row.is_spam)
 

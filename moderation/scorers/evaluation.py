@@ -277,7 +277,7 @@ def classifier_callbacks(scorer: ClassifierScorer) -> tuple[ScoreRow, LearnRow]:
     def learn_row(row: Row) -> None:
         """Teach the classifier the row's label."""
         feats = last[0][1] if last and last[0][0] is row else features(row.submission())
-        scorer.model.learn(feats, row.is_spam)
+        scorer.model.learn_decision(feats, row.is_spam)
 
     return score_row, learn_row
 

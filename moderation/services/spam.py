@@ -242,9 +242,10 @@ def learn(
     weight: float = 1.0,
     model: SpamModel | None = None,
 ) -> Delta:
-    """Add one labelled example to the shared counts (a negative weight takes one back) and take
-    the logistic step, from `model` when the caller has just read it for these features. Returns
-    what was added.
+    """Add one moderator decision (`weight` of them; a negative weight takes one back) to the
+    shared counts and take the logistic step, from `model` when the caller has just read it for
+    these features; a decision counts `DECISION_WEIGHT` training examples of the shipped model.
+    Returns what was added.
 
     Increments are done in SQL (``spam = spam + w``), so concurrent decisions on several workers
     or nodes all count. A logistic step is computed from the weights this transaction read.
@@ -253,7 +254,7 @@ def learn(
     if model is None:
         logistic = base_model().params.logistic and weight > 0
         model = model_for(session, feats) if logistic else SpamModel(params=base_model().params)
-    delta = model.learn(feats, is_spam, weight)
+    delta = model.learn_decision(feats, is_spam, weight)
     add_delta(session, delta)
     return delta
 

@@ -232,7 +232,7 @@ def _teach_batch(
         prob = model.score(feats_of)
         learns = comment_id in todo.learn
         if learns:
-            _add(total, model.learn(feats_of, is_spam))
+            _add(total, model.learn_decision(feats_of, is_spam))
         steps.append(_Step(comment_id, is_spam, prob, learns, comment_id in todo.reserve))
     return steps, total
 

@@ -8,6 +8,7 @@ import json
 from sqlalchemy import func, select
 
 from moderation.models import ClassifierCount, ClassifierCutoff, ClassifierDecision
+from moderation.scorers.classifier.model import DECISION_WEIGHT
 
 PLAIN = [
     "I tried the second approach on my laptop and it worked after a restart.",
@@ -38,7 +39,7 @@ def test_train_with_a_site_fills_its_reserve_and_calibrates_it(cli, tmp_path, se
     assert kinds == {False: 30, True: 10}
     row = session.get(ClassifierCutoff, "demo")
     assert (row.ham_decisions, row.spam_decisions) == (30, 10)
-    assert session.get(ClassifierCount, "").ham == 30.0
+    assert session.get(ClassifierCount, "").ham == 30 * DECISION_WEIGHT
 
 
 def test_train_without_a_site_leaves_the_cut_offs_alone(cli, tmp_path, session):

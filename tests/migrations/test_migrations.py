@@ -126,3 +126,31 @@ def test_check_constraints_survive_a_round_trip(empty_url):
             )
         )
     engine.dispose()
+
+
+def test_revision_0017_rescales_the_learned_counts_to_the_decision_weight(empty_url):
+    """Counts learned at one per decision become DECISION_WEIGHT per decision (so a reversed old
+    decision takes back what it added); logistic weights stay; going down divides again."""
+    from moderation.scorers.classifier.model import DECISION_WEIGHT
+
+    migrations.upgrade(empty_url, "0016")
+    engine = setup_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO classifier_counts (feature, spam, ham) VALUES "
+                "('', 3, 5), ('w:cheap', 2, 0.5), ('lr:w:cheap', 0.25, 1.5)"
+            )
+        )
+
+    def rows():
+        with engine.connect() as conn:
+            query = "SELECT feature, spam, ham FROM classifier_counts ORDER BY feature"
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+
+    migrations.upgrade(empty_url)
+    w = DECISION_WEIGHT
+    assert rows() == [("", 3 * w, 5 * w), ("lr:w:cheap", 0.25, 1.5), ("w:cheap", 2 * w, 0.5 * w)]
+    migrations.downgrade(empty_url, "0016")
+    assert rows() == [("", 3.0, 5.0), ("lr:w:cheap", 0.25, 1.5), ("w:cheap", 2.0, 0.5)]
+    engine.dispose()

@@ -20,7 +20,7 @@ from moderation.scorers.classifier import (
     load_base_model,
 )
 from moderation.scorers.classifier.features import features, link_hosts, registrable_domain, words
-from moderation.scorers.classifier.model import _chi2_sf
+from moderation.scorers.classifier.model import DECISION_WEIGHT, _chi2_sf
 
 OBVIOUS_SPAM = "check out my channel http://bit.ly/x subscribe!!!"
 # "Thanks ... to me" is no longer plain: on YouTube, "thanks" and "to me" mostly close spam, so the
@@ -286,4 +286,27 @@ def test_scorer_learning_reaches_the_model():
     scorer = ClassifierScorer(SpamModel(), Cutoffs(0.6, 0.9))
     delta = scorer.learn(sub(OBVIOUS_SPAM), True)
     assert "ld:bit.ly" in delta.touched_features
-    assert scorer.model.spam_total == 1.0
+    assert scorer.model.spam_total == DECISION_WEIGHT
+
+
+def test_a_decision_counts_decision_weight_examples_in_both_halves_and_is_taken_back_exactly():
+    base = SpamModel(params=Params(logistic=True))
+    feats = features(sub(OBVIOUS_SPAM))
+    one, heavy = base.copy(), base.copy()
+    example = one.learn(feats, True)  # one training example of the shipped model
+    decision = heavy.learn_decision(feats, True)
+    assert DECISION_WEIGHT > 1
+    assert heavy.spam_total == DECISION_WEIGHT * one.spam_total
+    assert example.counts["ld:bit.ly"] == (1.0, 0.0)
+    assert decision.counts["ld:bit.ly"] == (DECISION_WEIGHT, 0.0)
+    # the logistic step is larger too (AdaGrad: relative to the squared gradients already seen)
+    trained = base.copy()
+    for _ in range(20):
+        trained.learn(features(sub(OBVIOUS_HAM)), False)
+    small, large = trained.copy(), trained.copy()
+    small_step = small.learn(feats, True).weights[""][0]
+    large_step = large.learn_decision(feats, True).weights[""][0]
+    assert large_step > small_step > 0
+    heavy.learn_decision(feats, True, -1.0)  # a reversed decision takes its counts back
+    assert heavy.spam_total == 0.0
+    assert heavy.counts["ld:bit.ly"] == [0.0, 0.0]

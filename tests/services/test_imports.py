@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from moderation.domain.states import CommentKind, CommentStatus
 from moderation.interchange.records import MalformedExport
 from moderation.models import ClassifierCount, ClassifierDecision, Comment, ModerationEvent, Thread
+from moderation.scorers.classifier.model import DECISION_WEIGHT
 from moderation.services import exports, imports
 from tests.conftest import SITE_URL, empty_tables
 from tests.factories import make_comment, make_thread
@@ -127,7 +128,7 @@ def test_learn_teaches_as_much_ham_as_spam_once_the_import_is_written(database, 
     assert summary.learned == 4
     totals = session.get(ClassifierCount, "")
     assert totals is not None
-    assert (totals.ham, totals.spam) == (2, 2)
+    assert (totals.ham, totals.spam) == (2 * DECISION_WEIGHT, 2 * DECISION_WEIGHT)
     lines = "\n".join(summary.lines())
     assert "the classifier learned from 4 labelled comments" in lines
     assert "learned 2 ham and 2 spam" in lines

@@ -16,6 +16,7 @@ from moderation.models import (
     OutboxEntry,
     SpamCheck,
 )
+from moderation.scorers.classifier.model import DECISION_WEIGHT
 from moderation.services import build_context, comments, outbox, privacy, spam
 from moderation.services.moderation import Actor, apply_action
 from tests.conftest import make_settings
@@ -145,7 +146,7 @@ def test_learning_moderator_spam_teaches_the_shared_classifier(database, session
     before = probability(session, comment)
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     totals = session.get(ClassifierCount, spam.TOTALS)
-    assert (totals.spam, totals.ham) == (1.0, 0.0)
+    assert (totals.spam, totals.ham) == (DECISION_WEIGHT, 0.0)  # one decision
     assert comment.learned == "spam"
     assert probability(session, comment) > before
 
@@ -185,7 +186,7 @@ def test_learning_reversal_replaces_the_earlier_lesson(database, session, live_c
     apply_action(session, ctx, comment, Action.spam, MODERATOR)
     apply_action(session, ctx, comment, Action.ham, MODERATOR)
     totals = session.get(ClassifierCount, spam.TOTALS)
-    assert (totals.spam, totals.ham) == (0.0, 1.0)
+    assert (totals.spam, totals.ham) == (0.0, DECISION_WEIGHT)
     assert comment.learned == "ham"
 
 
@@ -231,7 +232,7 @@ def test_learning_reversal_of_a_decision_without_a_kept_step_takes_back_the_coun
     assert spam.take_back_step(session, comment.id) is False
     apply_action(session, ctx, comment, Action.ham, MODERATOR)
     totals = session.get(ClassifierCount, spam.TOTALS)
-    assert (totals.spam, totals.ham) == (0.0, 1.0)
+    assert (totals.spam, totals.ham) == (0.0, DECISION_WEIGHT)
     assert comment.learned == "ham"
 
 

@@ -18,6 +18,7 @@ from moderation.models import (
     SpamCheck,
 )
 from moderation.scorers.classifier.features import features
+from moderation.scorers.classifier.model import DECISION_WEIGHT
 from moderation.services import build_context, spam
 from moderation.services.spam import submission_of
 from moderation.services.spam_history import UnknownSite, learn_history
@@ -100,7 +101,7 @@ def test_an_imported_history_is_learned_once_and_calibrates_the_site(database, s
     assert (report.learned_ham, report.learned_spam, report.reserve_only_ham) == (25, 25, 0)
     assert learned(session, ham_rows) == ["ham"] * 25
     assert learned(session, spam_rows) == ["spam"] * 25
-    assert totals(session) == (25.0, 25.0)
+    assert totals(session) == (25 * DECISION_WEIGHT, 25 * DECISION_WEIGHT)
     assert reserve(session) == sorted(
         [(c.id, False) for c in ham_rows] + [(c.id, True) for c in spam_rows]
     )
@@ -111,7 +112,7 @@ def test_an_imported_history_is_learned_once_and_calibrates_the_site(database, s
 
     again = learn_history(database, ctx, "blog")
     assert (again.learned_ham, again.learned_spam, again.reserve_added) == (0, 0, 0)
-    assert totals(session) == (25.0, 25.0)
+    assert totals(session) == (25 * DECISION_WEIGHT, 25 * DECISION_WEIGHT)
     assert len(reserve(session)) == 50
 
 
@@ -160,7 +161,7 @@ def test_a_ham_only_history_fills_the_reserve_and_leaves_the_model_alone(databas
     assert (later.learned_ham, later.learned_spam) == (10, 10)
     assert learned(session, rows) == [None] * 20 + ["ham"] * 10  # the newest ham
     assert learned(session, spam_rows) == ["spam"] * 10
-    assert totals(session) == (10.0, 10.0)
+    assert totals(session) == (10 * DECISION_WEIGHT, 10 * DECISION_WEIGHT)
 
 
 def test_history_only_fills_the_room_left_in_the_reserve(database, session, hctx):
@@ -282,7 +283,9 @@ def test_a_batch_of_long_comments_reads_its_tens_of_thousands_of_features(databa
     report = learn_history(database, ctx, "blog")
     assert (report.learned_ham, report.learned_spam) == (60, 60)
     assert learned(session, rows) == ["ham", "spam"] * 60
-    assert session.get(ClassifierCount, "w119x149").spam == 1.0  # the last row's last word
+    assert (
+        session.get(ClassifierCount, "w119x149").spam == DECISION_WEIGHT
+    )  # the last row's last word
 
 
 def test_a_moderators_decision_on_an_imported_comment_teaches_and_replaces_its_lesson(
@@ -303,8 +306,11 @@ def test_a_moderators_decision_on_an_imported_comment_teaches_and_replaces_its_l
     session.flush()
     assert learned(session, [ham]) == ["spam"]
     totals = session.get(ClassifierCount, spam.TOTALS)
-    assert (totals.spam, totals.ham) == (2.0, 0.0)  # the ham lesson taken back, spam taught
+    assert (totals.spam, totals.ham) == (
+        2 * DECISION_WEIGHT,
+        0.0,
+    )  # the ham lesson taken back, spam taught
     word = features(submission_of(comment, thread, ctx.settings.sites["blog"]))[0]
     counted = session.get(ClassifierCount, word)
-    assert (counted.spam, counted.ham) == (1.0, 0.0)
+    assert (counted.spam, counted.ham) == (DECISION_WEIGHT, 0.0)
     assert sorted(reserve(session)) == sorted([(ham.id, True), (bot.id, True)])

@@ -79,7 +79,7 @@ class ClassifierScorer:
 
     def learn(self, submission: Submission, is_spam: bool) -> Delta:
         """Teach the model a moderator's decision; returns the `Delta` to persist or share."""
-        return self.model.learn(features(submission), is_spam)
+        return self.model.learn_decision(features(submission), is_spam)
 
 
 def _top_clues(clues: Sequence[Clue], spammy: bool, n: int) -> list[str]:
