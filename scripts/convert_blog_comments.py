@@ -23,7 +23,6 @@ like spam that the blog let through (see SOURCE.md).
 from __future__ import annotations
 
 import argparse
-import csv
 import html
 import re
 import sys
@@ -31,8 +30,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from moderation.scorers.evaluation import write_rows  # noqa: E402
+
 DEFAULT_OUT = ROOT / "data" / "spam" / "blog-comments" / "blog-comments.csv"
-HEADER = ("author", "email", "url", "content", "label", "source")
 LABELS = {"1": "ham", "spam": "spam"}
 SAMPLE_AUTHORS = {"mr wordpress", "a wordpress commenter"}
 COMMENT = re.compile(r"<wp:comment>(.*?)</wp:comment>", re.S)
@@ -110,14 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"expected OWNER/REPO=FILE, got {item!r}")
         exports.append((repo, Path(path).read_text(encoding="utf-8", errors="replace")))
     rows = convert(exports)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HEADER)
-        writer.writeheader()
-        writer.writerows(rows)
-    spam = sum(r["label"] == "spam" for r in rows)
-    sources = len({r["source"] for r in rows})
-    print(f"{args.out}: {len(rows)} rows, {spam} spam, {len(rows) - spam} ham, {sources} sources")
+    print(write_rows(args.out, rows))
     return 0
 
 

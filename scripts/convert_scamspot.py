@@ -12,15 +12,17 @@ comment's text, the Instagram account whose post it answers, and a ``type``: ``s
 from __future__ import annotations
 
 import argparse
-import csv
 import html
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from moderation.scorers.evaluation import write_rows  # noqa: E402
+
 DEFAULT_OUT = ROOT / "data" / "spam" / "scamspot-instagram" / "scamspot-instagram.csv"
-HEADER = ("author", "email", "url", "content", "label", "source")
 LABELS = {"scam": "spam", "real": "ham"}
 
 
@@ -52,14 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     rows = convert(json.loads(args.json.read_text(encoding="utf-8")))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HEADER)
-        writer.writeheader()
-        writer.writerows(rows)
-    spam = sum(r["label"] == "spam" for r in rows)
-    sources = len({r["source"] for r in rows})
-    print(f"{args.out}: {len(rows)} rows, {spam} spam, {len(rows) - spam} ham, {sources} sources")
+    print(write_rows(args.out, rows))
     return 0
 
 

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,6 +158,19 @@ def read_rows(path: str | Path, on_skip: Callable[[int, str], None] | None = Non
             except ValueError as exc:
                 report(reader.line_num, str(exc))
     return rows
+
+
+def write_rows(path: Path, records: Sequence[Mapping[str, str]]) -> str:
+    """Write ``records`` (each with the `COLUMNS`) as a canonical CSV at ``path``, its folder made
+    if need be, for `read_rows`; returns the converters' one-line summary of what was written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(records)
+    spam = sum(r["label"] == "spam" for r in records)
+    sources = len({r["source"] for r in records})
+    return f"{path}: {len(records)} rows, {spam} spam, {len(records) - spam} ham, {sources} sources"
 
 
 def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:

@@ -15,6 +15,7 @@ from moderation.scorers.evaluation import (
     read_rows,
     recall_at_fpr,
     roc_auc,
+    write_rows,
 )
 
 HEADER = "author,email,url,content,label,source\n"
@@ -166,3 +167,33 @@ def test_evaluate_reports_recall_at_fixed_fpr_keys():
     result = evaluate(rows, lambda r: (Verdict.ham, 0.9 if r.is_spam else 0.1))
     assert result["recall_at_fpr_1pct"] == 1.0
     assert result["recall_at_fpr_0_5pct"] == 1.0
+
+
+def test_write_rows_writes_a_canonical_csv_that_read_rows_reads_back(tmp_path):
+    records = [
+        {
+            "author": "Ann",
+            "email": "",
+            "url": "",
+            "content": 'Hi, "quoted"\nline',
+            "label": "ham",
+            "source": "blog:a",
+        },
+        {
+            "author": "Bot",
+            "email": "",
+            "url": "http://x.example",
+            "content": "cheap pills",
+            "label": "spam",
+            "source": "blog:b",
+        },
+    ]
+    out = tmp_path / "new" / "set.csv"
+    summary = write_rows(out, records)
+    assert summary == f"{out}: 2 rows, 1 spam, 1 ham, 2 sources"
+    assert out.read_text(encoding="utf-8").startswith(HEADER)
+    rows = read_rows(out)
+    assert [(r.author, r.content, r.is_spam, r.source) for r in rows] == [
+        ("Ann", 'Hi, "quoted"\nline', False, "blog:a"),
+        ("Bot", "cheap pills", True, "blog:b"),
+    ]
