@@ -1,5 +1,5 @@
 """Blueprint ``dashboard`` (``/moderate``): the queue, comment detail, single and bulk actions, undo,
-edit, the audit log, the moderation lists and the moderators page.
+edit, the audit log, the moderation lists, the spam filter's cut-offs and the moderators page.
 The Mail page (admins only) lists suppressed addresses and dead letters, with Remove and Retry.
 
 Every endpoint needs a signed-in moderator except the sign-in form (`auth.deny_by_default`); every
@@ -13,6 +13,7 @@ first, each through the state machine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,7 @@ from moderation.services import outbox as outbox_service
 from moderation.services import queue as queue_service
 from moderation.services import queue_context, queue_filters
 from moderation.services import readers as reader_service
+from moderation.services import spam_filter as spam_filter_service
 from moderation.web import auth, current
 from moderation.web.auth import role_required, user
 from moderation.web.errors import status_of
@@ -440,6 +442,19 @@ def remove_list_entry(entry_id: int) -> Response:
     return redirect(url_for("dashboard.lists"), 303)
 
 
+@bp.get("/spam-filter")
+def spam_filter() -> str:
+    """What the spam filter learned on each of the moderator's sites: its cut-offs against the
+    shipped ones, the decisions they rest on, and the approvals that hold the spam cut-off up."""
+    scope = _scope()
+    sites = sorted(_sites() if scope is None else scope)
+    return render_template(
+        "dashboard/spam_filter.html",
+        filters=spam_filter_service.site_filters(current.session(), current.context(), sites),
+        shown=spam_filter_service.HOLDING_SHOWN,
+    )
+
+
 @bp.get("/moderators")
 @role_required(Role.admin)
 def moderators() -> str:
@@ -546,6 +561,17 @@ def retry_dead(entry_id: int) -> Response:
 def when(moment: datetime | None) -> str:
     """A time as the dashboard prints it (UTC)."""
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def prob(p: float) -> str:
+    """A probability or cut-off to four places, never rounded up: 0.99996 prints 0.9999, not 1.0000
+    (a cut-off above 1 means the classifier alone flags nothing)."""
+    return "above 1" if p > 1 else f"{math.floor(p * 10_000) / 10_000:.4f}"
+
+
+def percent(share: float) -> str:
+    """0.005 → ``0.5 %``."""
+    return f"{share * 100:g} %"
 
 
 def page_url(site: str, uri: str) -> str | None:
@@ -702,6 +728,9 @@ def queue_rows(
 def _helpers() -> dict[str, Any]:
     return {
         "when": when,
+        "prob": prob,
+        "percent": percent,
+        "plural": _plural,
         "page_url": page_url,
         "queue_url": queue_url,
         "comment_url": comment_url,

@@ -1,5 +1,6 @@
 """The dashboard on any screen, in real headless Chromium: at 1280 px and at 390 px (a phone) no
-page is wider than the window (queue tabs, a comment, the audit log, lists, moderators, mail),
+page is wider than the window (queue tabs, a comment, the audit log, lists, the spam filter,
+moderators, mail),
 buttons and tabs are at least 44 px tall on the phone, and a reply shows the comment it answers."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from playwright.sync_api import expect
 
 from moderation.domain.scoring import Verdict
 from moderation.domain.states import CommentKind, CommentStatus
-from moderation.models import ModerationEvent, SpamCheck
+from moderation.models import ClassifierDecision, ModerationEvent, SpamCheck
 from tests.browser.test_dashboard_browser import Dashboard, ensure_admin
 
 pytestmark = pytest.mark.browser
@@ -79,6 +80,17 @@ def seeded(live_server: Any) -> dict[str, int]:
                     reason=reason,
                 )
             )
+        # the long parent, approved though the classifier was sure it was spam: the Spam filter
+        # page lists it
+        session.add(
+            ClassifierDecision(
+                site="blog",
+                comment_id=parent,
+                is_spam=False,
+                probability=0.999,
+                decided_at=live_server.context.clock(),
+            )
+        )
     return {"parent": parent, "reply": reply, "spam": spam, "ping": ping}
 
 
@@ -131,6 +143,7 @@ PAGES = [
     "/moderate/comments/{ping}",
     "/moderate/audit",
     "/moderate/lists",
+    "/moderate/spam-filter",
     "/moderate/moderators",
     "/moderate/mail",
 ]
@@ -186,3 +199,15 @@ def test_touch_targets_on_a_phone(dash_at, live_server, seeded):
     small = [(name, h) for name, h in heights if h < 44]
     assert heights
     assert not small, small
+
+
+def test_the_spam_filter_lists_an_approval_the_classifier_was_sure_of(dash_at, live_server, seeded):
+    page = dash_at.page
+    page.goto(live_server.url + "/moderate/spam-filter")
+    blog = page.locator("#site-blog")
+    expect(blog.locator(".holding tbody tr")).to_have_count(1)
+    expect(blog.locator(".holding")).to_contain_text("Tabs are better than spaces")
+    spam = blog.get_by_role("button", name=f"Mark comment {seeded['parent']} as spam")
+    expect(spam).to_be_visible()
+    if page.viewport_size["width"] <= 640:  # a touch target on the phone
+        assert spam.bounding_box()["height"] >= 44
