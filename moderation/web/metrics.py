@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +20,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from moderation.models import OutboxEntry
+from moderation.models import ClassifierCutoff, OutboxEntry
 from moderation.runtime import metrics
+from moderation.services import spam as spam_service
 from moderation.storage.db import Database, as_utc
 from moderation.web import current
 from moderation.web.client import client_ip, parse_networks
@@ -41,7 +42,11 @@ def scrape() -> Response:
             403, "forbidden", "metrics are served to [metrics] allow addresses or with its token"
         )
     metrics.flush_all()  # this process's fast-path tallies (other workers' are at most 1 s late)
-    body = metrics.render(StateCollector(current.database(), consumer_heartbeat().age))
+    body = metrics.render(
+        StateCollector(
+            current.database(), consumer_heartbeat().age, sorted(current.settings().sites)
+        )
+    )
     response = Response(body, content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -51,13 +56,18 @@ class StateCollector:
     """Gauges read from the database (and the consumer's heartbeat) at scrape time."""
 
     def __init__(
-        self, database: Database, heartbeat_age: Callable[[], float | None] | None
+        self,
+        database: Database,
+        heartbeat_age: Callable[[], float | None] | None,
+        sites: Sequence[str] = (),
     ) -> None:
         self.database = database
         self.heartbeat_age = heartbeat_age
+        self.sites = list(sites)
 
     def collect(self) -> Iterator[Metric]:
-        """The outbox backlog, the age of its oldest waiting entry, dead letters, the heartbeat."""
+        """The outbox backlog, the age of its oldest waiting entry, dead letters, each site's spam
+        cut-offs beside the shipped ones, the heartbeat."""
         backlog = GaugeMetricFamily(
             "moderation_outbox_backlog",
             "Side effects (mails, Akismet feedback, verifications) waiting to run, by kind.",
@@ -71,6 +81,17 @@ class StateCollector:
         oldest = GaugeMetricFamily(
             "moderation_outbox_oldest_age_seconds",
             "Age of the oldest side effect still waiting (0 when none waits).",
+        )
+        cutoff = GaugeMetricFamily(
+            "moderation_spam_cutoff",
+            "A site's classifier cut-offs now (spam, unsure: held), calibrated from its "
+            "moderators' decisions; the shipped ones until it has any.",
+            labels=["site", "cutoff"],
+        )
+        shipped_cutoff = GaugeMetricFamily(
+            "moderation_spam_cutoff_shipped",
+            "The shipped model's classifier cut-offs (spam, unsure), every site's cold start.",
+            labels=["cutoff"],
         )
         now = time.time()
         waiting = OutboxEntry.done_at.is_(None) & OutboxEntry.dead_at.is_(None)
@@ -92,6 +113,14 @@ class StateCollector:
                 first: datetime | None = session.scalar(
                     select(func.min(OutboxEntry.created_at)).where(waiting)
                 )
+                calibrated = {
+                    row.site: row
+                    for row in session.execute(
+                        select(
+                            ClassifierCutoff.site, ClassifierCutoff.unsure, ClassifierCutoff.spam
+                        )
+                    )
+                }
         except Exception as exc:  # the scrape still shows the processes' metrics, and this
             log.warning("metrics: the outbox could not be read: %s", exc)
             up.add_metric([], 0)
@@ -99,7 +128,14 @@ class StateCollector:
         else:
             oldest.add_metric([], max(now - as_utc(first).timestamp(), 0.0) if first else 0.0)
             up.add_metric([], 1)
-            yield from (up, backlog, dead, oldest)
+            shipped = spam_service.base_model().cutoffs
+            for name in ("spam", "unsure"):
+                shipped_cutoff.add_metric([name], getattr(shipped, name))
+            for site in self.sites:
+                now_cut = calibrated.get(site, shipped)
+                cutoff.add_metric([site, "spam"], now_cut.spam)
+                cutoff.add_metric([site, "unsure"], now_cut.unsure)
+            yield from (up, backlog, dead, oldest, cutoff, shipped_cutoff)
         if self.heartbeat_age is not None:
             age = self.heartbeat_age()
             beat = GaugeMetricFamily(

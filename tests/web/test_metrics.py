@@ -18,9 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from moderation.config import ConfigError
 from moderation.domain.states import CommentStatus
-from moderation.models import OutboxEntry
+from moderation.models import ClassifierCutoff, OutboxEntry
 from moderation.runtime import metrics as metrics_module
 from moderation.services import accounts, mailing, outbox
+from moderation.services import spam as spam_service
 from moderation.storage.db import Database
 from moderation.web.fastpath import THREAD_PATH
 from moderation.web.metrics import StateCollector
@@ -197,6 +198,32 @@ def test_the_outbox_backlog_and_dead_letters_are_read_at_scrape_time(client, ses
     assert value(dead, "moderation_outbox_backlog", kind="mail") == 1
     assert value(dead, "moderation_outbox_dead_letters", kind="mail") == 1
     assert value(dead, "moderation_job_consumer_heartbeat_age_seconds") == -1  # never beat
+
+
+def test_each_sites_spam_cut_offs_are_read_at_scrape_time(client, session, clock):
+    shipped = spam_service.base_model().cutoffs
+    cold = scrape(client)
+    for name in ("spam", "unsure"):
+        assert value(cold, "moderation_spam_cutoff_shipped", cutoff=name) == getattr(shipped, name)
+        for site in ("blog", "other"):
+            assert value(cold, "moderation_spam_cutoff", site=site, cutoff=name) == getattr(
+                shipped, name
+            )
+    session.add(
+        ClassifierCutoff(
+            site="blog",
+            unsure=0.5,
+            spam=0.9995,
+            ham_decisions=3,
+            spam_decisions=0,
+            updated_at=clock(),
+        )
+    )
+    session.commit()
+    raised = scrape(client)
+    assert value(raised, "moderation_spam_cutoff", site="blog", cutoff="spam") == 0.9995
+    assert value(raised, "moderation_spam_cutoff", site="other", cutoff="spam") == shipped.spam
+    assert value(raised, "moderation_spam_cutoff_shipped", cutoff="spam") == shipped.spam
 
 
 def test_labels_stay_bounded_whatever_the_paths_and_methods(client):
