@@ -147,3 +147,14 @@ def test_plain_readers_lower_the_cut_off_and_a_purged_approval_has_no_button(
     assert "It can fall below the shipped one" not in flat
     assert '<span class="muted">a purged comment</span>' in html
     assert "<button" not in html.split('<table class="table holding">')[1]  # nothing to mark
+
+
+def test_a_deleted_approval_says_how_to_mark_it_spam(as_moderator, session, database, ctx, clock):
+    mistake = submit(session, database, ctx, clock, text=SPAM_TEXT, author="Free Money")
+    apply_action(session, ctx, mistake, Action.ham, MODERATOR)
+    apply_action(session, ctx, mistake, Action.delete, MODERATOR)  # deleting teaches nothing
+    session.flush()
+    html = section(text(as_moderator.get("/moderate/spam-filter")), "blog")
+    assert '<td class="small nowrap" data-label="Now">deleted</td>' in html
+    assert f'href="/moderate/comments/{mistake.id}">Restore it, then mark it spam</a>' in html
+    assert f"Mark comment {mistake.id} as spam" not in html  # deleted: spam does not apply
