@@ -13,6 +13,8 @@ approved comments, teaches the filter, and calibrates the cut-off again.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -140,6 +142,34 @@ def site_filter(session: Session, ctx: Context, site: str) -> SiteFilter:
         ],
         holding_total=holding_total,
     )
+
+
+def spam_cutoffs(session: Session) -> dict[str, float]:
+    """Each calibrated site's spam cut-off now (a site without a row has the shipped one)."""
+    rows = session.execute(select(ClassifierCutoff.site, ClassifierCutoff.spam)).all()
+    return {site: spam for site, spam in rows}
+
+
+def raised(before: dict[str, float], after: dict[str, float]) -> list[tuple[str, float, float]]:
+    """The sites whose spam cut-off went up from ``before`` to ``after`` and now stands above the
+    shipped one, as (site, was, now): an approval the classifier was sure was spam did it."""
+    shipped = base_model().cutoffs.spam
+    out = []
+    for site, now in sorted(after.items()):
+        was = before.get(site, shipped)
+        if now > was and now > shipped:
+            out.append((site, was, now))
+    return out
+
+
+@contextmanager
+def watch_spam_cutoffs(tx: Session) -> Iterator[list[tuple[str, float, float]]]:
+    """Within a write: the list it yields is filled, when the block ends without an error, with
+    the sites whose spam cut-off the block `raised`."""
+    before = spam_cutoffs(tx)
+    rose: list[tuple[str, float, float]] = []
+    yield rose
+    rose.extend(raised(before, spam_cutoffs(tx)))
 
 
 def site_filters(session: Session, ctx: Context, sites: list[str]) -> list[SiteFilter]:

@@ -154,6 +154,17 @@ def report(batch: queue_service.Batch, done: str, also: str = "") -> None:
         }
 
 
+def warn_raised(rose: list[tuple[str, float, float]]) -> None:
+    """Say which sites' spam cut-off an approval just raised, while its Undo is still at hand."""
+    for site, was, now in rose:
+        flash(
+            f"The spam cut-off of {site} rose from {prob(was)} to {prob(now)}: the filter was sure"
+            " an approved comment was spam, so it now calls less spam on its own. If the comment"
+            " is spam after all, undo, or mark it spam on the Spam filter page.",
+            "warning",
+        )
+
+
 def _action(name: str) -> Action:
     try:
         return Action(name)
@@ -233,11 +244,12 @@ def comment(comment_id: int) -> str:
 def act(comment_id: int, action: str) -> Response:
     """One comment through one action."""
     chosen = Action(action)
-    with current.write() as tx:
+    with current.write() as tx, spam_filter_service.watch_spam_cutoffs(tx) as rose:
         batch = queue_service.act_on(
             tx, current.context(), comment_id, chosen, user().actor, _scope()
         )
     report(batch, WORDS[chosen][1])
+    warn_raised(rose)
     return back()
 
 
@@ -284,7 +296,7 @@ def _set_identity_blocked(comment_id: int, change: str) -> Response:
 @bp.post("/comments/<int:comment_id>/approve-and-trust")
 def approve_and_trust(comment_id: int) -> Response:
     """Approve; the author's next comments then skip the first-time queue."""
-    with current.write() as tx:
+    with current.write() as tx, spam_filter_service.watch_spam_cutoffs(tx) as rose:
         batch, trusted = queue_service.approve_and_trust(
             tx, current.context(), comment_id, user().actor, _scope()
         )
@@ -298,6 +310,7 @@ def approve_and_trust(comment_id: int) -> Response:
         report(
             batch, "approved", "Without a name and an e-mail address there is no author to trust."
         )
+    warn_raised(rose)
     return back()
 
 
@@ -320,15 +333,16 @@ def bulk() -> Response:
     if request.form.get("all_matching"):
         f = queue_filters.parse_filter(request.form, _sites()).but(scope=_scope())
         upto = queue_filters.int_arg(request.form, "max_id", 1, None) or 0
-        with current.write() as tx:
+        with current.write() as tx, spam_filter_service.watch_spam_cutoffs(tx) as rose:
             batch = queue_service.act_on_matching(
                 tx, current.context(), f, action, actor, upto=upto
             )
     else:
         ids = _ids(request.form.getlist("ids"))
-        with current.write() as tx:
+        with current.write() as tx, spam_filter_service.watch_spam_cutoffs(tx) as rose:
             batch = queue_service.act_on_many(tx, current.context(), ids, action, actor, _scope())
     report(batch, WORDS[action][1])
+    warn_raised(rose)
     return back()
 
 

@@ -158,3 +158,46 @@ def test_a_deleted_approval_says_how_to_mark_it_spam(as_moderator, session, data
     assert '<td class="small nowrap" data-label="Now">deleted</td>' in html
     assert f'href="/moderate/comments/{mistake.id}">Restore it, then mark it spam</a>' in html
     assert f"Mark comment {mistake.id} as spam" not in html  # deleted: spam does not apply
+
+
+RAISED = "the filter was sure an approved comment was spam"
+
+
+def test_an_approval_that_raises_the_cut_off_says_so_beside_its_undo(
+    as_moderator, session, database, ctx, clock
+):
+    shipped = spam_service.base_model().cutoffs
+    reader = submit(session, database, ctx, clock, text=HAM_TEXT)
+    page = text(as_moderator.post(f"/moderate/comments/{reader.id}/approve", follow=True))
+    assert "1 comment approved." in page
+    assert RAISED not in page  # a reader the filter thought fine: nothing to say
+
+    mistake = submit(session, database, ctx, clock, text=SPAM_TEXT, author="Free Money")
+    page = text(as_moderator.post(f"/moderate/comments/{mistake.id}/ham", follow=True))
+    flat = " ".join(page.split())
+    now = spam_service.site_cutoffs(session, "blog").spam
+    assert now > shipped.spam
+    assert "1 comment marked as not spam and approved." in flat
+    assert (
+        f"The spam cut-off of blog rose from {prob(shipped.spam)} to {prob(now)}: {RAISED}" in flat
+    )
+    assert 'id="undo-form"' in page
+
+    page = text(as_moderator.post("/moderate/undo", follow=True))
+    assert RAISED not in page  # undoing lowers it again
+    assert spam_service.site_cutoffs(session, "blog").spam == shipped.spam
+
+
+def test_a_bulk_approval_that_raises_the_cut_off_says_so(
+    as_moderator, session, database, ctx, clock
+):
+    spam = [
+        submit(session, database, ctx, clock, text=f"{SPAM_TEXT} {i}", author=f"Money {i}")
+        for i in range(2)
+    ]
+    response = as_moderator.post(
+        "/moderate/bulk", {"action": "ham", "ids": [str(c.id) for c in spam]}, follow=True
+    )
+    flat = " ".join(text(response).split())
+    assert "2 comments marked as not spam and approved." in flat
+    assert flat.count("The spam cut-off of blog rose") == 1  # one warning per site
