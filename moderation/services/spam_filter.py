@@ -162,6 +162,20 @@ def raised(before: dict[str, float], after: dict[str, float]) -> list[tuple[str,
     return out
 
 
+def prob(p: float) -> str:
+    """A probability or cut-off to four places, never rounded up: 0.99996 prints 0.9999, not 1.0000
+    (a cut-off above 1 means the classifier alone flags nothing)."""
+    return "above 1" if p > 1 else f"{math.floor(p * 10_000) / 10_000:.4f}"
+
+
+def raise_words(site: str, was: float, now: float) -> str:
+    """What a `raised` entry means, in a sentence for the moderator who just approved."""
+    return (
+        f"The spam cut-off of {site} rose from {prob(was)} to {prob(now)}: the filter was sure an"
+        " approved comment was spam, so it now calls less spam on its own."
+    )
+
+
 @contextmanager
 def watch_spam_cutoffs(tx: Session) -> Iterator[list[tuple[str, float, float]]]:
     """Within a write: the list it yields is filled, when the block ends without an error, with

@@ -13,7 +13,6 @@ first, each through the state machine.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,9 +157,8 @@ def warn_raised(rose: list[tuple[str, float, float]]) -> None:
     """Say which sites' spam cut-off an approval just raised, while its Undo is still at hand."""
     for site, was, now in rose:
         flash(
-            f"The spam cut-off of {site} rose from {prob(was)} to {prob(now)}: the filter was sure"
-            " an approved comment was spam, so it now calls less spam on its own. If the comment"
-            " is spam after all, undo, or mark it spam on the Spam filter page.",
+            spam_filter_service.raise_words(site, was, now)
+            + " If the comment is spam after all, undo, or mark it spam on the Spam filter page.",
             "warning",
         )
 
@@ -577,12 +575,6 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def prob(p: float) -> str:
-    """A probability or cut-off to four places, never rounded up: 0.99996 prints 0.9999, not 1.0000
-    (a cut-off above 1 means the classifier alone flags nothing)."""
-    return "above 1" if p > 1 else f"{math.floor(p * 10_000) / 10_000:.4f}"
-
-
 def percent(share: float) -> str:
     """0.005 → ``0.5 %``."""
     return f"{share * 100:g} %"
@@ -742,7 +734,7 @@ def queue_rows(
 def _helpers() -> dict[str, Any]:
     return {
         "when": when,
-        "prob": prob,
+        "prob": spam_filter_service.prob,
         "percent": percent,
         "plural": _plural,
         "page_url": page_url,

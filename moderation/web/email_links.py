@@ -20,7 +20,7 @@ from moderation.errors import (
     TokenInvalid,
 )
 from moderation.models import Comment
-from moderation.services import notify
+from moderation.services import notify, spam_filter
 from moderation.web import current
 from moderation.web.security import set_page_security_headers
 
@@ -90,10 +90,17 @@ def confirm(token: str) -> Response:
 def act(token: str) -> Response:
     """Carry out the confirmed link and say what happened."""
     ctx = current.context()
-    with current.write() as tx:
+    with current.write() as tx, spam_filter.watch_spam_cutoffs(tx) as rose:
         link, comment = notify.act_on_link(tx, ctx, token)
         site = ctx.settings.sites.get(comment.thread.site)
-    return _page("done.html", link=link, comment=comment, site=site, message=DONE[comment.status])
+    return _page(
+        "done.html",
+        link=link,
+        comment=comment,
+        site=site,
+        message=DONE[comment.status],
+        raised=[spam_filter.raise_words(*entry) for entry in rose],
+    )
 
 
 @bp.errorhandler(ModerationError)

@@ -10,7 +10,9 @@ from moderation.app import create_app
 from moderation.domain.states import Action, CommentStatus
 from moderation.models import Comment, ModerationEvent, Moderator, ModeratorSite
 from moderation.services import build_context, comments, notify
+from moderation.services import spam as spam_service
 from moderation.services.moderation import Actor, apply_action
+from moderation.services.spam_filter import prob
 from moderation.web import current
 from tests.conftest import make_settings
 
@@ -367,3 +369,45 @@ def test_comment_html_stored_before_the_rule_is_cleaned_again_on_the_page(
     assert "javascript:" not in page.text
     assert "<script>alert(2)" not in page.text
     assert "onerror" not in page.text
+
+
+def test_an_approval_that_raises_the_spam_cut_off_says_so(tmp_path, database, session, clock, smtp):
+    """The comment was held; the moderators have since taught the filter that its words are spam,
+    so approving it now lifts the site's spam cut-off, and the page says so."""
+    settings = make_settings(
+        tmp_path, **smtp.settings(), **{"mail.moderators": [MOD], "sites.blog.moderation": "all"}
+    )
+    app = create_app(settings, database=database, context=build_context(settings, clock=clock))
+    app.config["TESTING"] = True
+    ctx = current.parts(app).context
+    browser = Browser(app.test_client())
+    session.add(Moderator(email=MOD, password_hash="x"))
+    session.flush()
+    pitch = "Quillon ferrets make lovely pets, and quillon ferret cages are on offer"
+    comment_id, links = held_comment(database, (app, ctx), clock, smtp, text=pitch)
+    shipped = spam_service.base_model().cutoffs.spam
+    statuses = []
+    for i in range(4):  # the same pitch again, marked spam by a moderator while it is held
+        new = comments.NewComment(
+            site="blog", uri="/post/", text=f"{pitch} ({i})", author=f"Z{i}", email=f"z{i}@x.org"
+        )
+        clock.advance(60)
+        with database.read() as read:
+            draft = comments.prepare_comment(read, ctx, new, BROWSER)
+        with database.write() as tx:
+            other = tx.get(Comment, comments.store_comment(tx, ctx, draft).id)
+            statuses.append(other.status)
+            if other.status is CommentStatus.pending:
+                apply_action(tx, ctx, other, Action.spam, Actor(f"moderator:{MOD}"))
+    assert statuses[0] is CommentStatus.pending  # held, and marked spam
+    assert CommentStatus.spam in statuses[1:]  # the filter learned: later copies are spam
+    assert spam_service.site_cutoffs(session, "blog").spam == shipped
+    _, csrf = confirm(browser, links["approve"])
+    done = browser.post(links["approve"], csrf)
+    assert done.status_code == 200
+    now = spam_service.site_cutoffs(session, "blog").spam
+    assert now > shipped
+    flat = " ".join(done.text.split())
+    assert f"The spam cut-off of blog rose from {prob(shipped)} to {prob(now)}" in flat
+    assert "its Spam filter page lists it" in flat
+    assert status_and_events(session, comment_id)[0] is CommentStatus.approved

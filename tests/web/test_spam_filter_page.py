@@ -14,7 +14,8 @@ from moderation.runtime.jobs import Jobs
 from moderation.services import accounts, build_context
 from moderation.services import spam as spam_service
 from moderation.services.moderation import apply_action
-from moderation.web.dashboard import percent, prob
+from moderation.services.spam_filter import prob
+from moderation.web.dashboard import percent
 from tests.conftest import make_settings
 from tests.services.test_spam import HAM_TEXT, MODERATOR, SPAM_TEXT, submit
 from tests.web.dashboard_helpers import status_of, text
