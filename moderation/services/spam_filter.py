@@ -70,6 +70,7 @@ class SiteFilter:
 
     @property
     def lowered(self) -> bool:
+        """True when the site's approved comments let its spam cut-off fall below the shipped one."""
         return self.cutoffs.spam < self.shipped.spam
 
 
@@ -150,7 +151,9 @@ def spam_cutoffs(session: Session) -> dict[str, float]:
     return {site: spam for site, spam in rows}
 
 
-def raised(before: dict[str, float], after: dict[str, float]) -> list[tuple[str, float, float]]:
+def cutoffs_raised(
+    before: dict[str, float], after: dict[str, float]
+) -> list[tuple[str, float, float]]:
     """The sites whose spam cut-off went up from ``before`` to ``after`` and now stands above the
     shipped one, as (site, was, now): an approval the classifier was sure was spam did it."""
     shipped = base_model().cutoffs.spam
@@ -169,7 +172,7 @@ def prob(p: float) -> str:
 
 
 def raise_words(site: str, was: float, now: float) -> str:
-    """What a `raised` entry means, in a sentence for the moderator who just approved."""
+    """What a `cutoffs_raised` entry means, in a sentence for the moderator who just approved."""
     return (
         f"The spam cut-off of {site} rose from {prob(was)} to {prob(now)}: the filter was sure an"
         " approved comment was spam, so it now calls less spam on its own."
@@ -179,11 +182,11 @@ def raise_words(site: str, was: float, now: float) -> str:
 @contextmanager
 def watch_spam_cutoffs(tx: Session) -> Iterator[list[tuple[str, float, float]]]:
     """Within a write: the list it yields is filled, when the block ends without an error, with
-    the sites whose spam cut-off the block `raised`."""
+    the sites whose spam cut-off the block raised (`cutoffs_raised`)."""
     before = spam_cutoffs(tx)
     rose: list[tuple[str, float, float]] = []
     yield rose
-    rose.extend(raised(before, spam_cutoffs(tx)))
+    rose.extend(cutoffs_raised(before, spam_cutoffs(tx)))
 
 
 def site_filters(session: Session, ctx: Context, sites: list[str]) -> list[SiteFilter]:

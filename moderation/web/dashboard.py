@@ -463,7 +463,6 @@ def spam_filter() -> str:
     return render_template(
         "dashboard/spam_filter.html",
         filters=spam_filter_service.site_filters(current.session(), current.context(), sites),
-        shown=spam_filter_service.HOLDING_SHOWN,
     )
 
 
